@@ -1,0 +1,409 @@
+//! Domain answer -> wire response, framed and ready to write.
+
+use crate::{versions, RequestHeader};
+use bytes::{BufMut, Bytes, BytesMut};
+use cohort_types::api::*;
+use cohort_types::{ErrorCode, TopicId};
+use kafka_protocol::messages::{self as m, ApiKey, BrokerId, TopicName};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn osb(s: &Option<String>) -> Option<StrBytes> {
+    s.as_deref().map(sb)
+}
+
+fn tn(s: &str) -> TopicName {
+    TopicName(sb(s))
+}
+
+fn uuid(id: &TopicId) -> uuid::Uuid {
+    uuid::Uuid::from_bytes(id.0)
+}
+
+/// Frames `body` behind a response header of the version `api_key`/`version` uses.
+fn frame<T: Encodable>(header: &RequestHeader, body: &T, header_version: i16) -> Result<Bytes, String> {
+    let mut wire_header = m::ResponseHeader::default();
+    wire_header.correlation_id = header.correlation_id;
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0); // size, patched below
+    wire_header.encode(&mut buf, header_version).map_err(|e| e.to_string())?;
+    body.encode(&mut buf, header.api_version).map_err(|e| e.to_string())?;
+    let size = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+/// The ApiVersions answer. `supported == false` is the KIP-511 downgrade: a v0
+/// body with UNSUPPORTED_VERSION and ApiVersions' own range, so the client retries
+/// at a version both sides know.
+pub fn api_versions_response(header: &RequestHeader, supported: bool) -> Bytes {
+    let mut r = m::ApiVersionsResponse::default();
+    let mut version = header.api_version;
+    if supported {
+        r.api_keys = versions::SUPPORTED
+            .iter()
+            .map(|&(k, min, max)| {
+                let mut v = m::api_versions_response::ApiVersion::default();
+                v.api_key = k as i16;
+                v.min_version = min;
+                v.max_version = max;
+                v
+            })
+            .collect();
+    } else {
+        r.error_code = ErrorCode::UNSUPPORTED_VERSION.0;
+        let mut v = m::api_versions_response::ApiVersion::default();
+        v.api_key = ApiKey::ApiVersions as i16;
+        let &(_, min, max) =
+            versions::SUPPORTED.iter().find(|(k, _, _)| *k == ApiKey::ApiVersions).unwrap();
+        v.min_version = min;
+        v.max_version = max;
+        r.api_keys = vec![v];
+        version = 0;
+    }
+    let h = RequestHeader { api_version: version, ..header.clone() };
+    // The ApiVersions response header is always v0, even for flexible versions, so
+    // that a client can read it before it knows what we support.
+    frame(&h, &r, 0).expect("ApiVersions response always encodes")
+}
+
+/// Encodes a domain answer at the request's version.
+pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<Bytes, String> {
+    let key = ApiKey::try_from(header.api_key).map_err(|_| "unknown api key".to_string())?;
+    let v = header.api_version;
+    let hv = key.response_header_version(v);
+    match response {
+        Response::Metadata(r) => frame(header, &metadata(r, v), hv),
+        Response::CreateTopics(r) => frame(header, &create_topics(r), hv),
+        Response::DeleteTopics(r) => {
+            let mut out = m::DeleteTopicsResponse::default();
+            out.responses = r
+                .iter()
+                .map(|t| {
+                    let mut d = m::delete_topics_response::DeletableTopicResult::default();
+                    d.name = t.name.as_deref().map(tn);
+                    d.topic_id = uuid(&t.id);
+                    d.error_code = t.error.0;
+                    d.error_message = osb(&t.message);
+                    d
+                })
+                .collect();
+            frame(header, &out, hv)
+        }
+        Response::CreatePartitions(r) => {
+            let mut out = m::CreatePartitionsResponse::default();
+            out.results = r
+                .iter()
+                .map(|t| {
+                    let mut d = m::create_partitions_response::CreatePartitionsTopicResult::default();
+                    d.name = tn(&t.name);
+                    d.error_code = t.error.0;
+                    d.error_message = osb(&t.message);
+                    d
+                })
+                .collect();
+            frame(header, &out, hv)
+        }
+        Response::Produce(r) => frame(header, &produce(r), hv),
+        Response::Fetch(r) => frame(header, &fetch(r), hv),
+        Response::ListOffsets(r) => {
+            let mut out = m::ListOffsetsResponse::default();
+            out.topics = r
+                .iter()
+                .map(|t| {
+                    let mut d = m::list_offsets_response::ListOffsetsTopicResponse::default();
+                    d.name = tn(&t.name);
+                    d.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut x =
+                                m::list_offsets_response::ListOffsetsPartitionResponse::default();
+                            x.partition_index = p.partition;
+                            x.error_code = p.error.0;
+                            x.timestamp = p.timestamp;
+                            x.offset = p.offset;
+                            x.leader_epoch = p.leader_epoch;
+                            x
+                        })
+                        .collect();
+                    d
+                })
+                .collect();
+            frame(header, &out, hv)
+        }
+        Response::InitProducerId(r) => {
+            let mut out = m::InitProducerIdResponse::default();
+            out.error_code = r.error.0;
+            out.producer_id = m::ProducerId(r.producer_id);
+            out.producer_epoch = r.producer_epoch;
+            frame(header, &out, hv)
+        }
+        Response::OffsetForLeaderEpoch(r) => {
+            let mut out = m::OffsetForLeaderEpochResponse::default();
+            out.topics = r
+                .iter()
+                .map(|t| {
+                    let mut d = m::offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default();
+                    d.topic = tn(&t.name);
+                    d.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut x = m::offset_for_leader_epoch_response::EpochEndOffset::default();
+                            x.partition = p.partition;
+                            x.error_code = p.error.0;
+                            x.leader_epoch = p.leader_epoch;
+                            x.end_offset = p.end_offset;
+                            x
+                        })
+                        .collect();
+                    d
+                })
+                .collect();
+            frame(header, &out, hv)
+        }
+        Response::FindCoordinator(r) => frame(header, &find_coordinator(r, v), hv),
+        Response::DescribeCluster(c) => {
+            let mut out = m::DescribeClusterResponse::default();
+            out.cluster_id = sb(&c.cluster_id);
+            out.controller_id = BrokerId(c.controller_id);
+            out.endpoint_type = 1;
+            out.brokers = c
+                .brokers
+                .iter()
+                .map(|b| {
+                    let mut d = m::describe_cluster_response::DescribeClusterBroker::default();
+                    d.broker_id = BrokerId(b.node_id);
+                    d.host = sb(&b.host);
+                    d.port = b.port;
+                    d
+                })
+                .collect();
+            frame(header, &out, hv)
+        }
+        Response::DescribeConfigs(r) => frame(header, &describe_configs(r, v), hv),
+    }
+}
+
+fn metadata(r: &MetadataResponse, v: i16) -> m::MetadataResponse {
+    let mut out = m::MetadataResponse::default();
+    out.brokers = r
+        .brokers
+        .iter()
+        .map(|b| {
+            let mut d = m::metadata_response::MetadataResponseBroker::default();
+            d.node_id = BrokerId(b.node_id);
+            d.host = sb(&b.host);
+            d.port = b.port;
+            d
+        })
+        .collect();
+    out.cluster_id = Some(sb(&r.cluster_id));
+    out.controller_id = BrokerId(r.controller_id);
+    out.cluster_authorized_operations = i32::MIN;
+    out.topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            let mut d = m::metadata_response::MetadataResponseTopic::default();
+            d.error_code = t.error.0;
+            // Before v12 the name is not nullable: an unknown id is answered by name "".
+            d.name = match (&t.name, v >= 12) {
+                (Some(n), _) => Some(tn(n)),
+                (None, true) => None,
+                (None, false) => Some(tn("")),
+            };
+            d.topic_id = uuid(&t.id);
+            d.topic_authorized_operations = i32::MIN;
+            d.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut x = m::metadata_response::MetadataResponsePartition::default();
+                    x.error_code = p.error.0;
+                    x.partition_index = p.partition;
+                    x.leader_id = BrokerId(p.leader);
+                    x.leader_epoch = p.leader_epoch;
+                    x.replica_nodes = vec![BrokerId(p.leader)];
+                    x.isr_nodes = vec![BrokerId(p.leader)];
+                    x
+                })
+                .collect();
+            d
+        })
+        .collect();
+    out
+}
+
+fn create_topics(r: &[CreateTopicResult]) -> m::CreateTopicsResponse {
+    let mut out = m::CreateTopicsResponse::default();
+    out.topics = r
+        .iter()
+        .map(|t| {
+            let mut d = m::create_topics_response::CreatableTopicResult::default();
+            d.name = tn(&t.name);
+            d.topic_id = uuid(&t.id);
+            d.error_code = t.error.0;
+            d.error_message = osb(&t.message);
+            d.num_partitions = t.num_partitions;
+            d.replication_factor = t.replication_factor;
+            d.configs = Some(
+                t.configs
+                    .iter()
+                    .map(|c| {
+                        let mut x = m::create_topics_response::CreatableTopicConfigs::default();
+                        x.name = sb(&c.name);
+                        x.value = osb(&c.value);
+                        x.read_only = c.read_only;
+                        x.config_source = c.source;
+                        x.is_sensitive = c.sensitive;
+                        x
+                    })
+                    .collect(),
+            );
+            d
+        })
+        .collect();
+    out
+}
+
+fn produce(r: &ProduceResponse) -> m::ProduceResponse {
+    let mut out = m::ProduceResponse::default();
+    out.responses = r
+        .topics
+        .iter()
+        .map(|t| {
+            let mut d = m::produce_response::TopicProduceResponse::default();
+            d.name = tn(&t.name);
+            d.partition_responses = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut x = m::produce_response::PartitionProduceResponse::default();
+                    x.index = p.partition;
+                    x.error_code = p.error.0;
+                    x.base_offset = p.base_offset;
+                    x.log_append_time_ms = p.log_append_time;
+                    x.log_start_offset = p.log_start_offset;
+                    x.error_message = osb(&p.message);
+                    x
+                })
+                .collect();
+            d
+        })
+        .collect();
+    out
+}
+
+fn fetch(r: &FetchResponse) -> m::FetchResponse {
+    let mut out = m::FetchResponse::default();
+    out.error_code = r.error.0;
+    // Session id 0: no incremental fetch session was created; clients then send
+    // full fetch requests, which is always allowed (KIP-227).
+    out.session_id = 0;
+    out.responses = r
+        .topics
+        .iter()
+        .map(|t| {
+            let mut d = m::fetch_response::FetchableTopicResponse::default();
+            d.topic = tn(&t.name);
+            d.topic_id = uuid(&t.id);
+            d.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut x = m::fetch_response::PartitionData::default();
+                    x.partition_index = p.partition;
+                    x.error_code = p.error.0;
+                    x.high_watermark = p.high_watermark;
+                    x.last_stable_offset = p.last_stable_offset;
+                    x.log_start_offset = p.log_start_offset;
+                    x.aborted_transactions = Some(vec![]);
+                    x.preferred_read_replica = BrokerId(-1);
+                    x.records = Some(p.records.clone());
+                    x
+                })
+                .collect();
+            d
+        })
+        .collect();
+    out
+}
+
+fn find_coordinator(r: &[CoordinatorResult], v: i16) -> m::FindCoordinatorResponse {
+    let mut out = m::FindCoordinatorResponse::default();
+    if v >= 4 {
+        out.coordinators = r
+            .iter()
+            .map(|c| {
+                let mut d = m::find_coordinator_response::Coordinator::default();
+                d.key = sb(&c.key);
+                d.error_code = c.error.0;
+                d.error_message = osb(&c.message);
+                match &c.node {
+                    Some(n) => {
+                        d.node_id = BrokerId(n.node_id);
+                        d.host = sb(&n.host);
+                        d.port = n.port;
+                    }
+                    None => {
+                        d.node_id = BrokerId(-1);
+                        d.port = -1;
+                    }
+                }
+                d
+            })
+            .collect();
+    } else if let Some(c) = r.first() {
+        out.error_code = c.error.0;
+        out.error_message = osb(&c.message);
+        match &c.node {
+            Some(n) => {
+                out.node_id = BrokerId(n.node_id);
+                out.host = sb(&n.host);
+                out.port = n.port;
+            }
+            None => {
+                out.node_id = BrokerId(-1);
+                out.port = -1;
+            }
+        }
+    }
+    out
+}
+
+fn describe_configs(r: &[DescribeConfigsResult], v: i16) -> m::DescribeConfigsResponse {
+    let mut out = m::DescribeConfigsResponse::default();
+    out.results = r
+        .iter()
+        .map(|res| {
+            let mut d = m::describe_configs_response::DescribeConfigsResult::default();
+            d.error_code = res.error.0;
+            d.error_message = osb(&res.message);
+            d.resource_type = res.resource_type;
+            d.resource_name = sb(&res.name);
+            d.configs = res
+                .entries
+                .iter()
+                .map(|e| {
+                    let mut x = m::describe_configs_response::DescribeConfigsResourceResult::default();
+                    x.name = sb(&e.name);
+                    x.value = osb(&e.value);
+                    x.read_only = e.read_only;
+                    x.config_source = e.source;
+                    x.is_sensitive = e.sensitive;
+                    if v >= 3 {
+                        x.config_type = e.config_type;
+                    }
+                    x
+                })
+                .collect();
+            d
+        })
+        .collect();
+    out
+}

@@ -1,0 +1,53 @@
+//! The versions Cohort answers: exactly the ones `decode` and `encode` translate.
+//! ApiVersions is generated from this table, so advertising and handling cannot
+//! drift apart.
+
+use kafka_protocol::messages::ApiKey;
+
+/// (api key, lowest advertised, highest advertised).
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    // Kafka 4.x advertises Produce from v0 but rejects v0-2 (KAFKA-18659): librdkafka
+    // before 2.11.1 stops compressing when Produce v0 is missing from the list.
+    (ApiKey::Produce, 0, 12),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 9),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The lowest version actually accepted, where it differs from the advertised one.
+pub fn lowest_accepted(key: ApiKey) -> Option<i16> {
+    match key {
+        ApiKey::Produce => Some(3),
+        _ => None,
+    }
+}
+
+/// Whether a request at this key and version is one we translate.
+pub fn accepts(key: ApiKey, version: i16) -> bool {
+    SUPPORTED.iter().any(|&(k, min, max)| {
+        k == key && version >= lowest_accepted(key).unwrap_or(min) && version <= max
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_range_is_within_what_the_codec_knows() {
+        for &(key, min, max) in SUPPORTED {
+            let known = key.valid_versions();
+            let lowest = lowest_accepted(key).unwrap_or(min);
+            assert!(lowest >= known.min && max <= known.max, "{key:?} {min}-{max} vs {known}");
+        }
+    }
+}
