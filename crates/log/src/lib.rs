@@ -1,0 +1,64 @@
+//! Storage for ordered logs of Kafka record batches.
+//!
+//! A `LogStore` keeps one partition's batches in offset order. The broker's data
+//! plane keeps client batches in it; the group coordinator keeps its records in
+//! one too. Appends are cheap and not yet durable; `syncer()` hands out the work
+//! that makes everything appended so far durable, so the caller can run it outside
+//! its locks and let many appends share one fsync (group commit).
+
+pub mod batch;
+pub mod conformance;
+pub mod memory;
+
+pub use batch::{BatchError, BatchHeader};
+use bytes::Bytes;
+use std::io;
+
+/// Makes everything appended before it was taken durable.
+pub type Syncer = Box<dyn FnOnce() -> io::Result<()> + Send>;
+
+/// Retention settings, as Kafka names them; a negative value means unlimited.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+}
+
+pub trait LogStore: Send {
+    /// Appends one record batch whose header was already validated, assigning it
+    /// offsets from `end_offset()`: its base offset field is rewritten in place
+    /// (the CRC does not cover it). Returns the assigned base offset.
+    fn append(&mut self, batch: &mut [u8]) -> io::Result<u64>;
+
+    /// The first offset still held.
+    fn start_offset(&self) -> u64;
+
+    /// The offset the next batch will get.
+    fn end_offset(&self) -> u64;
+
+    /// Whole batches starting with the one that holds `from`, stopping before any
+    /// batch that reaches `up_to` or beyond, and within `max_bytes` except that the
+    /// first batch is always returned whole (so a large batch never blocks a
+    /// consumer, as KIP-74).
+    fn read(&self, from: u64, up_to: u64, max_bytes: usize) -> io::Result<Bytes>;
+
+    /// The first batch whose max timestamp is at or after `timestamp`: its base
+    /// offset (or `from` is clamped to the start) and that max timestamp.
+    fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<Option<(u64, i64)>>;
+
+    /// The batch with the largest max timestamp: (its last offset, that timestamp).
+    fn max_timestamp(&self) -> io::Result<Option<(u64, i64)>>;
+
+    /// Work that makes all appends so far durable; run it without holding the log.
+    fn syncer(&mut self) -> io::Result<Syncer>;
+
+    /// Visits every batch header in order (producer-state recovery).
+    fn scan(&self, visit: &mut dyn FnMut(&BatchHeader)) -> io::Result<()>;
+
+    /// Drops whole old segments past the retention limits; returns how many
+    /// batches' worth of offsets were removed (new start minus old start).
+    fn apply_retention(&mut self, now_ms: i64, retention: Retention) -> io::Result<u64>;
+
+    /// Removes everything this log holds on disk.
+    fn destroy(self: Box<Self>) -> io::Result<()>;
+}
