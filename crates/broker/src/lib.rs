@@ -1,0 +1,159 @@
+//! The broker: topics and partitions on the embedded log, the data-plane
+//! handlers, and the tokio server that speaks to clients. Requests arrive here
+//! already translated into `cohort_types::api`; answers leave the same way.
+
+mod admin;
+pub mod config;
+mod data;
+mod durability;
+mod partition;
+mod producers;
+pub mod server;
+mod topics;
+
+pub use config::{BrokerConfig, FsyncPolicy};
+
+use cohort_types::api::{BrokerAddress, Request, Response};
+use durability::Durability;
+use futures::future::BoxFuture;
+use producers::ProducerIdAllocator;
+use std::io;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+use topics::TopicTable;
+
+/// How a request is answered: now, later (after an fsync or a long poll), or not
+/// at all (produce with acks=0).
+pub enum Reply {
+    Now(Response),
+    Later(BoxFuture<'static, Response>),
+    Nothing,
+}
+
+pub struct Broker {
+    config: BrokerConfig,
+    cluster_id: String,
+    topics: RwLock<TopicTable>,
+    producer_ids: ProducerIdAllocator,
+    durability: Durability,
+    /// Bumped whenever a high watermark moves; long-polling fetches watch it.
+    data_changed: Arc<watch::Sender<u64>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ClusterFile {
+    cluster_id: String,
+    node_id: i32,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A cluster id in Kafka's form: 16 random bytes, URL-safe base64.
+fn new_cluster_id() -> String {
+    cohort_types::TopicId(rand::random()).to_base64()
+}
+
+impl Broker {
+    /// Opens the data directory, recovering every log.
+    pub fn open(config: BrokerConfig) -> io::Result<Arc<Broker>> {
+        std::fs::create_dir_all(config.data_dir.join("meta"))?;
+        let cluster_path = config.data_dir.join("meta/cluster.json");
+        let cluster_id = match std::fs::read(&cluster_path) {
+            Ok(b) => {
+                let f: ClusterFile = serde_json::from_slice(&b).map_err(io::Error::other)?;
+                if f.node_id != config.node_id {
+                    return Err(io::Error::other(format!(
+                        "data directory belongs to node {}, not node {}",
+                        f.node_id, config.node_id
+                    )));
+                }
+                f.cluster_id
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let f = ClusterFile { cluster_id: new_cluster_id(), node_id: config.node_id };
+                topics::write_atomically(&cluster_path, &serde_json::to_vec(&f).map_err(io::Error::other)?)?;
+                f.cluster_id
+            }
+            Err(e) => return Err(e),
+        };
+        let topics = TopicTable::open(&config)?;
+        let producer_ids = ProducerIdAllocator::open(&config.data_dir.join("meta"))?;
+        let data_changed = Arc::new(watch::channel(0u64).0);
+        let durability = Durability::start(config.fsync, data_changed.clone());
+        Ok(Arc::new(Broker {
+            config,
+            cluster_id,
+            topics: RwLock::new(topics),
+            producer_ids,
+            durability,
+            data_changed,
+        }))
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    fn me(&self) -> BrokerAddress {
+        let (host, port) = self.config.advertised();
+        BrokerAddress { node_id: self.config.node_id, host, port }
+    }
+
+    /// Answers one request. Work that must happen in arrival order (appends)
+    /// happens before this returns; only waiting is left to the returned future.
+    pub fn handle(self: &Arc<Self>, request: Request) -> Reply {
+        match request {
+            Request::Metadata(r) => Reply::Now(Response::Metadata(self.metadata(r))),
+            Request::CreateTopics(r) => Reply::Now(Response::CreateTopics(self.create_topics(r))),
+            Request::DeleteTopics(r) => Reply::Now(Response::DeleteTopics(self.delete_topics(r))),
+            Request::CreatePartitions(r) => {
+                Reply::Now(Response::CreatePartitions(self.create_partitions(r)))
+            }
+            Request::Produce(r) => self.produce(r),
+            Request::Fetch(r) => self.fetch(r),
+            Request::ListOffsets(r) => Reply::Now(Response::ListOffsets(self.list_offsets(r))),
+            Request::InitProducerId(r) => Reply::Now(Response::InitProducerId(self.init_producer_id(r))),
+            Request::OffsetForLeaderEpoch(r) => {
+                Reply::Now(Response::OffsetForLeaderEpoch(self.offset_for_leader_epoch(r)))
+            }
+            Request::FindCoordinator(r) => Reply::Now(Response::FindCoordinator(self.find_coordinator(r))),
+            Request::DescribeCluster => Reply::Now(Response::DescribeCluster(self.describe_cluster())),
+            Request::DescribeConfigs(r) => Reply::Now(Response::DescribeConfigs(self.describe_configs(r))),
+        }
+    }
+
+    /// Applies retention to every partition once.
+    pub fn apply_retention(&self) {
+        let topics = self.topics.read().unwrap().all();
+        let now = now_ms();
+        for t in topics {
+            let get = |k: &str, d: i64| t.configs.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+            let retention = cohort_log::Retention {
+                retention_ms: get("retention.ms", self.config.retention_ms),
+                retention_bytes: get("retention.bytes", self.config.retention_bytes),
+            };
+            for p in &t.partitions {
+                match p.apply_retention(now, retention) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(topic = %t.name, partition = p.index, "retention removed {n} offsets"),
+                    Err(e) => tracing::error!(topic = %t.name, partition = p.index, "retention failed: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Syncs everything and stops the fsync thread. Called once, at shutdown.
+    pub fn close(&self) {
+        let all = self.topics.read().unwrap().all_partitions();
+        self.durability.shutdown(&all);
+    }
+}

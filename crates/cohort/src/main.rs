@@ -1,1 +1,132 @@
-fn main() {}
+//! `cohort`: the Cohort broker.
+
+use clap::{Parser, Subcommand};
+use cohort_broker::server::Server;
+use cohort_broker::{BrokerConfig, FsyncPolicy};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "cohort", version, about = "A Kafka-wire-compatible broker built around fast, safe consumer-group rebalancing")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a single broker with the embedded log.
+    Serve(ServeArgs),
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "COHORT_LISTEN", default_value = "127.0.0.1:9092")]
+    listen: String,
+    /// Address clients are told to connect to (defaults to --listen).
+    #[arg(long, env = "COHORT_ADVERTISE")]
+    advertise: Option<String>,
+    /// Where topics, logs and metadata are kept.
+    #[arg(long, env = "COHORT_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// This broker's node id.
+    #[arg(long, env = "COHORT_NODE_ID", default_value_t = 0)]
+    node_id: i32,
+    /// When data reaches disk: `always` (acks=1/-1 answered after fsync, group
+    /// commit), `interval:<ms>` (synced every interval, answered at once) or `never`.
+    #[arg(long, env = "COHORT_FSYNC", default_value = "always", value_parser = FsyncPolicy::parse)]
+    fsync: FsyncPolicy,
+    /// Largest request accepted, in bytes (socket.request.max.bytes).
+    #[arg(long, env = "COHORT_MAX_REQUEST_SIZE", default_value_t = 100 * 1024 * 1024)]
+    max_request_size: usize,
+    /// Create topics on Metadata requests for unknown names (auto.create.topics.enable).
+    #[arg(long, env = "COHORT_AUTO_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
+    auto_create_topics: bool,
+    /// Partitions of auto-created topics (num.partitions).
+    #[arg(long, env = "COHORT_NUM_PARTITIONS", default_value_t = 1)]
+    num_partitions: i32,
+    /// Default retention per partition in ms, -1 forever (log.retention.ms).
+    #[arg(long, env = "COHORT_RETENTION_MS", default_value_t = 7 * 24 * 3600 * 1000)]
+    retention_ms: i64,
+    /// Default retention per partition in bytes, -1 unlimited (log.retention.bytes).
+    #[arg(long, env = "COHORT_RETENTION_BYTES", default_value_t = -1)]
+    retention_bytes: i64,
+    /// Segment size in bytes (log.segment.bytes).
+    #[arg(long, env = "COHORT_SEGMENT_BYTES", default_value_t = 1 << 30)]
+    segment_bytes: u64,
+    /// Roll a segment once its first batch is this old, in ms (log.roll.ms).
+    #[arg(long, env = "COHORT_SEGMENT_MS", default_value_t = 7 * 24 * 3600 * 1000)]
+    segment_ms: i64,
+    /// How often retention runs, in ms (log.retention.check.interval.ms).
+    #[arg(long, env = "COHORT_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
+    retention_check_interval_ms: u64,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COHORT_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> std::process::ExitCode {
+    let mut config = BrokerConfig::new(args.data_dir);
+    config.advertise = args.advertise.unwrap_or_else(|| args.listen.clone());
+    config.listen = args.listen;
+    config.node_id = args.node_id;
+    config.fsync = args.fsync;
+    config.max_request_size = args.max_request_size;
+    config.auto_create_topics = args.auto_create_topics;
+    config.default_partitions = args.num_partitions.max(1);
+    config.retention_ms = args.retention_ms;
+    config.retention_bytes = args.retention_bytes;
+    config.segment_bytes = args.segment_bytes;
+    config.segment_ms = args.segment_ms;
+    config.retention_check_interval = Duration::from_millis(args.retention_check_interval_ms.max(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let result = runtime.block_on(async move {
+        let server = Server::bind(config.clone()).await?;
+        tracing::info!(
+            listen = %server.local_addr()?,
+            advertise = %server.broker().config().advertise,
+            data_dir = %config.data_dir.display(),
+            fsync = %config.fsync,
+            cluster_id = server.broker().cluster_id(),
+            "cohort serving"
+        );
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests and syncing");
+            let _ = stop_tx.send(true);
+        });
+        server.run(stop_rx).await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped cleanly");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

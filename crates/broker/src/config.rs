@@ -1,0 +1,116 @@
+//! Broker settings. The binary fills these from flags and environment; tests fill
+//! them directly.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When appended data is made durable, and when produce is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// acks=1 and acks=-1 are answered only once the batch is on disk; one fsync
+    /// covers every batch appended while the previous one ran (group commit).
+    /// Consumers see only records that are on disk.
+    Always,
+    /// Data is synced every interval; produce is answered at once and consumers
+    /// see records as soon as they are appended. A crash can lose up to one
+    /// interval of acknowledged records.
+    Interval(Duration),
+    /// Never synced except at clean shutdown; a machine crash can lose anything
+    /// the operating system had not yet written back.
+    Never,
+}
+
+impl FsyncPolicy {
+    pub fn parse(s: &str) -> Result<FsyncPolicy, String> {
+        match s {
+            "always" => Ok(FsyncPolicy::Always),
+            "never" => Ok(FsyncPolicy::Never),
+            other => {
+                let ms = other
+                    .strip_prefix("interval:")
+                    .and_then(|v| v.strip_suffix("ms").unwrap_or(v).parse::<u64>().ok())
+                    .filter(|&ms| ms > 0)
+                    .ok_or_else(|| format!("fsync policy must be always, never or interval:<ms>, not {other:?}"))?;
+                Ok(FsyncPolicy::Interval(Duration::from_millis(ms)))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FsyncPolicy::Always => write!(f, "always"),
+            FsyncPolicy::Never => write!(f, "never"),
+            FsyncPolicy::Interval(d) => write!(f, "interval:{}ms", d.as_millis()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub listen: String,
+    /// host:port clients are told to connect to.
+    pub advertise: String,
+    pub data_dir: PathBuf,
+    pub fsync: FsyncPolicy,
+    pub max_request_size: usize,
+    pub auto_create_topics: bool,
+    /// Partitions for auto-created topics and CreateTopics with -1 (num.partitions).
+    pub default_partitions: i32,
+    /// log.retention.ms; -1 keeps forever.
+    pub retention_ms: i64,
+    /// log.retention.bytes per partition; -1 means no limit.
+    pub retention_bytes: i64,
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub retention_check_interval: Duration,
+    /// Requests one connection may have in progress before the broker stops
+    /// reading from it.
+    pub max_in_flight_per_connection: usize,
+}
+
+impl BrokerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> BrokerConfig {
+        BrokerConfig {
+            node_id: 0,
+            listen: "127.0.0.1:9092".into(),
+            advertise: "127.0.0.1:9092".into(),
+            data_dir: data_dir.into(),
+            fsync: FsyncPolicy::Always,
+            max_request_size: cohort_protocol::frame::DEFAULT_MAX_REQUEST_SIZE,
+            auto_create_topics: true,
+            default_partitions: 1,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_check_interval: Duration::from_secs(300),
+            max_in_flight_per_connection: 32,
+        }
+    }
+
+    /// The advertised address split into host and port.
+    pub fn advertised(&self) -> (String, i32) {
+        match self.advertise.rsplit_once(':') {
+            Some((h, p)) => (h.trim_matches(|c| c == '[' || c == ']').to_string(), p.parse().unwrap_or(9092)),
+            None => (self.advertise.clone(), 9092),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_policies_parse_and_print_back() {
+        for s in ["always", "never", "interval:50ms"] {
+            assert_eq!(FsyncPolicy::parse(s).unwrap().to_string(), s);
+        }
+        assert_eq!(FsyncPolicy::parse("interval:5").unwrap(), FsyncPolicy::Interval(Duration::from_millis(5)));
+        assert!(FsyncPolicy::parse("sometimes").is_err());
+        assert!(FsyncPolicy::parse("interval:0").is_err());
+    }
+}

@@ -1,0 +1,179 @@
+//! One partition: its log, its producers' sequence state, and how far it is
+//! durable (which, under the default fsync policy, is also how far consumers may
+//! read: the high watermark).
+
+use crate::producers::{ProducerStates, Verdict};
+use bytes::Bytes;
+use cohort_log::batch::set_leader_epoch;
+use cohort_log::{BatchHeader, LogStore, Retention, Syncer};
+use cohort_types::ErrorCode;
+use std::io;
+use std::sync::Mutex;
+use tokio::sync::watch;
+
+/// The only leader epoch a single node ever has for a partition.
+pub const LEADER_EPOCH: i32 = 0;
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    state: Mutex<State>,
+    /// The high watermark: every offset below it is visible to consumers (and,
+    /// when produce waits for fsync, durable).
+    high_watermark: watch::Sender<u64>,
+    /// Offsets below this are on disk.
+    durable: watch::Sender<Durable>,
+}
+
+/// How far the log is durable, or that a sync failed and it cannot be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durable {
+    UpTo(u64),
+    Failed,
+}
+
+struct State {
+    log: Box<dyn LogStore>,
+    producers: ProducerStates,
+    /// A sync failed: data written since may be lost, so the partition refuses
+    /// further work rather than acknowledge what it cannot keep.
+    failed: bool,
+}
+
+pub struct Appended {
+    pub base_offset: u64,
+    /// The offset after this batch; acknowledge once durable past it.
+    pub end_offset: u64,
+    pub log_start_offset: u64,
+    pub duplicate: bool,
+}
+
+impl Partition {
+    /// Wraps an opened log, rebuilding producer state from its batch headers.
+    pub fn new(topic: &str, index: i32, log: Box<dyn LogStore>) -> io::Result<Partition> {
+        let mut producers = ProducerStates::default();
+        log.scan(&mut |h| producers.record(h))?;
+        // Whatever survived recovery is on disk: the log was synced on open.
+        let end = log.end_offset();
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            state: Mutex::new(State { log, producers, failed: false }),
+            high_watermark: watch::channel(end).0,
+            durable: watch::channel(Durable::UpTo(end)).0,
+        })
+    }
+
+    /// Validates the sequence and appends one checked batch.
+    pub fn append(&self, batch: &mut [u8], header: &BatchHeader) -> Result<Appended, ErrorCode> {
+        let mut st = self.state.lock().unwrap();
+        if st.failed {
+            return Err(ErrorCode::KAFKA_STORAGE_ERROR);
+        }
+        let log_start_offset = st.log.start_offset();
+        match st.producers.check(header) {
+            Verdict::Reject(code) => Err(code),
+            Verdict::Duplicate(base_offset) => Ok(Appended {
+                base_offset,
+                // The original may still be waiting for its sync.
+                end_offset: st.log.end_offset(),
+                log_start_offset,
+                duplicate: true,
+            }),
+            Verdict::Append => {
+                set_leader_epoch(batch, LEADER_EPOCH);
+                let base_offset = st.log.append(batch).map_err(|e| {
+                    tracing::error!(topic = %self.topic, partition = self.index, "append failed: {e}");
+                    st.failed = true;
+                    ErrorCode::KAFKA_STORAGE_ERROR
+                })?;
+                st.producers.record(&BatchHeader { base_offset, ..*header });
+                Ok(Appended {
+                    base_offset,
+                    end_offset: st.log.end_offset(),
+                    log_start_offset,
+                    duplicate: false,
+                })
+            }
+        }
+    }
+
+    /// What must run to make every append so far durable, and the offset it covers.
+    pub fn take_syncer(&self) -> io::Result<(u64, Syncer)> {
+        let mut st = self.state.lock().unwrap();
+        let end = st.log.end_offset();
+        Ok((end, st.log.syncer()?))
+    }
+
+    pub fn mark_durable(&self, end: u64) {
+        self.durable.send_if_modified(|d| match d {
+            Durable::UpTo(old) if *old < end => {
+                *d = Durable::UpTo(end);
+                true
+            }
+            _ => false,
+        });
+    }
+
+    pub fn mark_failed(&self) {
+        self.state.lock().unwrap().failed = true;
+        self.durable.send_replace(Durable::Failed);
+    }
+
+    pub fn advance_high_watermark(&self, to: u64) -> bool {
+        self.high_watermark.send_if_modified(|hw| {
+            if *hw < to {
+                *hw = to;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    pub fn high_watermark(&self) -> u64 {
+        *self.high_watermark.borrow()
+    }
+
+    pub fn subscribe_durable(&self) -> watch::Receiver<Durable> {
+        self.durable.subscribe()
+    }
+
+    pub fn log_end_offset(&self) -> u64 {
+        self.state.lock().unwrap().log.end_offset()
+    }
+
+    pub fn log_start_offset(&self) -> u64 {
+        self.state.lock().unwrap().log.start_offset()
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.state.lock().unwrap().failed
+    }
+
+    pub fn read(&self, from: u64, max_bytes: usize) -> io::Result<Bytes> {
+        let up_to = self.high_watermark();
+        self.state.lock().unwrap().log.read(from, up_to, max_bytes)
+    }
+
+    pub fn offset_for_timestamp(&self, ts: i64) -> io::Result<Option<(u64, i64)>> {
+        self.state.lock().unwrap().log.offset_for_timestamp(ts)
+    }
+
+    pub fn max_timestamp(&self) -> io::Result<Option<(u64, i64)>> {
+        self.state.lock().unwrap().log.max_timestamp()
+    }
+
+    pub fn apply_retention(&self, now_ms: i64, retention: Retention) -> io::Result<u64> {
+        self.state.lock().unwrap().log.apply_retention(now_ms, retention)
+    }
+
+    /// Removes the partition's files. Anyone still holding the partition gets
+    /// storage errors from then on.
+    pub fn destroy(&self) -> io::Result<()> {
+        let mut st = self.state.lock().unwrap();
+        st.failed = true;
+        let log = std::mem::replace(&mut st.log, Box::new(cohort_log::memory::MemoryLog::new()));
+        log.destroy()
+    }
+}

@@ -1,0 +1,181 @@
+//! The tokio shell: accepts connections, reads frames, hands decoded requests to
+//! the broker and writes answers back in request order.
+//!
+//! One connection's requests are read and started in order (so appends keep the
+//! client's order), up to `max_in_flight_per_connection`; their answers may be
+//! waiting on fsync or a long poll at the same time, and are written strictly in
+//! order, as Kafka clients expect.
+
+use crate::{Broker, BrokerConfig, Reply};
+use bytes::{Bytes, BytesMut};
+use cohort_protocol::frame::take_frame;
+use cohort_protocol::{api_versions_response, decode_request, encode_response, Decoded};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, StreamExt};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+type Answer = BoxFuture<'static, Result<Option<Bytes>, String>>;
+
+pub struct Server {
+    broker: Arc<Broker>,
+    listener: TcpListener,
+}
+
+/// How long shutdown waits for connections to finish what they started.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Server {
+    /// Opens the data directory and binds the listener. A port of 0 binds any
+    /// free port; an advertised port of 0 is then replaced by the bound one.
+    pub async fn bind(mut config: BrokerConfig) -> io::Result<Server> {
+        let listener = TcpListener::bind(&config.listen).await?;
+        let local = listener.local_addr()?;
+        if config.advertise.ends_with(":0") {
+            config.advertise = local.to_string();
+        }
+        // Opening recovers every log; it runs before any client is served.
+        let broker = Broker::open(config)?;
+        Ok(Server { broker, listener })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn broker(&self) -> Arc<Broker> {
+        self.broker.clone()
+    }
+
+    /// Serves until `shutdown` turns true, then stops accepting, lets every
+    /// connection finish the requests it already read, syncs all data and returns.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
+        let mut connections = JoinSet::new();
+        let retention = {
+            let broker = self.broker.clone();
+            let every = broker.config().retention_check_interval;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let b = broker.clone();
+                    let _ = tokio::task::spawn_blocking(move || b.apply_retention()).await;
+                }
+            })
+        };
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let broker = self.broker.clone();
+                        let stop = shutdown.clone();
+                        connections.spawn(async move {
+                            if let Err(e) = connection(stream, broker, stop).await {
+                                tracing::debug!(%peer, "connection closed: {e}");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        drop(self.listener);
+        retention.abort();
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("connections still busy after {DRAIN_TIMEOUT:?}; closing them");
+            connections.abort_all();
+        }
+        let broker = self.broker.clone();
+        tokio::task::spawn_blocking(move || broker.close()).await.map_err(io::Error::other)?;
+        Ok(())
+    }
+}
+
+/// Turns one frame into the future of its answer, or an error that must close
+/// the connection.
+fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<Answer, String> {
+    let (header, decoded) = decode_request(frame).map_err(|e| e.to_string())?;
+    match decoded {
+        Decoded::ApiVersions { supported } => {
+            let bytes = api_versions_response(&header, supported);
+            Ok(Box::pin(async move { Ok(Some(bytes)) }))
+        }
+        Decoded::Request(request) => match broker.handle(request) {
+            Reply::Nothing => Ok(Box::pin(async { Ok(None) })),
+            Reply::Now(response) => {
+                let bytes = encode_response(&header, &response)?;
+                Ok(Box::pin(async move { Ok(Some(bytes)) }))
+            }
+            Reply::Later(fut) => Ok(Box::pin(async move {
+                let response = fut.await;
+                encode_response(&header, &response).map(Some)
+            })),
+        },
+    }
+}
+
+async fn connection(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let peer = stream.peer_addr()?;
+    let (mut rd, mut wr) = stream.into_split();
+    let max_size = broker.config().max_request_size;
+    let max_in_flight = broker.config().max_in_flight_per_connection.max(1);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut in_flight: FuturesOrdered<Answer> = FuturesOrdered::new();
+    let mut closing = *shutdown.borrow();
+    loop {
+        while !closing && in_flight.len() < max_in_flight {
+            match take_frame(&mut buf, max_size) {
+                Ok(Some(frame)) => match dispatch(&broker, frame) {
+                    Ok(answer) => in_flight.push_back(answer),
+                    Err(e) => {
+                        tracing::warn!(%peer, "closing connection: {e}");
+                        return Ok(());
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(%peer, "closing connection: {e}");
+                    return Ok(());
+                }
+            }
+        }
+        if closing && in_flight.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            Some(answer) = in_flight.next(), if !in_flight.is_empty() => match answer {
+                Ok(Some(bytes)) => wr.write_all(&bytes).await?,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(%peer, "could not encode a response, closing: {e}");
+                    return Ok(());
+                }
+            },
+            read = rd.read_buf(&mut buf), if !closing && in_flight.len() < max_in_flight => {
+                if read? == 0 {
+                    // The client closed its side: finish what it asked, then go.
+                    closing = true;
+                }
+            }
+            _ = shutdown.changed(), if !closing => closing = true,
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The topic table: names, ids, partition counts and per-topic configs, kept in
+//! `meta/topics.json` (replaced atomically on every change) with one log
+//! directory per partition under `partitions/`.
+
+use crate::partition::Partition;
+use cohort_log_local::{LocalLog, LocalLogConfig};
+use cohort_types::TopicId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TopicRecord {
+    pub name: String,
+    /// Hex of the 16 id bytes.
+    pub id: String,
+    pub partitions: i32,
+    pub configs: BTreeMap<String, String>,
+}
+
+pub struct Topic {
+    pub name: String,
+    pub id: TopicId,
+    pub configs: BTreeMap<String, String>,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct TopicsFile {
+    topics: Vec<TopicRecord>,
+}
+
+/// Writes a small file so that a crash leaves either the old or the new content.
+pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(content)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
+}
+
+pub fn id_to_hex(id: &TopicId) -> String {
+    id.0.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn id_from_hex(s: &str) -> Option<TopicId> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(TopicId(out))
+}
+
+/// Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], and not "." or "..".
+pub fn valid_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(format!("Topic name \"{name}\" is illegal"));
+    }
+    if name.len() > 249 {
+        return Err(format!("Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"));
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') {
+        return Err(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+pub struct TopicTable {
+    data_dir: PathBuf,
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<TopicId, Arc<Topic>>,
+}
+
+fn partition_dir(data_dir: &Path, id: &TopicId, partition: i32) -> PathBuf {
+    // Named by topic id, not name, so a topic deleted and recreated under the same
+    // name never meets the old one's files.
+    data_dir.join("partitions").join(format!("{}-{partition}", id_to_hex(id)))
+}
+
+pub fn log_config(configs: &BTreeMap<String, String>, defaults: &crate::BrokerConfig) -> LocalLogConfig {
+    let get = |k: &str| configs.get(k).and_then(|v| v.parse::<i64>().ok());
+    LocalLogConfig {
+        segment_bytes: get("segment.bytes").map(|v| v.max(14) as u64).unwrap_or(defaults.segment_bytes),
+        segment_ms: get("segment.ms").unwrap_or(defaults.segment_ms),
+        index_interval_bytes: get("index.interval.bytes").map(|v| v.max(0) as usize).unwrap_or(4096),
+    }
+}
+
+impl TopicTable {
+    /// Loads every topic and opens (and recovers) every partition's log.
+    pub fn open(config: &crate::BrokerConfig) -> io::Result<TopicTable> {
+        std::fs::create_dir_all(config.data_dir.join("meta"))?;
+        std::fs::create_dir_all(config.data_dir.join("partitions"))?;
+        let path = config.data_dir.join("meta/topics.json");
+        let file: TopicsFile = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| io::Error::other(format!("{path:?}: {e}")))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => TopicsFile::default(),
+            Err(e) => return Err(e),
+        };
+        let mut table = TopicTable { data_dir: config.data_dir.clone(), by_name: HashMap::new(), by_id: HashMap::new() };
+        for rec in file.topics {
+            let id = id_from_hex(&rec.id).ok_or_else(|| io::Error::other(format!("bad topic id {}", rec.id)))?;
+            let mut partitions = Vec::new();
+            for p in 0..rec.partitions {
+                partitions.push(Arc::new(open_partition(config, &rec.name, &id, p, &rec.configs)?));
+            }
+            let topic = Arc::new(Topic { name: rec.name.clone(), id, configs: rec.configs, partitions });
+            table.by_id.insert(id, topic.clone());
+            table.by_name.insert(rec.name, topic);
+        }
+        table.remove_orphans()?;
+        Ok(table)
+    }
+
+    /// Removes partition directories no topic owns (a crash mid-delete).
+    fn remove_orphans(&self) -> io::Result<()> {
+        for entry in std::fs::read_dir(self.data_dir.join("partitions"))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            let owned = name.rsplit_once('-').is_some_and(|(id, p)| {
+                id_from_hex(id).and_then(|id| self.by_id.get(&id)).is_some_and(|t| {
+                    p.parse::<usize>().is_ok_and(|p| p < t.partitions.len())
+                })
+            });
+            if !owned {
+                tracing::warn!("removing orphaned partition directory {name}");
+                std::fs::remove_dir_all(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn persist(&self) -> io::Result<()> {
+        let mut topics: Vec<TopicRecord> = self
+            .by_name
+            .values()
+            .map(|t| TopicRecord {
+                name: t.name.clone(),
+                id: id_to_hex(&t.id),
+                partitions: t.partitions.len() as i32,
+                configs: t.configs.clone(),
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        let json = serde_json::to_vec_pretty(&TopicsFile { topics }).map_err(io::Error::other)?;
+        write_atomically(&self.data_dir.join("meta/topics.json"), &json)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.by_name.get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: &TopicId) -> Option<Arc<Topic>> {
+        self.by_id.get(id).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self.by_name.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn create(
+        &mut self,
+        config: &crate::BrokerConfig,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        id: TopicId,
+    ) -> io::Result<Arc<Topic>> {
+        let mut parts = Vec::new();
+        for p in 0..partitions {
+            parts.push(Arc::new(open_partition(config, name, &id, p, &configs)?));
+        }
+        let topic = Arc::new(Topic { name: name.to_string(), id, configs, partitions: parts });
+        self.by_name.insert(name.to_string(), topic.clone());
+        self.by_id.insert(id, topic.clone());
+        if let Err(e) = self.persist() {
+            self.by_name.remove(name);
+            self.by_id.remove(&id);
+            return Err(e);
+        }
+        Ok(topic)
+    }
+
+    /// Forgets the topic (durably), then removes its files.
+    pub fn delete(&mut self, name: &str) -> io::Result<Option<Arc<Topic>>> {
+        let Some(topic) = self.by_name.remove(name) else { return Ok(None) };
+        self.by_id.remove(&topic.id);
+        self.persist()?;
+        for p in &topic.partitions {
+            p.destroy()?;
+        }
+        Ok(Some(topic))
+    }
+
+    pub fn add_partitions(&mut self, config: &crate::BrokerConfig, name: &str, count: i32) -> io::Result<Arc<Topic>> {
+        let old = self.by_name.get(name).cloned().ok_or_else(|| io::Error::other("no such topic"))?;
+        let mut partitions = old.partitions.clone();
+        for p in partitions.len() as i32..count {
+            partitions.push(Arc::new(open_partition(config, name, &old.id, p, &old.configs)?));
+        }
+        let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, configs: old.configs.clone(), partitions });
+        self.by_name.insert(name.to_string(), topic.clone());
+        self.by_id.insert(topic.id, topic.clone());
+        self.persist()?;
+        Ok(topic)
+    }
+
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.by_name.values().flat_map(|t| t.partitions.iter().cloned()).collect()
+    }
+}
+
+fn open_partition(
+    config: &crate::BrokerConfig,
+    name: &str,
+    id: &TopicId,
+    p: i32,
+    configs: &BTreeMap<String, String>,
+) -> io::Result<Partition> {
+    let dir = partition_dir(&config.data_dir, id, p);
+    let (log, recovery) = LocalLog::open(&dir, log_config(configs, config))?;
+    if recovery.truncated_bytes > 0 || recovery.dropped_segments > 0 {
+        tracing::warn!(
+            topic = name,
+            partition = p,
+            "recovered log: cut {} bytes and {} segments ({})",
+            recovery.truncated_bytes,
+            recovery.dropped_segments,
+            recovery.reason.as_deref().unwrap_or("")
+        );
+    }
+    Partition::new(name, p, Box::new(log))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafkas_rule() {
+        assert!(valid_topic_name("orders.v1_x-2").is_ok());
+        for bad in ["", ".", "..", "a b", "é", &"x".repeat(250)] {
+            assert!(valid_topic_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_round_trip_through_hex() {
+        let id = TopicId([7; 16]);
+        assert_eq!(id_from_hex(&id_to_hex(&id)), Some(id));
+        assert_eq!(id_from_hex("zz"), None);
+    }
+}
