@@ -1,7 +1,7 @@
 //! Wire request -> domain request.
 
 use crate::{versions, RequestHeader};
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use cohort_types::api::*;
 use cohort_types::TopicId;
 use kafka_protocol::messages::{self as m, ApiKey};
@@ -122,13 +122,9 @@ fn id(u: &uuid::Uuid) -> TopicId {
 }
 
 fn body<T: Decodable>(buf: &mut Bytes, version: i16) -> anyhow_like::Result<T> {
-    let v = T::decode(buf, version).map_err(|e| anyhow_like::Error(e.to_string()))?;
-    if buf.has_remaining() {
-        // Trailing bytes mean the client and we disagree on the shape: refuse
-        // rather than act on a misread request.
-        return Err(anyhow_like::Error(format!("{} trailing bytes", buf.remaining())));
-    }
-    Ok(v)
+    // Bytes left after the body are ignored, as Kafka ignores them: librdkafka
+    // 2.16 sends some Metadata v12 requests with three extra bytes.
+    T::decode(buf, version).map_err(|e| anyhow_like::Error(e.to_string()))
 }
 
 /// A tiny error type so this crate does not need `anyhow` in its public surface.
