@@ -1,0 +1,99 @@
+"""Bad input: each case gets the answer Kafka gives, and never takes the broker
+down. Requests are built by hand so they can be wrong in exact ways."""
+
+import struct
+
+from kafka_wire import Conn, parse_produce_v3, produce_v3, record_batch
+
+API_VERSIONS, PRODUCE, FETCH, METADATA = 18, 0, 1, 3
+
+
+def metadata_v1_create(conn, topic):
+    conn.request(METADATA, 1, struct.pack(">i", 1) + struct.pack(">h", len(topic)) + topic.encode())
+    return conn.read_frame()
+
+
+def api_versions_v0(conn):
+    conn.request(API_VERSIONS, 0, b"")
+    frame = conn.read_frame()
+    corr, err, n = struct.unpack(">ihi", frame[:10])
+    keys = {}
+    for i in range(n):
+        k, lo, hi = struct.unpack(">hhh", frame[10 + 6 * i:16 + 6 * i])
+        keys[k] = (lo, hi)
+    return err, keys
+
+
+def test_api_versions_lists_what_we_translate_with_produce_from_v0(broker):
+    c = Conn(broker.bootstrap)
+    err, keys = api_versions_v0(c)
+    assert err == 0
+    assert keys[PRODUCE][0] == 0  # KAFKA-18659: advertised from v0
+    assert keys[FETCH] == (4, 17)
+    assert keys[API_VERSIONS] == (0, 4)
+
+
+def test_too_new_api_versions_gets_the_kip_511_downgrade_answer(broker):
+    c = Conn(broker.bootstrap)
+    corr = c.request(API_VERSIONS, 99, b"\x00garbage-a-future-client-might-send")
+    frame = c.read_frame()
+    got_corr, err, n = struct.unpack(">ihi", frame[:10])
+    assert (got_corr, err, n) == (corr, 35, 1)
+    assert struct.unpack(">hhh", frame[10:16]) == (API_VERSIONS, 0, 4)
+    # The connection stays usable for the retry at a version we speak.
+    assert api_versions_v0(c)[0] == 0
+
+
+def test_a_malformed_frame_closes_only_its_own_connection(broker):
+    healthy = Conn(broker.bootstrap)
+    for payload in [struct.pack(">i", -5), struct.pack(">i", 200 * 1024 * 1024), struct.pack(">i", 3) + b"\x00\x12\x00"]:
+        bad = Conn(broker.bootstrap)
+        bad.send_raw(payload)
+        assert bad.closed_by_peer(), payload
+    # A known API at a version we do not speak (Fetch v3) closes too, as in Kafka.
+    old = Conn(broker.bootstrap)
+    old.request(FETCH, 3, b"\x00" * 40)
+    assert old.closed_by_peer()
+    # A body that does not decode.
+    trunc = Conn(broker.bootstrap)
+    trunc.request(PRODUCE, 3, b"\x00\x01")
+    assert trunc.closed_by_peer()
+    assert api_versions_v0(healthy)[0] == 0
+
+
+def test_a_batch_with_a_bad_crc_gets_corrupt_message_and_is_not_stored(broker):
+    c = Conn(broker.bootstrap)
+    metadata_v1_create(c, "crc")
+    good = record_batch([b"fine"])
+    bad = bytearray(record_batch([b"flipped"]))
+    bad[-3] ^= 0x40
+    c.request(PRODUCE, 3, produce_v3("crc", 0, bytes(bad)))
+    assert parse_produce_v3(c.read_frame()) == [("crc", 0, 2, -1)]
+    c.request(PRODUCE, 3, produce_v3("crc", 0, good))
+    assert parse_produce_v3(c.read_frame()) == [("crc", 0, 0, 0)]
+
+
+def test_unknown_topics_and_partitions_get_kafkas_codes(broker):
+    c = Conn(broker.bootstrap)
+    # Produce never creates topics.
+    c.request(PRODUCE, 3, produce_v3("never-created", 0, record_batch([b"x"])))
+    assert parse_produce_v3(c.read_frame()) == [("never-created", 0, 3, -1)]
+    metadata_v1_create(c, "one-partition")
+    c.request(PRODUCE, 3, produce_v3("one-partition", 7, record_batch([b"x"])))
+    assert parse_produce_v3(c.read_frame()) == [("one-partition", 7, 3, -1)]
+    # Two batches in one partition's records: INVALID_RECORD (87), as Kafka.
+    c.request(PRODUCE, 3, produce_v3("one-partition", 0, record_batch([b"a"]) + record_batch([b"b"])))
+    assert parse_produce_v3(c.read_frame()) == [("one-partition", 0, 87, -1)]
+    # acks=2 is not a thing.
+    c.request(PRODUCE, 3, produce_v3("one-partition", 0, record_batch([b"a"]), acks=2))
+    assert parse_produce_v3(c.read_frame()) == [("one-partition", 0, 21, -1)]
+
+
+def test_acks_zero_gets_no_answer_but_is_stored_in_order(broker):
+    c = Conn(broker.bootstrap)
+    metadata_v1_create(c, "fire")
+    for i in range(5):
+        c.request(PRODUCE, 3, produce_v3("fire", 0, record_batch([str(i).encode()]), acks=0))
+    # The next answered request proves the five were processed before it.
+    c.request(PRODUCE, 3, produce_v3("fire", 0, record_batch([b"last"])))
+    assert parse_produce_v3(c.read_frame()) == [("fire", 0, 0, 5)]
