@@ -62,6 +62,9 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Decoded), Deco
     let wire_header = m::RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     let header = to_header(&wire_header);
+    if let Err(reason) = crate::guard::check(api_key_raw, api_version, &frame) {
+        return Err(DecodeError::BadBody { header, reason });
+    }
     match decode_body(api_key, api_version, &mut frame) {
         Ok(request) => Ok((header, Decoded::Request(request))),
         Err(e) => Err(DecodeError::BadBody { header, reason: e.to_string() }),

@@ -6,6 +6,7 @@
 mod decode;
 mod encode;
 pub mod frame;
+mod guard;
 pub mod versions;
 
 pub use decode::{decode_request, DecodeError, Decoded};

@@ -1,0 +1,168 @@
+//! The walker must cover exactly what the codec encodes, at every version we
+//! accept, with every array non-empty; and must refuse impossible counts.
+
+use super::check;
+use crate::versions::SUPPORTED;
+use bytes::BytesMut;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn tn(s: &str) -> TopicName {
+    TopicName(sb(s))
+}
+
+fn encode<T: Encodable>(m: &T, v: i16) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    m.encode(&mut b, v).unwrap();
+    b.to_vec()
+}
+
+/// A request of `key` with one element in every array, encoded at `v`.
+fn sample(key: ApiKey, v: i16) -> Option<Vec<u8>> {
+    Some(match key {
+        ApiKey::Produce => {
+            let mut p = produce_request::PartitionProduceData::default();
+            p.index = 1;
+            p.records = Some(bytes::Bytes::from_static(b"records"));
+            let mut t = produce_request::TopicProduceData::default();
+            t.name = tn("topic");
+            t.partition_data = vec![p.clone(), p];
+            let mut r = ProduceRequest::default();
+            r.transactional_id = Some(TransactionalId(sb("tx")));
+            r.topic_data = vec![t];
+            encode(&r, v)
+        }
+        ApiKey::Fetch => {
+            let p = fetch_request::FetchPartition::default();
+            let mut t = fetch_request::FetchTopic::default();
+            t.topic = tn("topic");
+            t.partitions = vec![p.clone(), p];
+            let mut f = fetch_request::ForgottenTopic::default();
+            f.topic = tn("gone");
+            f.partitions = vec![1, 2];
+            let mut r = FetchRequest::default();
+            r.topics = vec![t];
+            if v >= 7 {
+                r.forgotten_topics_data = vec![f];
+            }
+            r.rack_id = sb("rack");
+            encode(&r, v)
+        }
+        ApiKey::ListOffsets => {
+            let p = list_offsets_request::ListOffsetsPartition::default();
+            let mut t = list_offsets_request::ListOffsetsTopic::default();
+            t.name = tn("topic");
+            t.partitions = vec![p.clone(), p];
+            let mut r = ListOffsetsRequest::default();
+            r.topics = vec![t];
+            encode(&r, v)
+        }
+        ApiKey::Metadata => {
+            let mut t = metadata_request::MetadataRequestTopic::default();
+            t.name = Some(tn("topic"));
+            let mut r = MetadataRequest::default();
+            r.topics = Some(vec![t.clone(), t]);
+            encode(&r, v)
+        }
+        ApiKey::FindCoordinator => {
+            let mut r = FindCoordinatorRequest::default();
+            if v >= 4 {
+                r.coordinator_keys = vec![sb("a"), sb("bb")];
+            } else {
+                r.key = sb("group");
+            }
+            encode(&r, v)
+        }
+        ApiKey::CreateTopics => {
+            let mut a = create_topics_request::CreatableReplicaAssignment::default();
+            a.broker_ids = vec![BrokerId(0), BrokerId(1)];
+            let mut c = create_topics_request::CreatableTopicConfig::default();
+            c.name = sb("retention.ms");
+            c.value = Some(sb("1"));
+            let mut t = create_topics_request::CreatableTopic::default();
+            t.name = tn("topic");
+            t.assignments = vec![a];
+            t.configs = vec![c];
+            let mut r = CreateTopicsRequest::default();
+            r.topics = vec![t];
+            encode(&r, v)
+        }
+        ApiKey::DeleteTopics => {
+            let mut r = DeleteTopicsRequest::default();
+            if v >= 6 {
+                let mut t = delete_topics_request::DeleteTopicState::default();
+                t.name = Some(tn("topic"));
+                r.topics = vec![t];
+            } else {
+                r.topic_names = vec![tn("a"), tn("b")];
+            }
+            encode(&r, v)
+        }
+        ApiKey::InitProducerId => {
+            let mut r = InitProducerIdRequest::default();
+            r.transactional_id = Some(TransactionalId(sb("tx")));
+            encode(&r, v)
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let p = offset_for_leader_epoch_request::OffsetForLeaderPartition::default();
+            let mut t = offset_for_leader_epoch_request::OffsetForLeaderTopic::default();
+            t.topic = tn("topic");
+            t.partitions = vec![p.clone(), p];
+            let mut r = OffsetForLeaderEpochRequest::default();
+            r.topics = vec![t];
+            encode(&r, v)
+        }
+        ApiKey::DescribeConfigs => {
+            let mut res = describe_configs_request::DescribeConfigsResource::default();
+            res.resource_name = sb("topic");
+            res.configuration_keys = Some(vec![sb("a"), sb("b")]);
+            let mut r = DescribeConfigsRequest::default();
+            r.resources = vec![res];
+            encode(&r, v)
+        }
+        ApiKey::CreatePartitions => {
+            let mut a = create_partitions_request::CreatePartitionsAssignment::default();
+            a.broker_ids = vec![BrokerId(0)];
+            let mut t = create_partitions_request::CreatePartitionsTopic::default();
+            t.name = tn("topic");
+            t.assignments = Some(vec![a]);
+            let mut r = CreatePartitionsRequest::default();
+            r.topics = vec![t];
+            encode(&r, v)
+        }
+        ApiKey::DescribeCluster => encode(&DescribeClusterRequest::default(), v),
+        _ => return None,
+    })
+}
+
+#[test]
+fn the_walk_covers_exactly_what_the_codec_encodes_at_every_accepted_version() {
+    for &(key, min, max) in SUPPORTED {
+        let lowest = crate::versions::lowest_accepted(key).unwrap_or(min);
+        for v in lowest..=max {
+            let Some(body) = sample(key, v) else { continue };
+            let covered = check(key as i16, v, &body).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+            assert_eq!(covered, body.len(), "{key:?} v{v}");
+        }
+    }
+}
+
+#[test]
+fn an_array_count_beyond_the_remaining_bytes_is_refused() {
+    // Produce v3: null transactional id, acks, timeout, then a topic array that
+    // claims i32::MAX entries.
+    let mut body = vec![0xff, 0xff, 0, 1, 0, 0, 0x75, 0x30];
+    body.extend_from_slice(&i32::MAX.to_be_bytes());
+    body.extend_from_slice(b"tiny");
+    assert!(check(0, 3, &body).is_err());
+    // The fuzz finding: Fetch v4 with a partition array of 2^31-ish entries.
+    let found = [
+        0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0xf4, 0, 0, 0, 1, 0, 0x10, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0,
+        0, 0, 0, 1, 0, 4, 0, 0, 0, 1, 0, 4, 0x73, 0x65, 0x65, 0x64, 0xff, 0, 0,
+    ];
+    assert!(check(1, 4, &found).is_err());
+}
