@@ -5,6 +5,7 @@
 
 mod decode;
 mod encode;
+pub mod client;
 pub mod frame;
 mod guard;
 pub mod versions;
