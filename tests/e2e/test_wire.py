@@ -97,3 +97,35 @@ def test_acks_zero_gets_no_answer_but_is_stored_in_order(broker):
     # The next answered request proves the five were processed before it.
     c.request(PRODUCE, 3, produce_v3("fire", 0, record_batch([b"last"])))
     assert parse_produce_v3(c.read_frame()) == [("fire", 0, 0, 5)]
+
+
+def test_an_impossible_array_count_closes_the_connection_without_allocating(broker):
+    # The fuzz finding: Fetch v4 whose partition array claims ~2^31 entries. The
+    # codec would reserve gigabytes before failing; the broker must refuse it.
+    body = bytes([
+        0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0xf4, 0, 0, 0, 1, 0, 0x10, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0,
+        0, 0, 0, 1, 0, 4, 0, 0, 0, 1, 0, 4, 0x73, 0x65, 0x65, 0x64, 0xff, 0, 0,
+    ])
+    for _ in range(20):
+        c = Conn(broker.bootstrap)
+        c.request(FETCH, 4, body)
+        assert c.closed_by_peer()
+    assert broker.proc.poll() is None
+    assert api_versions_v0(Conn(broker.bootstrap))[0] == 0
+
+
+def test_offset_for_leader_epoch_answers_the_log_end_for_epoch_zero(broker):
+    c = Conn(broker.bootstrap)
+    metadata_v1_create(c, "epochs")
+    for i in range(3):
+        c.request(PRODUCE, 3, produce_v3("epochs", 0, record_batch([b"a", b"b"])))
+        c.read_frame()
+    topic = struct.pack(">h", 6) + b"epochs"
+    # v2: topics [name, partitions [partition, current_leader_epoch, leader_epoch]]
+    parts = struct.pack(">i", 2) + struct.pack(">iii", 0, 0, 0) + struct.pack(">iii", 5, 0, 0)
+    c.request(23, 2, struct.pack(">i", 1) + topic + parts)
+    frame = c.read_frame()
+    at = 4 + 4 + 4 + 2 + 6  # corr, throttle, topic count, name
+    n = struct.unpack(">i", frame[at:at + 4])[0]
+    got = [struct.unpack(">hiiq", frame[at + 4 + 18 * i:at + 22 + 18 * i]) for i in range(n)]
+    assert got == [(0, 0, 0, 6), (3, 5, -1, -1)]
