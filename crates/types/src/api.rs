@@ -3,6 +3,7 @@
 //! renders the answers back at that version, so nothing here knows versions except
 //! where an answer's meaning depends on one (named explicitly).
 
+use crate::group::{GroupRequest, GroupResponse};
 use crate::{ErrorCode, TopicId};
 use bytes::Bytes;
 
@@ -27,6 +28,7 @@ pub enum Request {
     FindCoordinator(FindCoordinatorRequest),
     DescribeCluster,
     DescribeConfigs(DescribeConfigsRequest),
+    Group(GroupRequest),
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +45,7 @@ pub enum Response {
     FindCoordinator(Vec<CoordinatorResult>),
     DescribeCluster(ClusterDescription),
     DescribeConfigs(Vec<DescribeConfigsResult>),
+    Group(GroupResponse),
 }
 
 /// The broker's own address, as every answer that names brokers needs it.

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod error;
+pub mod group;
 
 pub use error::ErrorCode;
 

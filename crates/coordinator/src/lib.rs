@@ -1,0 +1,261 @@
+//! The group coordinator as a deterministic state machine.
+//!
+//! `handle(now, input) -> Effects` answers requests and timer ticks,
+//! `replay(record)` is the only code that changes durable state (live handling
+//! applies its own records through it), and `next_deadline()` says when the
+//! driver must tick. There is no clock, no randomness (member ids come from
+//! entropy passed in with a request), no I/O and no wire encoding in here.
+//!
+//! Replies are data: the driver must not release them before every record
+//! emitted so far is durable.
+
+mod admin;
+pub mod classic;
+mod offsets;
+pub mod records;
+pub mod timers;
+
+use classic::ClassicGroup;
+use cohort_types::group::{GroupRequest, GroupResponse};
+use cohort_types::Millis;
+pub use records::Record;
+use std::collections::BTreeMap;
+use timers::{TimerKey, Timers};
+
+/// Identifies a request whose answer may come out of a later `handle` call.
+pub type RequestId = u64;
+
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// group.initial.rebalance.delay.ms
+    pub initial_rebalance_delay_ms: i32,
+    /// group.max.size
+    pub max_group_size: usize,
+    /// How long a member may sit in its first parked JoinGroup before it is
+    /// dropped (Kafka's fixed 5 minutes).
+    pub new_member_join_timeout_ms: i64,
+    /// offsets.retention.minutes, in ms.
+    pub offsets_retention_ms: i64,
+    /// offsets.retention.check.interval.ms
+    pub offsets_retention_check_interval_ms: i64,
+    /// offset.metadata.max.bytes
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 3000,
+            max_group_size: i32::MAX as usize,
+            new_member_join_timeout_ms: 300_000,
+            offsets_retention_ms: 7 * 24 * 3600 * 1000,
+            offsets_retention_check_interval_ms: 600_000,
+            offset_metadata_max_bytes: 4096,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A client request. `entropy` seeds any member id the request needs.
+    Request { id: RequestId, request: GroupRequest, entropy: u128 },
+    /// Time has passed; fire whatever is due.
+    Tick,
+}
+
+/// Something that happened, for metrics and timelines in the shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    RebalanceStarted { group: String, generation: i32, reason: String },
+    JoinCompleted { group: String, generation: i32, members: usize },
+    Stable { group: String, generation: i32 },
+    MemberRemoved { group: String, member: String, reason: String },
+}
+
+#[derive(Default, Debug)]
+pub struct Effects {
+    pub replies: Vec<(RequestId, GroupResponse)>,
+    pub records: Vec<Record>,
+    pub events: Vec<Event>,
+}
+
+/// The coordinator for one shard of groups.
+pub struct Coordinator {
+    pub(crate) config: CoordinatorConfig,
+    pub(crate) groups: BTreeMap<String, ClassicGroup>,
+    /// group -> (topic, partition) -> committed offset.
+    pub(crate) offsets: BTreeMap<String, BTreeMap<(String, i32), records::OffsetRecord>>,
+    pub(crate) timers: Timers,
+}
+
+/// Collects effects while handling one input; records are applied through
+/// `replay` the moment they are emitted.
+pub(crate) struct Out {
+    pub effects: Effects,
+}
+
+impl Out {
+    pub fn reply(&mut self, id: RequestId, r: GroupResponse) {
+        self.effects.replies.push((id, r));
+    }
+    pub fn event(&mut self, e: Event) {
+        self.effects.events.push(e);
+    }
+}
+
+impl Coordinator {
+    pub fn new(config: CoordinatorConfig) -> Coordinator {
+        Coordinator { config, groups: BTreeMap::new(), offsets: BTreeMap::new(), timers: Timers::default() }
+    }
+
+    pub fn config(&self) -> &CoordinatorConfig {
+        &self.config
+    }
+
+    /// Emits a record: applies it to the durable state and queues it for the log.
+    pub(crate) fn emit(&mut self, out: &mut Out, record: Record) {
+        self.replay(&record);
+        out.effects.records.push(record);
+    }
+
+    pub fn handle(&mut self, now: Millis, input: Input) -> Effects {
+        let mut out = Out { effects: Effects::default() };
+        if !self.timers.is_armed(&TimerKey::OffsetExpiry) {
+            self.timers.arm(TimerKey::OffsetExpiry, now + self.config.offsets_retention_check_interval_ms);
+        }
+        match input {
+            Input::Tick => {
+                while let Some(key) = self.timers.pop_due(now) {
+                    self.fire(now, key, &mut out);
+                }
+            }
+            Input::Request { id, request, entropy } => self.request(now, id, request, entropy, &mut out),
+        }
+        out.effects
+    }
+
+    fn request(&mut self, now: Millis, id: RequestId, request: GroupRequest, entropy: u128, out: &mut Out) {
+        match request {
+            GroupRequest::JoinGroup(r) => self.join_group(now, id, r, entropy, out),
+            GroupRequest::SyncGroup(r) => self.sync_group(now, id, r, out),
+            GroupRequest::Heartbeat(r) => {
+                let e = self.heartbeat(now, r);
+                out.reply(id, GroupResponse::Heartbeat(e));
+            }
+            GroupRequest::LeaveGroup(r) => {
+                let resp = self.leave_group(now, r, out);
+                out.reply(id, GroupResponse::LeaveGroup(resp));
+            }
+            GroupRequest::OffsetCommit(r) => {
+                let resp = self.offset_commit(now, r, out);
+                out.reply(id, GroupResponse::OffsetCommit(resp));
+            }
+            GroupRequest::OffsetFetch(r) => out.reply(id, GroupResponse::OffsetFetch(self.offset_fetch(r))),
+            GroupRequest::OffsetDelete(r) => {
+                let resp = self.offset_delete(now, r, out);
+                out.reply(id, GroupResponse::OffsetDelete(resp));
+            }
+            GroupRequest::ListGroups(r) => out.reply(id, GroupResponse::ListGroups(self.list_groups(r))),
+            GroupRequest::DescribeGroups(ids) => {
+                out.reply(id, GroupResponse::DescribeGroups(self.describe_groups(ids)))
+            }
+            GroupRequest::DeleteGroups(ids) => {
+                let resp = self.delete_groups(ids, out);
+                out.reply(id, GroupResponse::DeleteGroups(resp));
+            }
+        }
+    }
+
+    fn fire(&mut self, now: Millis, key: TimerKey, out: &mut Out) {
+        match key {
+            TimerKey::Heartbeat { group, member } => self.expire_member(now, &group, &member, out),
+            TimerKey::PendingMember { group, member } => self.expire_pending(now, &group, &member, out),
+            TimerKey::Join { group } => self.join_timeout(now, &group, out),
+            TimerKey::InitialDelay { group } => self.initial_delay_elapsed(now, &group, out),
+            TimerKey::Sync { group } => self.sync_timeout(now, &group, out),
+            TimerKey::OffsetExpiry => {
+                self.expire_offsets(now, out);
+                self.timers.arm(TimerKey::OffsetExpiry, now + self.config.offsets_retention_check_interval_ms);
+            }
+        }
+    }
+
+    /// When the driver must next call `handle(_, Tick)`.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.timers.next_deadline()
+    }
+
+    /// Applies one durable record. Live handling calls this for every record it
+    /// emits; a restart calls it for every record in the log, then `loaded`.
+    pub fn replay(&mut self, record: &Record) {
+        match record {
+            Record::Group(g) => classic::replay_group(&mut self.groups, g),
+            Record::GroupTombstone { group_id } => {
+                self.groups.remove(group_id);
+                self.offsets.remove(group_id);
+            }
+            Record::Offset(o) => {
+                self.offsets.entry(o.group_id.clone()).or_default().insert((o.topic.clone(), o.partition), o.clone());
+            }
+            Record::OffsetTombstone { group_id, topic, partition } => {
+                if let Some(g) = self.offsets.get_mut(group_id) {
+                    g.remove(&(topic.clone(), *partition));
+                    if g.is_empty() {
+                        self.offsets.remove(group_id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a restart's replay: rebuild soft state (group states and timers).
+    /// A group whose last record carries its assignment resumes Stable with every
+    /// member's session timer fresh, so a broker restart causes no rebalance.
+    pub fn loaded(&mut self, now: Millis) {
+        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        for id in ids {
+            self.resume_after_load(now, &id);
+        }
+    }
+
+    /// The durable state, as records that would rebuild it: what a compacted
+    /// log holds, and what "live equals replayed" compares.
+    pub fn snapshot(&self) -> Vec<Record> {
+        let mut out = Vec::new();
+        for g in self.groups.values() {
+            out.push(Record::Group(g.durable.clone()));
+        }
+        for offsets in self.offsets.values() {
+            for o in offsets.values() {
+                out.push(Record::Offset(o.clone()));
+            }
+        }
+        out
+    }
+
+    /// Read-only view for tests, the simulator and admin tools.
+    pub fn group(&self, id: &str) -> Option<&ClassicGroup> {
+        self.groups.get(id)
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &ClassicGroup> {
+        self.groups.values()
+    }
+
+    pub fn timers(&self) -> &Timers {
+        &self.timers
+    }
+}
+
+/// Formats entropy as the random part of a member id, UUID-shaped like Kafka's.
+pub(crate) fn uuid_from(entropy: u128) -> String {
+    let h = format!("{entropy:032x}");
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+#[cfg(test)]
+mod tests;

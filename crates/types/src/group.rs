@@ -1,0 +1,266 @@
+//! The domain form of the group-coordination requests and their answers: what
+//! the `protocol` crate decodes into and what the coordinator answers with.
+//! Version-dependent behaviour is resolved into plain flags here (for example
+//! `requires_known_member_id`), so the coordinator never sees a version number.
+
+use crate::{ErrorCode, TopicPartition};
+use bytes::Bytes;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GroupRequest {
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(Vec<String>),
+    DeleteGroups(Vec<String>),
+    OffsetDelete(OffsetDeleteRequest),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GroupResponse {
+    JoinGroup(JoinGroupResponse),
+    SyncGroup(SyncGroupResponse),
+    Heartbeat(ErrorCode),
+    LeaveGroup(LeaveGroupResponse),
+    OffsetCommit(Vec<(TopicPartition, ErrorCode)>),
+    OffsetFetch(Vec<GroupOffsets>),
+    ListGroups(ListGroupsResponse),
+    DescribeGroups(Vec<DescribedGroup>),
+    DeleteGroups(Vec<(String, ErrorCode)>),
+    OffsetDelete(OffsetDeleteResponse),
+}
+
+impl GroupRequest {
+    /// The group whose coordinator shard must handle this request, if one.
+    pub fn group_id(&self) -> Option<&str> {
+        match self {
+            GroupRequest::JoinGroup(r) => Some(&r.group_id),
+            GroupRequest::SyncGroup(r) => Some(&r.group_id),
+            GroupRequest::Heartbeat(r) => Some(&r.group_id),
+            GroupRequest::LeaveGroup(r) => Some(&r.group_id),
+            GroupRequest::OffsetCommit(r) => Some(&r.group_id),
+            GroupRequest::OffsetDelete(r) => Some(&r.group_id),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- JoinGroup
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinGroupRequest {
+    pub group_id: String,
+    pub session_timeout_ms: i32,
+    /// v0 has none: the session timeout stands in for it.
+    pub rebalance_timeout_ms: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub protocol_type: String,
+    /// In the member's order of preference, exactly as sent.
+    pub protocols: Vec<(String, Bytes)>,
+    pub reason: Option<String>,
+    /// v4+: an unknown dynamic member first gets MEMBER_ID_REQUIRED (KIP-394).
+    pub requires_known_member_id: bool,
+    /// v9+: a static leader rejoining without a rebalance gets SkipAssignment.
+    pub supports_skip_assignment: bool,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinGroupResponse {
+    pub error: ErrorCode,
+    pub generation_id: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: String,
+    pub skip_assignment: bool,
+    pub member_id: String,
+    /// Every member with its metadata for the chosen protocol; only the leader's
+    /// answer carries them.
+    pub members: Vec<JoinedMember>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinedMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub metadata: Bytes,
+}
+
+impl JoinGroupResponse {
+    pub fn error(error: ErrorCode, member_id: &str) -> JoinGroupResponse {
+        JoinGroupResponse {
+            error,
+            generation_id: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader: String::new(),
+            skip_assignment: false,
+            member_id: member_id.to_string(),
+            members: vec![],
+        }
+    }
+}
+
+// ---------------------------------------------------------------- SyncGroup
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncGroupRequest {
+    pub group_id: String,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    /// v5+ must carry both; older versions carry neither.
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncGroupResponse {
+    pub error: ErrorCode,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignment: Bytes,
+}
+
+impl SyncGroupResponse {
+    pub fn error(error: ErrorCode) -> SyncGroupResponse {
+        SyncGroupResponse { error, protocol_type: None, protocol_name: None, assignment: Bytes::new() }
+    }
+}
+
+// ---------------------------------------------------------------- Heartbeat and LeaveGroup
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeartbeatRequest {
+    pub group_id: String,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaveGroupRequest {
+    pub group_id: String,
+    /// (member id, group instance id); v0-2 carry exactly one, by member id.
+    pub members: Vec<(String, Option<String>)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaveGroupResponse {
+    pub error: ErrorCode,
+    pub members: Vec<(String, Option<String>, ErrorCode)>,
+}
+
+// ---------------------------------------------------------------- Offsets
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OffsetCommitRequest {
+    pub group_id: String,
+    /// Generation (classic) or member epoch (consumer groups); -1 for none.
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    /// -1 for the broker default (v2-4 only carry it).
+    pub retention_ms: i64,
+    pub offsets: Vec<OffsetToCommit>,
+    /// v9+ answers a missing group with GROUP_ID_NOT_FOUND instead of
+    /// ILLEGAL_GENERATION.
+    pub group_id_not_found_supported: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OffsetToCommit {
+    pub partition: TopicPartition,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    /// Set by the broker before the coordinator sees the request: the topic or
+    /// partition does not exist.
+    pub unknown_partition: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OffsetFetchRequest {
+    /// (group id, partitions or None for all the group has committed).
+    pub groups: Vec<(String, Option<Vec<TopicPartition>>)>,
+    pub require_stable: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupOffsets {
+    pub group_id: String,
+    pub error: ErrorCode,
+    pub partitions: Vec<FetchedOffset>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchedOffset {
+    pub partition: TopicPartition,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    pub error: ErrorCode,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OffsetDeleteRequest {
+    pub group_id: String,
+    pub partitions: Vec<TopicPartition>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OffsetDeleteResponse {
+    pub error: ErrorCode,
+    pub partitions: Vec<(TopicPartition, ErrorCode)>,
+}
+
+// ---------------------------------------------------------------- Admin
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListGroupsRequest {
+    /// Lower-cased state names; empty means all.
+    pub states: Vec<String>,
+    /// Lower-cased group types ("classic", "consumer"); empty means all.
+    pub types: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListGroupsResponse {
+    pub error: ErrorCode,
+    pub groups: Vec<ListedGroup>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedGroup {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: String,
+    pub group_type: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribedGroup {
+    pub error: ErrorCode,
+    pub group_id: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol_data: String,
+    pub members: Vec<DescribedMember>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribedMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
