@@ -326,6 +326,18 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                     .collect(),
             })
         }
+        ApiKey::JoinGroup
+        | ApiKey::SyncGroup
+        | ApiKey::Heartbeat
+        | ApiKey::LeaveGroup
+        | ApiKey::OffsetCommit
+        | ApiKey::OffsetFetch
+        | ApiKey::ListGroups
+        | ApiKey::DescribeGroups
+        | ApiKey::DeleteGroups
+        | ApiKey::OffsetDelete => {
+            Request::Group(crate::decode_group::decode(key, v, buf).map_err(anyhow_like::Error)?)
+        }
         other => return Err(anyhow_like::Error(format!("{other:?} is not translated"))),
     })
 }

@@ -186,6 +186,24 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
             frame(header, &out, hv)
         }
         Response::DescribeConfigs(r) => frame(header, &describe_configs(r, v), hv),
+        Response::Group(g) => {
+            let mut body = BytesMut::new();
+            crate::encode_group::encode(g, v, &mut body)?;
+            frame(header, &Raw(body.freeze()), hv)
+        }
+    }
+}
+
+/// An already-encoded body.
+struct Raw(Bytes);
+
+impl Encodable for Raw {
+    fn encode<B: kafka_protocol::protocol::buf::ByteBufMut>(&self, buf: &mut B, _version: i16) -> anyhow::Result<()> {
+        buf.put_slice(&self.0);
+        Ok(())
+    }
+    fn compute_size(&self, _version: i16) -> anyhow::Result<usize> {
+        Ok(self.0.len())
     }
 }
 

@@ -144,6 +144,7 @@ pub fn check(api_key: i16, version: i16, body: &[u8]) -> Result<usize> {
         32 => describe_configs(&mut w, v)?,
         37 => create_partitions(&mut w)?,
         60 => describe_cluster(&mut w, v)?,
+        8..=16 | 42 | 47 => crate::guard_group::walk(&mut w, api_key, v)?,
         _ => return Ok(0),
     }
     Ok(w.consumed())
@@ -164,6 +165,16 @@ fn flexible_from(api_key: i16) -> Option<i16> {
         32 => 4,
         37 => 2,
         60 => 0,
+        11 => 6,
+        14 => 4,
+        12 => 4,
+        13 => 4,
+        8 => 8,
+        9 => 6,
+        16 => 3,
+        15 => 5,
+        42 => 2,
+        47 => i16::MAX,
         _ => return None,
     })
 }

@@ -4,10 +4,13 @@
 //! version the client spoke. The broker never sees a `kafka_protocol` type.
 
 mod decode;
+mod decode_group;
 mod encode;
+mod encode_group;
 pub mod client;
 pub mod frame;
 mod guard;
+mod guard_group;
 pub mod versions;
 
 pub use decode::{decode_request, DecodeError, Decoded};

@@ -135,6 +135,114 @@ fn sample(key: ApiKey, v: i16) -> Option<Vec<u8>> {
             encode(&r, v)
         }
         ApiKey::DescribeCluster => encode(&DescribeClusterRequest::default(), v),
+        ApiKey::JoinGroup => {
+            let mut p = join_group_request::JoinGroupRequestProtocol::default();
+            p.name = sb("range");
+            p.metadata = bytes::Bytes::from_static(b"meta");
+            let mut r = JoinGroupRequest::default();
+            r.group_id = GroupId(sb("g"));
+            r.member_id = sb("m");
+            r.protocol_type = sb("consumer");
+            if v >= 5 {
+                r.group_instance_id = Some(sb("i"));
+            }
+            r.protocols = vec![p.clone(), { p.name = sb("roundrobin"); p }];
+            if v >= 8 {
+                r.reason = Some(sb("why"));
+            }
+            encode(&r, v)
+        }
+        ApiKey::SyncGroup => {
+            let mut a = sync_group_request::SyncGroupRequestAssignment::default();
+            a.member_id = sb("m");
+            a.assignment = bytes::Bytes::from_static(b"a");
+            let mut r = SyncGroupRequest::default();
+            r.group_id = GroupId(sb("g"));
+            r.member_id = sb("m");
+            if v >= 5 {
+                r.protocol_type = Some(sb("consumer"));
+                r.protocol_name = Some(sb("range"));
+            }
+            r.assignments = vec![a.clone(), a];
+            encode(&r, v)
+        }
+        ApiKey::Heartbeat => {
+            let mut r = HeartbeatRequest::default();
+            r.group_id = GroupId(sb("g"));
+            r.member_id = sb("m");
+            encode(&r, v)
+        }
+        ApiKey::LeaveGroup => {
+            let mut r = LeaveGroupRequest::default();
+            r.group_id = GroupId(sb("g"));
+            if v <= 2 {
+                r.member_id = sb("m");
+            } else {
+                let mut mi = leave_group_request::MemberIdentity::default();
+                mi.member_id = sb("m");
+                r.members = vec![mi.clone(), mi];
+            }
+            encode(&r, v)
+        }
+        ApiKey::OffsetCommit => {
+            let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+            p.committed_metadata = Some(sb("md"));
+            let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+            t.name = tn("topic");
+            t.partitions = vec![p.clone(), p];
+            let mut r = OffsetCommitRequest::default();
+            r.group_id = GroupId(sb("g"));
+            r.topics = vec![t];
+            encode(&r, v)
+        }
+        ApiKey::OffsetFetch => {
+            let mut r = OffsetFetchRequest::default();
+            if v <= 7 {
+                let mut t = offset_fetch_request::OffsetFetchRequestTopic::default();
+                t.name = tn("topic");
+                t.partition_indexes = vec![0, 1];
+                r.group_id = GroupId(sb("g"));
+                r.topics = Some(vec![t]);
+            } else {
+                let mut t = offset_fetch_request::OffsetFetchRequestTopics::default();
+                t.name = tn("topic");
+                t.partition_indexes = vec![0, 1];
+                let mut g = offset_fetch_request::OffsetFetchRequestGroup::default();
+                g.group_id = GroupId(sb("g"));
+                g.topics = Some(vec![t]);
+                r.groups = vec![g.clone(), g];
+            }
+            encode(&r, v)
+        }
+        ApiKey::ListGroups => {
+            let mut r = ListGroupsRequest::default();
+            if v >= 4 {
+                r.states_filter = vec![sb("Stable")];
+            }
+            if v >= 5 {
+                r.types_filter = vec![sb("classic")];
+            }
+            encode(&r, v)
+        }
+        ApiKey::DescribeGroups => {
+            let mut r = DescribeGroupsRequest::default();
+            r.groups = vec![GroupId(sb("a")), GroupId(sb("b"))];
+            encode(&r, v)
+        }
+        ApiKey::DeleteGroups => {
+            let mut r = DeleteGroupsRequest::default();
+            r.groups_names = vec![GroupId(sb("a")), GroupId(sb("b"))];
+            encode(&r, v)
+        }
+        ApiKey::OffsetDelete => {
+            let mut t = offset_delete_request::OffsetDeleteRequestTopic::default();
+            t.name = tn("topic");
+            t.partitions = vec![offset_delete_request::OffsetDeleteRequestPartition::default(); 2];
+            let mut r = OffsetDeleteRequest::default();
+            r.group_id = GroupId(sb("g"));
+            r.topics = vec![t];
+            encode(&r, v)
+        }
         _ => return None,
     })
 }
