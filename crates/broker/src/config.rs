@@ -69,6 +69,8 @@ pub struct BrokerConfig {
     /// Requests one connection may have in progress before the broker stops
     /// reading from it.
     pub max_in_flight_per_connection: usize,
+    /// The group coordinator's settings (group.* and offsets.* configs).
+    pub coordinator: cohort_coordinator::CoordinatorConfig,
 }
 
 impl BrokerConfig {
@@ -88,6 +90,7 @@ impl BrokerConfig {
             segment_ms: 7 * 24 * 3600 * 1000,
             retention_check_interval: Duration::from_secs(300),
             max_in_flight_per_connection: 32,
+            coordinator: cohort_coordinator::CoordinatorConfig::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod config;
+mod coordination;
 mod data;
 mod durability;
 mod partition;
@@ -38,6 +39,15 @@ pub struct Broker {
     durability: Durability,
     /// Bumped whenever a high watermark moves; long-polling fetches watch it.
     data_changed: Arc<watch::Sender<u64>>,
+    groups: coordination::CoordinatorHandle,
+}
+
+/// Who sent a request, as far as the broker can tell.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub client_id: String,
+    /// As Kafka prints it: "/" and the peer's IP address.
+    pub client_host: String,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -85,6 +95,7 @@ impl Broker {
         let producer_ids = ProducerIdAllocator::open(&config.data_dir.join("meta"))?;
         let data_changed = Arc::new(watch::channel(0u64).0);
         let durability = Durability::start(config.fsync, data_changed.clone());
+        let groups = coordination::start(&config.data_dir.join("coordinator/shard-0"), config.coordinator.clone())?;
         Ok(Arc::new(Broker {
             config,
             cluster_id,
@@ -92,6 +103,7 @@ impl Broker {
             producer_ids,
             durability,
             data_changed,
+            groups,
         }))
     }
 
@@ -110,8 +122,9 @@ impl Broker {
 
     /// Answers one request. Work that must happen in arrival order (appends)
     /// happens before this returns; only waiting is left to the returned future.
-    pub fn handle(self: &Arc<Self>, request: Request) -> Reply {
+    pub fn handle(self: &Arc<Self>, request: Request, client: &ClientInfo) -> Reply {
         match request {
+            Request::Group(g) => self.group_request(g, client),
             Request::Metadata(r) => Reply::Now(Response::Metadata(self.metadata(r))),
             Request::CreateTopics(r) => Reply::Now(Response::CreateTopics(self.create_topics(r))),
             Request::DeleteTopics(r) => Reply::Now(Response::DeleteTopics(self.delete_topics(r))),
@@ -129,6 +142,32 @@ impl Broker {
             Request::DescribeCluster => Reply::Now(Response::DescribeCluster(self.describe_cluster())),
             Request::DescribeConfigs(r) => Reply::Now(Response::DescribeConfigs(self.describe_configs(r))),
         }
+    }
+
+    /// Hands a group request to the coordinator, after filling in what only the
+    /// broker knows: the client's identity, and which partitions exist.
+    fn group_request(self: &Arc<Self>, mut g: cohort_types::group::GroupRequest, client: &ClientInfo) -> Reply {
+        use cohort_types::group::GroupRequest;
+        match &mut g {
+            GroupRequest::JoinGroup(j) => {
+                j.client_id = client.client_id.clone();
+                j.client_host = client.client_host.clone();
+            }
+            GroupRequest::OffsetCommit(c) => {
+                let topics = self.topics.read().unwrap();
+                for o in &mut c.offsets {
+                    o.unknown_partition = !topics
+                        .get(&o.partition.topic)
+                        .is_some_and(|t| o.partition.partition >= 0 && (o.partition.partition as usize) < t.partitions.len());
+                }
+            }
+            _ => {}
+        }
+        let handle = self.groups.clone();
+        Reply::Later(Box::pin(async move {
+            let refused = g.refused(cohort_types::ErrorCode::COORDINATOR_NOT_AVAILABLE);
+            Response::Group(handle.call(g).await.unwrap_or(refused))
+        }))
     }
 
     /// Applies retention to every partition once.

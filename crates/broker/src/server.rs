@@ -109,14 +109,19 @@ impl Server {
 
 /// Turns one frame into the future of its answer, or an error that must close
 /// the connection.
-fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<Answer, String> {
+fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: &SocketAddr) -> Result<Answer, String> {
     let (header, decoded) = decode_request(frame).map_err(|e| e.to_string())?;
     match decoded {
         Decoded::ApiVersions { supported } => {
             let bytes = api_versions_response(&header, supported);
             Ok(Box::pin(async move { Ok(Some(bytes)) }))
         }
-        Decoded::Request(request) => match broker.handle(request) {
+        Decoded::Request(request) => {
+            let client = crate::ClientInfo {
+                client_id: header.client_id.clone().unwrap_or_default(),
+                client_host: format!("/{}", peer.ip()),
+            };
+            match broker.handle(request, &client) {
             Reply::Nothing => Ok(Box::pin(async { Ok(None) })),
             Reply::Now(response) => {
                 let bytes = encode_response(&header, &response)?;
@@ -126,7 +131,8 @@ fn dispatch(broker: &Arc<Broker>, frame: Bytes) -> Result<Answer, String> {
                 let response = fut.await;
                 encode_response(&header, &response).map(Some)
             })),
-        },
+            }
+        }
     }
 }
 
@@ -142,7 +148,7 @@ async fn connection(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch:
     loop {
         while !closing && in_flight.len() < max_in_flight {
             match take_frame(&mut buf, max_size) {
-                Ok(Some(frame)) => match dispatch(&broker, frame) {
+                Ok(Some(frame)) => match dispatch(&broker, frame, &peer) {
                     Ok(answer) => in_flight.push_back(answer),
                     Err(e) => {
                         tracing::warn!(%peer, "closing connection: {e}");

@@ -61,6 +61,24 @@ struct ServeArgs {
     /// How often retention runs, in ms (log.retention.check.interval.ms).
     #[arg(long, env = "COHORT_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
     retention_check_interval_ms: u64,
+    /// Delay of the first rebalance of an empty classic group (group.initial.rebalance.delay.ms).
+    #[arg(long, env = "COHORT_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000)]
+    group_initial_rebalance_delay_ms: i32,
+    /// Smallest session timeout a member may ask for (group.min.session.timeout.ms).
+    #[arg(long, env = "COHORT_GROUP_MIN_SESSION_TIMEOUT_MS", default_value_t = 6000)]
+    group_min_session_timeout_ms: i32,
+    /// Largest session timeout a member may ask for (group.max.session.timeout.ms).
+    #[arg(long, env = "COHORT_GROUP_MAX_SESSION_TIMEOUT_MS", default_value_t = 1_800_000)]
+    group_max_session_timeout_ms: i32,
+    /// Most members a group may have (group.max.size).
+    #[arg(long, env = "COHORT_GROUP_MAX_SIZE", default_value_t = i32::MAX as usize)]
+    group_max_size: usize,
+    /// How long committed offsets of an empty group are kept (offsets.retention.minutes).
+    #[arg(long, env = "COHORT_OFFSETS_RETENTION_MINUTES", default_value_t = 10080)]
+    offsets_retention_minutes: i64,
+    /// How often expired offsets are removed, in ms (offsets.retention.check.interval.ms).
+    #[arg(long, env = "COHORT_OFFSETS_RETENTION_CHECK_INTERVAL_MS", default_value_t = 600_000)]
+    offsets_retention_check_interval_ms: i64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -90,6 +108,12 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.segment_bytes = args.segment_bytes;
     config.segment_ms = args.segment_ms;
     config.retention_check_interval = Duration::from_millis(args.retention_check_interval_ms.max(1));
+    config.coordinator.initial_rebalance_delay_ms = args.group_initial_rebalance_delay_ms.max(0);
+    config.coordinator.min_session_timeout_ms = args.group_min_session_timeout_ms;
+    config.coordinator.max_session_timeout_ms = args.group_max_session_timeout_ms;
+    config.coordinator.max_group_size = args.group_max_size.max(1);
+    config.coordinator.offsets_retention_ms = args.offsets_retention_minutes * 60_000;
+    config.coordinator.offsets_retention_check_interval_ms = args.offsets_retention_check_interval_ms.max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async move {
         let server = Server::bind(config.clone()).await?;

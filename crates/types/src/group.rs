@@ -34,7 +34,67 @@ pub enum GroupResponse {
     OffsetDelete(OffsetDeleteResponse),
 }
 
+impl GroupResponse {
+    /// The same kind of answer, carrying `error` everywhere it has an error code
+    /// (for when the coordinator cannot stand behind the answer it computed).
+    pub fn with_error(self, error: ErrorCode) -> GroupResponse {
+        match self {
+            GroupResponse::JoinGroup(j) => GroupResponse::JoinGroup(JoinGroupResponse::error(error, &j.member_id)),
+            GroupResponse::SyncGroup(_) => GroupResponse::SyncGroup(SyncGroupResponse::error(error)),
+            GroupResponse::Heartbeat(_) => GroupResponse::Heartbeat(error),
+            GroupResponse::LeaveGroup(_) => GroupResponse::LeaveGroup(LeaveGroupResponse { error, members: vec![] }),
+            GroupResponse::OffsetCommit(ps) => {
+                GroupResponse::OffsetCommit(ps.into_iter().map(|(tp, _)| (tp, error)).collect())
+            }
+            GroupResponse::OffsetFetch(gs) => GroupResponse::OffsetFetch(
+                gs.into_iter().map(|g| GroupOffsets { error, partitions: vec![], ..g }).collect(),
+            ),
+            GroupResponse::ListGroups(_) => GroupResponse::ListGroups(ListGroupsResponse { error, groups: vec![] }),
+            GroupResponse::DescribeGroups(gs) => GroupResponse::DescribeGroups(
+                gs.into_iter().map(|g| DescribedGroup { error, members: vec![], ..g }).collect(),
+            ),
+            GroupResponse::DeleteGroups(gs) => {
+                GroupResponse::DeleteGroups(gs.into_iter().map(|(g, _)| (g, error)).collect())
+            }
+            GroupResponse::OffsetDelete(_) => {
+                GroupResponse::OffsetDelete(OffsetDeleteResponse { error, partitions: vec![] })
+            }
+        }
+    }
+}
+
 impl GroupRequest {
+    /// The answer to this request when no coordinator can take it.
+    pub fn refused(&self, error: ErrorCode) -> GroupResponse {
+        match self {
+            GroupRequest::JoinGroup(r) => GroupResponse::JoinGroup(JoinGroupResponse::error(error, &r.member_id)),
+            GroupRequest::SyncGroup(_) => GroupResponse::SyncGroup(SyncGroupResponse::error(error)),
+            GroupRequest::Heartbeat(_) => GroupResponse::Heartbeat(error),
+            GroupRequest::LeaveGroup(_) => GroupResponse::LeaveGroup(LeaveGroupResponse { error, members: vec![] }),
+            GroupRequest::OffsetCommit(r) => {
+                GroupResponse::OffsetCommit(r.offsets.iter().map(|o| (o.partition.clone(), error)).collect())
+            }
+            GroupRequest::OffsetFetch(r) => GroupResponse::OffsetFetch(
+                r.groups.iter().map(|(g, _)| GroupOffsets { group_id: g.clone(), error, partitions: vec![] }).collect(),
+            ),
+            GroupRequest::ListGroups(_) => GroupResponse::ListGroups(ListGroupsResponse { error, groups: vec![] }),
+            GroupRequest::DescribeGroups(ids) => GroupResponse::DescribeGroups(
+                ids.iter()
+                    .map(|g| DescribedGroup {
+                        error,
+                        group_id: g.clone(),
+                        state: String::new(),
+                        protocol_type: String::new(),
+                        protocol_data: String::new(),
+                        members: vec![],
+                    })
+                    .collect(),
+            ),
+            GroupRequest::DeleteGroups(ids) => GroupResponse::DeleteGroups(ids.iter().map(|g| (g.clone(), error)).collect()),
+            GroupRequest::OffsetDelete(_) => GroupResponse::OffsetDelete(OffsetDeleteResponse { error, partitions: vec![] }),
+        }
+    }
+
     /// The group whose coordinator shard must handle this request, if one.
     pub fn group_id(&self) -> Option<&str> {
         match self {

@@ -1,0 +1,271 @@
+//! The coordinator runtime: drives the sans-IO `Coordinator` with requests, time
+//! and storage.
+//!
+//! One task owns the coordinator and handles one input at a time. Each round it
+//! takes every input waiting in its mailbox, handles them in order, appends the
+//! records they emitted to the coordinator log, makes the log durable with one
+//! fsync, and only then releases the replies of that round (group commit; no
+//! reply before its records and all records before them are durable). Timers
+//! come from `next_deadline()`. On startup the log is replayed to rebuild every
+//! group, and it is compacted into a snapshot when it has grown well past it.
+
+use cohort_coordinator::{Coordinator, CoordinatorConfig, Input, Record, RequestId};
+use cohort_log::batch::build_batch;
+use cohort_log::{BatchHeader, LogStore};
+use cohort_log_local::{LocalLog, LocalLogConfig};
+use cohort_types::group::{GroupRequest, GroupResponse};
+use cohort_types::ErrorCode;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use tokio::sync::{mpsc, oneshot};
+
+type Reply = oneshot::Sender<GroupResponse>;
+
+/// The handle the request path uses.
+#[derive(Clone)]
+pub struct CoordinatorHandle {
+    tx: mpsc::Sender<(GroupRequest, Reply)>,
+}
+
+impl CoordinatorHandle {
+    /// Sends a request; the answer arrives once it is decided and durable.
+    pub async fn call(&self, request: GroupRequest) -> Option<GroupResponse> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send((request, tx)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Largest number of records written in one batch of the coordinator log.
+const RECORDS_PER_BATCH: usize = 500;
+/// How many inputs one round takes from the mailbox at most.
+const INPUTS_PER_ROUND: usize = 1024;
+
+struct Store {
+    root: PathBuf,
+    log: LocalLog,
+    generation: u64,
+    /// Records appended since the log was last compacted.
+    appended: usize,
+}
+
+fn log_dir(root: &Path, generation: u64) -> PathBuf {
+    root.join(format!("log-{generation:06}"))
+}
+
+impl Store {
+    /// Opens the current log (named in `CURRENT`) and removes any other.
+    fn open(root: &Path) -> io::Result<Store> {
+        std::fs::create_dir_all(root)?;
+        let current = root.join("CURRENT");
+        let generation = match std::fs::read_to_string(&current) {
+            Ok(s) => s.trim().parse::<u64>().map_err(|e| io::Error::other(format!("{current:?}: {e}")))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        for entry in std::fs::read_dir(root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("log-") && entry.path() != log_dir(root, generation) {
+                // A compaction that did not finish, or an old log it replaced.
+                std::fs::remove_dir_all(entry.path())?;
+            }
+        }
+        let (log, _) = LocalLog::open(&log_dir(root, generation), LocalLogConfig::default())?;
+        Ok(Store { root: root.to_path_buf(), log, generation, appended: 0 })
+    }
+
+    fn read_all(&self) -> io::Result<Vec<Record>> {
+        let mut out = Vec::new();
+        let bytes = self.log.read(self.log.start_offset(), self.log.end_offset(), usize::MAX)?;
+        let mut at = 0;
+        while at < bytes.len() {
+            let h = BatchHeader::parse(&bytes[at..]).map_err(|e| io::Error::other(e.to_string()))?;
+            for value in record_values(&bytes[at..at + h.size]) {
+                out.push(Record::decode(value).map_err(io::Error::other)?);
+            }
+            at += h.size;
+        }
+        Ok(out)
+    }
+
+    fn append(&mut self, records: &[Record]) -> io::Result<()> {
+        for chunk in records.chunks(RECORDS_PER_BATCH) {
+            let encoded: Vec<Vec<u8>> = chunk.iter().map(Record::encode).collect();
+            let values: Vec<&[u8]> = encoded.iter().map(|v| v.as_slice()).collect();
+            let mut batch = build_batch(crate::now_ms(), &values, None);
+            self.log.append(&mut batch)?;
+        }
+        self.appended += records.len();
+        Ok(())
+    }
+
+    /// Writes `snapshot` as a new log, makes it durable, points CURRENT at it,
+    /// and removes the old one. A crash at any point leaves one complete log.
+    fn compact(&mut self, snapshot: &[Record]) -> io::Result<()> {
+        let next = self.generation + 1;
+        let dir = log_dir(&self.root, next);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        let (log, _) = LocalLog::open(&dir, LocalLogConfig::default())?;
+        let mut fresh = Store { root: self.root.clone(), log, generation: next, appended: 0 };
+        fresh.append(snapshot)?;
+        (fresh.log.syncer()?)()?;
+        fresh.appended = 0;
+        crate::topics::write_atomically(&self.root.join("CURRENT"), next.to_string().as_bytes())?;
+        let old = std::mem::replace(self, fresh);
+        let old_dir = log_dir(&old.root, old.generation);
+        drop(old);
+        std::fs::remove_dir_all(old_dir)
+    }
+}
+
+/// Reads the record values out of one v2 batch written by `build_batch`
+/// (uncompressed; key null; no headers).
+fn record_values(batch: &[u8]) -> Vec<&[u8]> {
+    fn varint(b: &[u8], at: &mut usize) -> Option<i64> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            value |= ((byte & 0x7f) as u64) << shift;
+            if byte & 0x80 == 0 {
+                return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+            }
+        }
+        None
+    }
+    let mut out = Vec::new();
+    let mut at = cohort_log::batch::HEADER_SIZE;
+    while at < batch.len() {
+        let Some(len) = varint(batch, &mut at) else { break };
+        let end = at + len.max(0) as usize;
+        let mut p = at + 1; // attributes
+        let (Some(_ts), Some(_od), Some(klen)) = (varint(batch, &mut p), varint(batch, &mut p), varint(batch, &mut p)) else { break };
+        if klen > 0 {
+            p += klen as usize;
+        }
+        let Some(vlen) = varint(batch, &mut p) else { break };
+        if vlen >= 0 && p + vlen as usize <= batch.len() {
+            out.push(&batch[p..p + vlen as usize]);
+        }
+        at = end;
+    }
+    out
+}
+
+/// Starts the coordinator task: replays the log under `root`, then serves.
+pub fn start(root: &Path, config: CoordinatorConfig) -> io::Result<CoordinatorHandle> {
+    let mut store = Store::open(root)?;
+    let records = store.read_all()?;
+    let mut coordinator = Coordinator::new(config);
+    for r in &records {
+        coordinator.replay(r);
+    }
+    coordinator.loaded(crate::now_ms());
+    store.appended = records.len();
+    tracing::info!(records = records.len(), groups = coordinator.groups().count(), "coordinator loaded");
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(run(coordinator, store, rx));
+    Ok(CoordinatorHandle { tx })
+}
+
+async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Receiver<(GroupRequest, Reply)>) {
+    let mut waiting: HashMap<RequestId, Reply> = HashMap::new();
+    let mut next_id: RequestId = 1;
+    let mut failed = false;
+    loop {
+        let mut inputs: Vec<Input> = Vec::new();
+        let deadline = coordinator.next_deadline();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep(std::time::Duration::from_millis((at - crate::now_ms()).max(0) as u64)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some((request, reply)) => {
+                    let id = next_id;
+                    next_id += 1;
+                    waiting.insert(id, reply);
+                    inputs.push(Input::Request { id, request, entropy: rand::random() });
+                    while inputs.len() < INPUTS_PER_ROUND {
+                        let Ok((request, reply)) = rx.try_recv() else { break };
+                        let id = next_id;
+                        next_id += 1;
+                        waiting.insert(id, reply);
+                        inputs.push(Input::Request { id, request, entropy: rand::random() });
+                    }
+                }
+                None => return,
+            },
+            _ = sleep => inputs.push(Input::Tick),
+        }
+        let now = crate::now_ms();
+        let mut replies = Vec::new();
+        let mut records = Vec::new();
+        for input in inputs {
+            let effects = coordinator.handle(now, input);
+            for e in &effects.events {
+                tracing::debug!(?e, "coordinator event");
+            }
+            records.extend(effects.records);
+            replies.extend(effects.replies);
+        }
+        if failed {
+            // The log cannot be trusted: refuse rather than answer from state
+            // that may not survive a restart.
+            for (id, reply) in replies {
+                if let Some(tx) = waiting.remove(&id) {
+                    let _ = tx.send(reply.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
+                }
+            }
+            continue;
+        }
+        if !records.is_empty() {
+            let durable = store.append(&records).and_then(|_| store.log.syncer());
+            let durable = match durable {
+                Ok(sync) => tokio::task::spawn_blocking(sync).await.map_err(io::Error::other).and_then(|r| r),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = durable {
+                tracing::error!("coordinator log write failed; refusing group requests from now on: {e}");
+                failed = true;
+                for (id, reply) in replies {
+                    if let Some(tx) = waiting.remove(&id) {
+                        let _ = tx.send(reply.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
+                    }
+                }
+                continue;
+            }
+        }
+        for (id, reply) in replies {
+            if let Some(tx) = waiting.remove(&id) {
+                // The client may have gone; nothing to do then.
+                let _ = tx.send(reply);
+            }
+        }
+        let snapshot_len = coordinator.snapshot().len();
+        if store.appended > 10_000 && store.appended > 2 * snapshot_len {
+            let snapshot = coordinator.snapshot();
+            let started = std::time::Instant::now();
+            let moved = store;
+            let (back, result) = tokio::task::spawn_blocking(move || {
+                let mut s = moved;
+                let r = s.compact(&snapshot);
+                (s, r)
+            })
+            .await
+            .expect("compaction task");
+            store = back;
+            match result {
+                Ok(()) => tracing::info!(records = snapshot_len, ms = started.elapsed().as_millis() as u64, "compacted coordinator log"),
+                Err(e) => tracing::warn!("coordinator log compaction failed (will retry): {e}"),
+            }
+        }
+    }
+}
+
