@@ -17,6 +17,63 @@ struct Cli {
 enum Command {
     /// Run a single broker with the embedded log.
     Serve(ServeArgs),
+    /// Run the deterministic group simulator over many seeds (or replay one).
+    Sim(SimArgs),
+}
+
+#[derive(Parser)]
+struct SimArgs {
+    /// Replay exactly this seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How many seeds to run, starting at --first-seed.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
+    #[arg(long, default_value_t = 300)]
+    members: usize,
+    #[arg(long, default_value_t = 200)]
+    partitions: i32,
+    /// Eager (range) or Cooperative (cooperative-sticky).
+    #[arg(long, default_value = "Eager", value_parser = parse_style)]
+    style: cohort_sim::client::Style,
+}
+
+fn parse_style(s: &str) -> Result<cohort_sim::client::Style, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "eager" => Ok(cohort_sim::client::Style::Eager),
+        "cooperative" => Ok(cohort_sim::client::Style::Cooperative),
+        other => Err(format!("style must be Eager or Cooperative, not {other}")),
+    }
+}
+
+fn sim(args: SimArgs) -> std::process::ExitCode {
+    let seeds: Vec<u64> = match args.seed {
+        Some(s) => vec![s],
+        None => (args.first_seed..args.first_seed + args.seeds).collect(),
+    };
+    let mut failed = 0;
+    for seed in seeds {
+        let cfg = cohort_sim::SimConfig::new(args.members, args.partitions, args.style);
+        let started = std::time::Instant::now();
+        match cohort_sim::run(seed, cfg) {
+            Ok(r) => println!(
+                "seed {seed}: ok in {:.1} s: {} steps, generation {}, {} crashes, {} coordinator restarts, {} answers dropped, stable {} ms after faults stopped",
+                started.elapsed().as_secs_f64(), r.steps, r.generations, r.crashes, r.restarts, r.dropped, r.converged_after_ms
+            ),
+            Err(f) => {
+                failed += 1;
+                println!("{f}");
+            }
+        }
+    }
+    if failed > 0 {
+        println!("{failed} seed(s) failed");
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
 }
 
 #[derive(Parser)]
@@ -91,6 +148,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Sim(args) => sim(args),
     }
 }
 

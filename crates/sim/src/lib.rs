@@ -1,0 +1,430 @@
+//! Seeded deterministic simulation of one classic consumer group against the
+//! real coordinator: hundreds of simulated members, a network that drops,
+//! delays and duplicates answers, member crashes, slow revocations, and
+//! coordinator restarts by replaying the durable log. Invariants are checked
+//! after every step; a failure carries its seed, and the seed replays it.
+
+pub mod client;
+mod rng;
+
+use client::{Client, Phase, Style};
+use cohort_coordinator::{Coordinator, CoordinatorConfig, Input, Record, RequestId};
+use cohort_types::group::*;
+use cohort_types::{ErrorCode, TopicPartition};
+use rng::Rng;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub members: usize,
+    pub partitions: i32,
+    pub style: Style,
+    /// Simulated time with faults, then time without, in ms.
+    pub fault_ms: i64,
+    pub calm_ms: i64,
+    pub drop_rate: f64,
+    pub duplicate_rate: f64,
+    pub max_extra_delay_ms: i64,
+    /// Chance per second that some member crashes (and a replacement starts).
+    pub crash_rate: f64,
+    /// Chance per second that the coordinator restarts.
+    pub restart_rate: f64,
+    /// Fraction of members whose revocation takes seconds.
+    pub slow_fraction: f64,
+    /// A deliberately broken client, to show the checker catches it: eager
+    /// members keep their partitions while they rejoin.
+    pub bug_eager_keeps_partitions: bool,
+}
+
+impl SimConfig {
+    pub fn new(members: usize, partitions: i32, style: Style) -> SimConfig {
+        SimConfig {
+            members,
+            partitions,
+            style,
+            fault_ms: 60_000,
+            calm_ms: 120_000,
+            drop_rate: 0.01,
+            duplicate_rate: 0.01,
+            max_extra_delay_ms: 200,
+            crash_rate: 0.05,
+            restart_rate: 0.02,
+            slow_fraction: 0.05,
+            bug_eager_keeps_partitions: false,
+        }
+    }
+}
+
+/// Once faults stop, every member must be stable within this long: a
+/// crashed member's session timeout, plus a rebalance timeout for a slow
+/// member's barrier, plus a second rebalance timeout (cooperative follow-up
+/// round or pending-sync expiry).
+pub const CONVERGENCE_BOUND_MS: i64 =
+    client::SESSION_MS as i64 + 2 * client::REBALANCE_MS as i64;
+
+#[derive(Debug)]
+pub struct Failure {
+    pub seed: u64,
+    pub at_ms: i64,
+    pub step: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "seed {} failed at step {} (t={} ms): {}", self.seed, self.step, self.at_ms, self.message)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub steps: u64,
+    pub generations: i32,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub dropped: u64,
+    /// From the end of faults until every member was stable, in ms.
+    pub converged_after_ms: i64,
+}
+
+enum Event {
+    ToCoordinator { member: usize, corr: u64, sent_at: i64, request: GroupRequest },
+    ToClient { member: usize, corr: u64, sent_at: i64, response: GroupResponse },
+    Flush,
+    Tick,
+}
+
+struct World {
+    cfg: SimConfig,
+    seed: u64,
+    rng: Rng,
+    now: i64,
+    step: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(i64, u64)>>,
+    events: HashMap<u64, Event>,
+    coordinator: Coordinator,
+    /// Replays every record emitted, to compare with the live state.
+    shadow: Coordinator,
+    durable: Vec<Record>,
+    /// Records not yet durable, and the replies that wait for them.
+    pending: Vec<Record>,
+    held: Vec<(RequestId, GroupResponse)>,
+    flush_scheduled: bool,
+    routes: HashMap<RequestId, (usize, u64, i64)>,
+    next_request: RequestId,
+    clients: Vec<Client>,
+    next_corr: u64,
+    /// Largest generation any member was told.
+    max_generation_seen: i32,
+    /// partition -> largest acknowledged committed offset.
+    acked_commits: BTreeMap<i32, i64>,
+    commit_in_flight: HashMap<usize, u64>,
+    report: Report,
+}
+
+fn coordinator_config() -> CoordinatorConfig {
+    CoordinatorConfig { initial_rebalance_delay_ms: 500, ..CoordinatorConfig::default() }
+}
+
+const FSYNC_MS: i64 = 2;
+const NET_MS: i64 = 1;
+const TICK_MS: i64 = 100;
+
+impl World {
+    fn new(seed: u64, cfg: SimConfig) -> World {
+        let mut rng = Rng::new(seed);
+        let clients = (0..cfg.members)
+            .map(|i| {
+                let slow = rng.chance(cfg.slow_fraction);
+                let start = rng.below(5000) as i64;
+                let mut c = Client::new(format!("m{i}"), cfg.style, start, if slow { 3000 + rng.below(4000) as i64 } else { 0 });
+                c.bug_keep_partitions = cfg.bug_eager_keeps_partitions;
+                c
+            })
+            .collect();
+        let mut w = World {
+            cfg,
+            seed,
+            rng,
+            now: 0,
+            step: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            events: HashMap::new(),
+            coordinator: Coordinator::new(coordinator_config()),
+            shadow: Coordinator::new(coordinator_config()),
+            durable: vec![],
+            pending: vec![],
+            held: vec![],
+            flush_scheduled: false,
+            routes: HashMap::new(),
+            next_request: 1,
+            clients,
+            next_corr: 1,
+            max_generation_seen: 0,
+            acked_commits: BTreeMap::new(),
+            commit_in_flight: HashMap::new(),
+            report: Report::default(),
+        };
+        w.schedule(0, Event::Tick);
+        w
+    }
+
+    fn faults_on(&self) -> bool {
+        self.now < self.cfg.fault_ms
+    }
+
+    fn schedule(&mut self, at: i64, e: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq)));
+        self.events.insert(self.seq, e);
+    }
+
+    fn fail(&self, message: String) -> Failure {
+        Failure { seed: self.seed, at_ms: self.now, step: self.step, message }
+    }
+
+    fn send_to_coordinator(&mut self, member: usize, corr: u64, request: GroupRequest) {
+        let delay = NET_MS + if self.faults_on() { self.rng.below(self.cfg.max_extra_delay_ms as u64 + 1) as i64 } else { 0 };
+        let sent_at = self.now;
+        self.schedule(self.now + delay, Event::ToCoordinator { member, corr, sent_at, request });
+    }
+
+    fn handle(&mut self, input: Input) {
+        let effects = self.coordinator.handle(self.now, input);
+        for r in &effects.records {
+            self.shadow.replay(r);
+        }
+        self.pending.extend(effects.records);
+        self.held.extend(effects.replies);
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            self.schedule(self.now + FSYNC_MS, Event::Flush);
+        }
+    }
+
+    /// Group commit: everything pending becomes durable; then replies go out.
+    fn flush(&mut self) {
+        self.flush_scheduled = false;
+        self.durable.append(&mut self.pending);
+        for (id, response) in std::mem::take(&mut self.held) {
+            let Some((member, corr, sent_at)) = self.routes.remove(&id) else { continue };
+            if let GroupResponse::JoinGroup(j) = &response {
+                self.max_generation_seen = self.max_generation_seen.max(j.generation_id);
+            }
+            if self.faults_on() && self.rng.chance(self.cfg.drop_rate) {
+                self.report.dropped += 1;
+                continue;
+            }
+            let delay = NET_MS + if self.faults_on() { self.rng.below(self.cfg.max_extra_delay_ms as u64 + 1) as i64 } else { 0 };
+            let dup = self.faults_on() && self.rng.chance(self.cfg.duplicate_rate);
+            if dup {
+                self.schedule(self.now + delay + 5, Event::ToClient { member, corr, sent_at, response: response.clone() });
+            }
+            self.schedule(self.now + delay, Event::ToClient { member, corr, sent_at, response });
+        }
+    }
+
+    /// The coordinator process dies: what was not durable is gone, parked
+    /// requests are forgotten, and a new one replays the log.
+    fn restart_coordinator(&mut self) {
+        self.report.restarts += 1;
+        self.pending.clear();
+        self.held.clear();
+        self.routes.clear();
+        let mut c = Coordinator::new(coordinator_config());
+        let mut shadow = Coordinator::new(coordinator_config());
+        for r in &self.durable {
+            c.replay(r);
+            shadow.replay(r);
+        }
+        c.loaded(self.now);
+        self.coordinator = c;
+        self.shadow = shadow;
+    }
+
+    fn tick(&mut self) {
+        // Faults.
+        if self.faults_on() {
+            let per_tick = TICK_MS as f64 / 1000.0;
+            if self.rng.chance(self.cfg.crash_rate * per_tick) {
+                let victim = self.rng.below(self.clients.len() as u64) as usize;
+                if self.clients[victim].alive {
+                    self.report.crashes += 1;
+                    self.clients[victim].alive = false;
+                    let slow = self.rng.chance(self.cfg.slow_fraction);
+                    let name = format!("m{}", self.clients.len());
+                    let delay = if slow { 3000 + self.rng.below(4000) as i64 } else { 0 };
+                    let start = self.now + self.rng.below(3000) as i64;
+                    self.clients.push(Client::new(name, self.cfg.style, start, delay));
+                }
+            }
+            if self.rng.chance(self.cfg.restart_rate * per_tick) {
+                self.restart_coordinator();
+            }
+        }
+        // Timers due in the coordinator.
+        if self.coordinator.next_deadline().is_some_and(|at| at <= self.now) {
+            self.handle(Input::Tick);
+        }
+        // Clients act.
+        for i in 0..self.clients.len() {
+            let corr = self.next_corr;
+            if let Some(send) = self.clients[i].poll(self.now, corr, self.cfg.partitions) {
+                self.next_corr += 1;
+                self.send_to_coordinator(i, send.corr, send.request);
+            }
+            self.maybe_commit(i);
+        }
+        self.schedule(self.now + TICK_MS, Event::Tick);
+    }
+
+    /// Stable members commit the current time as the offset of what they own,
+    /// one commit at a time, so acknowledged values only grow per partition.
+    fn maybe_commit(&mut self, i: usize) {
+        let c = &self.clients[i];
+        if !c.alive || c.phase != Phase::Stable || c.owned.is_empty() || self.commit_in_flight.contains_key(&i) {
+            return;
+        }
+        if self.rng.below(10) != 0 {
+            return;
+        }
+        let corr = self.next_corr;
+        self.next_corr += 1;
+        let request = GroupRequest::OffsetCommit(OffsetCommitRequest {
+            group_id: "g".into(),
+            generation_id: c.generation,
+            member_id: c.member_id.clone(),
+            group_instance_id: None,
+            retention_ms: -1,
+            offsets: c
+                .owned
+                .iter()
+                .map(|p| OffsetToCommit {
+                    partition: TopicPartition::new("t", *p),
+                    offset: self.now,
+                    leader_epoch: 0,
+                    metadata: None,
+                    unknown_partition: false,
+                })
+                .collect(),
+            group_id_not_found_supported: true,
+        });
+        self.commit_in_flight.insert(i, corr);
+        self.send_to_coordinator(i, corr, request);
+    }
+
+    fn deliver_to_client(&mut self, member: usize, corr: u64, sent_at: i64, response: GroupResponse) {
+        if !self.clients[member].alive {
+            return;
+        }
+        if let GroupResponse::OffsetCommit(results) = &response {
+            if self.commit_in_flight.get(&member) == Some(&corr) {
+                self.commit_in_flight.remove(&member);
+                for (tp, e) in results {
+                    if *e == ErrorCode::NONE {
+                        let v = self.acked_commits.entry(tp.partition).or_insert(i64::MIN);
+                        *v = (*v).max(sent_at);
+                    }
+                }
+            }
+            return;
+        }
+        let next = self.next_corr;
+        if let Some(send) = self.clients[member].on_response(self.now, corr, sent_at, response, self.cfg.partitions, next) {
+            self.next_corr += 1;
+            self.send_to_coordinator(member, send.corr, send.request);
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        // Never two owners of a partition at the same time.
+        let mut owner: BTreeMap<i32, &str> = BTreeMap::new();
+        for c in self.clients.iter().filter(|c| c.alive) {
+            for p in &c.owned {
+                if let Some(other) = owner.insert(*p, &c.name) {
+                    return Err(format!("partition {p} owned by {other} and {} at once", c.name));
+                }
+            }
+        }
+        // Generations never go backwards: nobody was told one the coordinator
+        // no longer has.
+        let generation = self.coordinator.group("g").map_or(0, |g| g.generation);
+        if generation < self.max_generation_seen {
+            return Err(format!("generation {generation} is behind {} already handed out", self.max_generation_seen));
+        }
+        // Live state equals the state replayed from the records.
+        if self.coordinator.snapshot() != self.shadow.snapshot() {
+            return Err("live coordinator state differs from its replayed records".into());
+        }
+        // Acknowledged commits survive.
+        let fetched = self.coordinator.snapshot();
+        for (p, acked) in &self.acked_commits {
+            let have = fetched.iter().find_map(|r| match r {
+                Record::Offset(o) if o.group_id == "g" && o.partition == *p => Some(o.offset),
+                _ => None,
+            });
+            if have.map_or(true, |h| h < *acked) {
+                return Err(format!("acknowledged commit {acked} for partition {p} lost (have {have:?})"));
+            }
+        }
+        Ok(())
+    }
+
+    fn converged(&self) -> bool {
+        let live: Vec<&Client> = self.clients.iter().filter(|c| c.alive).collect();
+        let Some(g) = self.coordinator.group("g") else { return false };
+        if g.state != cohort_coordinator::classic::GroupState::Stable || g.members.len() != live.len() {
+            return false;
+        }
+        let mut all: Vec<i32> = live.iter().flat_map(|c| c.owned.iter().copied()).collect();
+        all.sort();
+        live.iter().all(|c| c.phase == Phase::Stable && c.generation == g.generation && c.revoking.is_none())
+            && all == (0..self.cfg.partitions).collect::<Vec<_>>()
+    }
+
+    fn run(mut self) -> Result<Report, Failure> {
+        let end = self.cfg.fault_ms + self.cfg.calm_ms;
+        let mut converged_at = None;
+        while let Some(Reverse((at, id))) = self.queue.pop() {
+            if at > end {
+                break;
+            }
+            self.now = at;
+            self.step += 1;
+            let event = self.events.remove(&id).expect("scheduled event");
+            match event {
+                Event::ToCoordinator { member, corr, sent_at, request } => {
+                    let rid = self.next_request;
+                    self.next_request += 1;
+                    self.routes.insert(rid, (member, corr, sent_at));
+                    let entropy = (self.rng.next() as u128) << 64 | self.rng.next() as u128;
+                    self.handle(Input::Request { id: rid, request, entropy });
+                }
+                Event::ToClient { member, corr, sent_at, response } => self.deliver_to_client(member, corr, sent_at, response),
+                Event::Flush => self.flush(),
+                Event::Tick => self.tick(),
+            }
+            self.check().map_err(|m| self.fail(m))?;
+            if !self.faults_on() && converged_at.is_none() && self.converged() {
+                converged_at = Some(self.now);
+            }
+        }
+        self.report.steps = self.step;
+        self.report.generations = self.coordinator.group("g").map_or(0, |g| g.generation);
+        match converged_at {
+            Some(t) => {
+                self.report.converged_after_ms = t - self.cfg.fault_ms;
+                Ok(self.report)
+            }
+            None => Err(self.fail(format!("not stable {} ms after faults stopped", self.cfg.calm_ms))),
+        }
+    }
+}
+
+/// Runs one seed.
+pub fn run(seed: u64, cfg: SimConfig) -> Result<Report, Failure> {
+    World::new(seed, cfg).run()
+}
