@@ -71,6 +71,9 @@ pub struct BrokerConfig {
     pub max_in_flight_per_connection: usize,
     /// The group coordinator's settings (group.* and offsets.* configs).
     pub coordinator: cohort_coordinator::CoordinatorConfig,
+    /// Rewrite the coordinator log as a snapshot once it holds this many
+    /// records and more than twice the live state.
+    pub coordinator_compact_after: usize,
 }
 
 impl BrokerConfig {
@@ -91,6 +94,7 @@ impl BrokerConfig {
             retention_check_interval: Duration::from_secs(300),
             max_in_flight_per_connection: 32,
             coordinator: cohort_coordinator::CoordinatorConfig::default(),
+            coordinator_compact_after: 10_000,
         }
     }
 

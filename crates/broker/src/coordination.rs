@@ -157,7 +157,7 @@ fn record_values(batch: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Starts the coordinator task: replays the log under `root`, then serves.
-pub fn start(root: &Path, config: CoordinatorConfig) -> io::Result<CoordinatorHandle> {
+pub fn start(root: &Path, config: CoordinatorConfig, compact_after: usize) -> io::Result<CoordinatorHandle> {
     let mut store = Store::open(root)?;
     let records = store.read_all()?;
     let mut coordinator = Coordinator::new(config);
@@ -168,11 +168,11 @@ pub fn start(root: &Path, config: CoordinatorConfig) -> io::Result<CoordinatorHa
     store.appended = records.len();
     tracing::info!(records = records.len(), groups = coordinator.groups().count(), "coordinator loaded");
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(run(coordinator, store, rx));
+    tokio::spawn(run(coordinator, store, rx, compact_after));
     Ok(CoordinatorHandle { tx })
 }
 
-async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Receiver<(GroupRequest, Reply)>) {
+async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Receiver<(GroupRequest, Reply)>, compact_after: usize) {
     let mut waiting: HashMap<RequestId, Reply> = HashMap::new();
     let mut next_id: RequestId = 1;
     let mut failed = false;
@@ -249,7 +249,7 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
             }
         }
         let snapshot_len = coordinator.snapshot().len();
-        if store.appended > 10_000 && store.appended > 2 * snapshot_len {
+        if store.appended > compact_after && store.appended > 2 * snapshot_len {
             let snapshot = coordinator.snapshot();
             let started = std::time::Instant::now();
             let moved = store;

@@ -95,7 +95,11 @@ impl Broker {
         let producer_ids = ProducerIdAllocator::open(&config.data_dir.join("meta"))?;
         let data_changed = Arc::new(watch::channel(0u64).0);
         let durability = Durability::start(config.fsync, data_changed.clone());
-        let groups = coordination::start(&config.data_dir.join("coordinator/shard-0"), config.coordinator.clone())?;
+        let groups = coordination::start(
+            &config.data_dir.join("coordinator/shard-0"),
+            config.coordinator.clone(),
+            config.coordinator_compact_after,
+        )?;
         Ok(Arc::new(Broker {
             config,
             cluster_id,

@@ -136,6 +136,10 @@ struct ServeArgs {
     /// How often expired offsets are removed, in ms (offsets.retention.check.interval.ms).
     #[arg(long, env = "COHORT_OFFSETS_RETENTION_CHECK_INTERVAL_MS", default_value_t = 600_000)]
     offsets_retention_check_interval_ms: i64,
+    /// Compact the coordinator log once it holds this many records (and more
+    /// than twice the live state).
+    #[arg(long, env = "COHORT_COORDINATOR_COMPACT_AFTER", default_value_t = 10_000)]
+    coordinator_compact_after: usize,
 }
 
 fn main() -> std::process::ExitCode {
@@ -172,6 +176,7 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.coordinator.max_group_size = args.group_max_size.max(1);
     config.coordinator.offsets_retention_ms = args.offsets_retention_minutes * 60_000;
     config.coordinator.offsets_retention_check_interval_ms = args.offsets_retention_check_interval_ms.max(1);
+    config.coordinator_compact_after = args.coordinator_compact_after;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async move {
         let server = Server::bind(config.clone()).await?;
