@@ -144,13 +144,22 @@ impl Broker {
             return Ok(t);
         }
         let id = TopicId(rand::random());
-        table.create(&self.config, name, partitions, configs, id).map_err(|e| {
+        let created = table.create(&self.config, name, partitions, configs, id).map_err(|e| {
             tracing::error!("creating topic {name}: {e}");
             (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
-        })
+        });
+        drop(table);
+        self.topics_changed();
+        created
     }
 
     pub(crate) fn create_topics(&self, r: CreateTopicsRequest) -> Vec<CreateTopicResult> {
+        let results = self.create_topics_inner(r);
+        self.topics_changed();
+        results
+    }
+
+    fn create_topics_inner(&self, r: CreateTopicsRequest) -> Vec<CreateTopicResult> {
         r.topics
             .into_iter()
             .map(|t| {
@@ -264,6 +273,12 @@ impl Broker {
     }
 
     pub(crate) fn delete_topics(&self, r: DeleteTopicsRequest) -> Vec<DeleteTopicResult> {
+        let results = self.delete_topics_inner(r);
+        self.topics_changed();
+        results
+    }
+
+    fn delete_topics_inner(&self, r: DeleteTopicsRequest) -> Vec<DeleteTopicResult> {
         r.topics
             .into_iter()
             .map(|tr| {
@@ -287,6 +302,12 @@ impl Broker {
     }
 
     pub(crate) fn create_partitions(&self, r: CreatePartitionsRequest) -> Vec<CreatePartitionsResult> {
+        let results = self.create_partitions_inner(r);
+        self.topics_changed();
+        results
+    }
+
+    fn create_partitions_inner(&self, r: CreatePartitionsRequest) -> Vec<CreatePartitionsResult> {
         r.topics
             .into_iter()
             .map(|(name, count)| {

@@ -22,18 +22,35 @@ use tokio::sync::{mpsc, oneshot};
 
 type Reply = oneshot::Sender<GroupResponse>;
 
+/// The topics that exist: name -> (id, partitions).
+pub type TopicImage = std::collections::BTreeMap<String, (cohort_types::TopicId, i32)>;
+
+enum Msg {
+    Request(GroupRequest, Reply),
+    Topics(TopicImage),
+}
+
 /// The handle the request path uses.
 #[derive(Clone)]
 pub struct CoordinatorHandle {
-    tx: mpsc::Sender<(GroupRequest, Reply)>,
+    tx: mpsc::Sender<Msg>,
 }
 
 impl CoordinatorHandle {
     /// Sends a request; the answer arrives once it is decided and durable.
     pub async fn call(&self, request: GroupRequest) -> Option<GroupResponse> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send((request, tx)).await.ok()?;
+        self.tx.send(Msg::Request(request, tx)).await.ok()?;
         rx.await.ok()
+    }
+
+    /// Tells the coordinator which topics exist now.
+    pub fn topics_changed(&self, image: TopicImage) {
+        // The mailbox is large; if it is full the coordinator is far behind and
+        // the next change carries the whole image again anyway.
+        if let Err(e) = self.tx.try_send(Msg::Topics(image)) {
+            tracing::warn!("coordinator did not take a topic update: {e}");
+        }
     }
 }
 
@@ -157,13 +174,14 @@ fn record_values(batch: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Starts the coordinator task: replays the log under `root`, then serves.
-pub fn start(root: &Path, config: CoordinatorConfig, compact_after: usize) -> io::Result<CoordinatorHandle> {
+pub fn start(root: &Path, config: CoordinatorConfig, compact_after: usize, topics: TopicImage) -> io::Result<CoordinatorHandle> {
     let mut store = Store::open(root)?;
     let records = store.read_all()?;
     let mut coordinator = Coordinator::new(config);
     for r in &records {
         coordinator.replay(r);
     }
+    coordinator.handle(crate::now_ms(), Input::Topics(topics));
     coordinator.loaded(crate::now_ms());
     store.appended = records.len();
     tracing::info!(records = records.len(), groups = coordinator.groups().count(), "coordinator loaded");
@@ -172,7 +190,7 @@ pub fn start(root: &Path, config: CoordinatorConfig, compact_after: usize) -> io
     Ok(CoordinatorHandle { tx })
 }
 
-async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Receiver<(GroupRequest, Reply)>, compact_after: usize) {
+async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Receiver<Msg>, compact_after: usize) {
     let mut waiting: HashMap<RequestId, Reply> = HashMap::new();
     let mut next_id: RequestId = 1;
     let mut failed = false;
@@ -186,21 +204,26 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
             }
         };
         tokio::select! {
-            msg = rx.recv() => match msg {
-                Some((request, reply)) => {
-                    let id = next_id;
-                    next_id += 1;
-                    waiting.insert(id, reply);
-                    inputs.push(Input::Request { id, request, entropy: rand::random() });
-                    while inputs.len() < INPUTS_PER_ROUND {
-                        let Ok((request, reply)) = rx.try_recv() else { break };
-                        let id = next_id;
-                        next_id += 1;
-                        waiting.insert(id, reply);
-                        inputs.push(Input::Request { id, request, entropy: rand::random() });
+            msg = rx.recv() => {
+                let Some(mut msg) = msg else { return };
+                loop {
+                    match msg {
+                        Msg::Request(request, reply) => {
+                            let id = next_id;
+                            next_id += 1;
+                            waiting.insert(id, reply);
+                            inputs.push(Input::Request { id, request, entropy: rand::random() });
+                        }
+                        Msg::Topics(image) => inputs.push(Input::Topics(image)),
+                    }
+                    if inputs.len() >= INPUTS_PER_ROUND {
+                        break;
+                    }
+                    match rx.try_recv() {
+                        Ok(m) => msg = m,
+                        Err(_) => break,
                     }
                 }
-                None => return,
             },
             _ = sleep => inputs.push(Input::Tick),
         }

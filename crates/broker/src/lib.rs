@@ -56,6 +56,10 @@ struct ClusterFile {
     node_id: i32,
 }
 
+fn topic_image(topics: &TopicTable) -> coordination::TopicImage {
+    topics.all().iter().map(|t| (t.name.clone(), (t.id, t.partitions.len() as i32))).collect()
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -95,10 +99,12 @@ impl Broker {
         let producer_ids = ProducerIdAllocator::open(&config.data_dir.join("meta"))?;
         let data_changed = Arc::new(watch::channel(0u64).0);
         let durability = Durability::start(config.fsync, data_changed.clone());
+        let image = topic_image(&topics);
         let groups = coordination::start(
             &config.data_dir.join("coordinator/shard-0"),
             config.coordinator.clone(),
             config.coordinator_compact_after,
+            image,
         )?;
         Ok(Arc::new(Broker {
             config,
@@ -157,6 +163,10 @@ impl Broker {
                 j.client_id = client.client_id.clone();
                 j.client_host = client.client_host.clone();
             }
+            GroupRequest::ConsumerGroupHeartbeat(h) => {
+                h.client_id = client.client_id.clone();
+                h.client_host = client.client_host.clone();
+            }
             GroupRequest::OffsetCommit(c) => {
                 let topics = self.topics.read().unwrap();
                 for o in &mut c.offsets {
@@ -172,6 +182,12 @@ impl Broker {
             let refused = g.refused(cohort_types::ErrorCode::COORDINATOR_NOT_AVAILABLE);
             Response::Group(handle.call(g).await.unwrap_or(refused))
         }))
+    }
+
+    /// Tells the group coordinator the topics changed (created, deleted, grown).
+    pub(crate) fn topics_changed(&self) {
+        let image = topic_image(&self.topics.read().unwrap());
+        self.groups.topics_changed(image);
     }
 
     /// Applies retention to every partition once.

@@ -140,6 +140,22 @@ struct ServeArgs {
     /// than twice the live state).
     #[arg(long, env = "COHORT_COORDINATOR_COMPACT_AFTER", default_value_t = 10_000)]
     coordinator_compact_after: usize,
+    /// Session timeout of consumer-protocol members (group.consumer.session.timeout.ms).
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 45_000)]
+    group_consumer_session_timeout_ms: i32,
+    /// Heartbeat interval given to settled consumer-protocol members (group.consumer.heartbeat.interval.ms).
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", default_value_t = 5_000)]
+    group_consumer_heartbeat_interval_ms: i32,
+    /// Heartbeat interval given to members with reconciliation pending (revoke,
+    /// pick up released partitions, move to a new epoch).
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_RECONCILE_HEARTBEAT_INTERVAL_MS", default_value_t = 50)]
+    group_consumer_reconcile_heartbeat_interval_ms: i32,
+    /// Most members a consumer group may have (group.consumer.max.size).
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX as usize)]
+    group_consumer_max_size: usize,
+    /// Server assignors offered, the first being the default (group.consumer.assignors).
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_ASSIGNORS", default_value = "uniform,range")]
+    group_consumer_assignors: String,
 }
 
 fn main() -> std::process::ExitCode {
@@ -177,6 +193,25 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.coordinator.offsets_retention_ms = args.offsets_retention_minutes * 60_000;
     config.coordinator.offsets_retention_check_interval_ms = args.offsets_retention_check_interval_ms.max(1);
     config.coordinator_compact_after = args.coordinator_compact_after;
+    config.coordinator.consumer_session_timeout_ms = args.group_consumer_session_timeout_ms;
+    config.coordinator.consumer_heartbeat_interval_ms = args.group_consumer_heartbeat_interval_ms.max(1);
+    config.coordinator.consumer_reconcile_heartbeat_interval_ms = args.group_consumer_reconcile_heartbeat_interval_ms.max(1);
+    config.coordinator.consumer_max_group_size = args.group_consumer_max_size.max(1);
+    let assignors: Vec<String> = args
+        .group_consumer_assignors
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for a in &assignors {
+        if !["uniform", "range"].contains(&a.as_str()) {
+            eprintln!("unknown server assignor {a:?}: choose from uniform, range");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    if !assignors.is_empty() {
+        config.coordinator.consumer_assignors = assignors;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async move {
         let server = Server::bind(config.clone()).await?;

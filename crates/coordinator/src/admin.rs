@@ -3,7 +3,11 @@
 use crate::classic::GroupState;
 use crate::records::Record;
 use crate::{Coordinator, Out};
-use cohort_types::group::{DescribedGroup, DescribedMember, ListGroupsRequest, ListGroupsResponse, ListedGroup};
+use cohort_types::group::{
+    DescribedConsumerGroup, DescribedConsumerMember, DescribedGroup, DescribedMember, ListGroupsRequest,
+    ListGroupsResponse, ListedGroup,
+};
+use cohort_types::TopicId;
 use cohort_types::ErrorCode;
 
 impl Coordinator {
@@ -19,12 +23,26 @@ impl Coordinator {
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
                 state: g.state.name().to_string(),
                 group_type: "classic".into(),
-            })
-            .collect();
+            });
+        let consumer = self
+            .consumer_groups
+            .values()
+            .filter(|g| r.states.is_empty() || r.states.iter().any(|s| s.eq_ignore_ascii_case(g.state())))
+            .filter(|_| r.types.is_empty() || r.types.iter().any(|t| t.eq_ignore_ascii_case("consumer")))
+            .map(|g| ListedGroup {
+                group_id: g.group_id.clone(),
+                protocol_type: "consumer".into(),
+                state: g.state().to_string(),
+                group_type: "consumer".into(),
+            });
+        let mut groups: Vec<ListedGroup> = groups.chain(consumer).collect();
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         ListGroupsResponse { error: ErrorCode::NONE, groups }
     }
 
     pub(crate) fn describe_groups(&self, ids: Vec<String>) -> Vec<DescribedGroup> {
+        // Consumer groups are described with ConsumerGroupDescribe; here they read
+        // as not found ("Dead"), as in Kafka.
         ids.into_iter()
             .map(|id| match self.groups.get(&id) {
                 None => DescribedGroup {
@@ -68,6 +86,16 @@ impl Coordinator {
     pub(crate) fn delete_groups(&mut self, ids: Vec<String>, out: &mut Out) -> Vec<(String, ErrorCode)> {
         ids.into_iter()
             .map(|id| {
+                if let Some(g) = self.consumer_groups.get(&id) {
+                    let error = if g.members.is_empty() {
+                        self.timers.cancel_group(&id);
+                        self.emit(out, Record::ConsumerGroupTombstone { group_id: id.clone() });
+                        ErrorCode::NONE
+                    } else {
+                        ErrorCode::NON_EMPTY_GROUP
+                    };
+                    return (id, error);
+                }
                 let error = match self.groups.get(&id) {
                     None => ErrorCode::GROUP_ID_NOT_FOUND,
                     Some(g) if g.is(GroupState::Dead) => ErrorCode::GROUP_ID_NOT_FOUND,
@@ -79,6 +107,55 @@ impl Coordinator {
                     }
                 };
                 (id, error)
+            })
+            .collect()
+    }
+}
+
+impl Coordinator {
+    pub(crate) fn consumer_group_describe(&self, ids: Vec<String>) -> Vec<DescribedConsumerGroup> {
+        let name_of: std::collections::BTreeMap<TopicId, &String> = self.topics.iter().map(|(n, (id, _))| (*id, n)).collect();
+        let named = |a: &cohort_assign::server::Assignment| -> Vec<(TopicId, String, Vec<i32>)> {
+            a.iter()
+                .filter_map(|(t, ps)| name_of.get(t).map(|n| (*t, (*n).clone(), ps.iter().copied().collect())))
+                .collect()
+        };
+        ids.into_iter()
+            .map(|id| match self.consumer_groups.get(&id) {
+                None if id.is_empty() => DescribedConsumerGroup::error(&id, ErrorCode::INVALID_GROUP_ID),
+                None => {
+                    let msg = if self.groups.contains_key(&id) {
+                        format!("Group {id} is not a consumer group.")
+                    } else {
+                        format!("Group {id} not found.")
+                    };
+                    DescribedConsumerGroup { error_message: Some(msg), ..DescribedConsumerGroup::error(&id, ErrorCode::GROUP_ID_NOT_FOUND) }
+                }
+                Some(g) => DescribedConsumerGroup {
+                    error: ErrorCode::NONE,
+                    error_message: None,
+                    group_id: id.clone(),
+                    state: g.state().to_string(),
+                    epoch: g.epoch,
+                    assignment_epoch: g.assignment_epoch,
+                    assignor_name: g.preferred_assignor(&self.config.consumer_assignors[0]),
+                    members: g
+                        .members
+                        .values()
+                        .map(|m| DescribedConsumerMember {
+                            member_id: m.member_id.clone(),
+                            instance_id: m.instance_id.clone(),
+                            rack_id: m.rack_id.clone(),
+                            member_epoch: m.member_epoch,
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            subscribed_topic_names: m.subscribed_topic_names.iter().cloned().collect(),
+                            subscribed_topic_regex: m.subscribed_topic_regex.clone(),
+                            assignment: named(&m.assigned),
+                            target_assignment: named(&g.targets.get(&m.member_id).cloned().unwrap_or_default()),
+                        })
+                        .collect(),
+                },
             })
             .collect()
     }

@@ -11,6 +11,7 @@
 
 mod admin;
 pub mod classic;
+pub mod consumer;
 mod offsets;
 pub mod records;
 pub mod timers;
@@ -42,6 +43,18 @@ pub struct CoordinatorConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// offset.metadata.max.bytes
     pub offset_metadata_max_bytes: usize,
+    /// group.consumer.session.timeout.ms
+    pub consumer_session_timeout_ms: i32,
+    /// group.consumer.heartbeat.interval.ms: the interval a settled member of a
+    /// consumer group is given.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// The interval given to a member with reconciliation work pending
+    /// (partitions to revoke, to pick up, or a new epoch to move to).
+    pub consumer_reconcile_heartbeat_interval_ms: i32,
+    /// group.consumer.max.size
+    pub consumer_max_group_size: usize,
+    /// group.consumer.assignors: the first is the default.
+    pub consumer_assignors: Vec<String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -55,6 +68,11 @@ impl Default for CoordinatorConfig {
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_reconcile_heartbeat_interval_ms: 50,
+            consumer_max_group_size: i32::MAX as usize,
+            consumer_assignors: vec!["uniform".into(), "range".into()],
         }
     }
 }
@@ -65,6 +83,9 @@ pub enum Input {
     Request { id: RequestId, request: GroupRequest, entropy: u128 },
     /// Time has passed; fire whatever is due.
     Tick,
+    /// The topics that exist now: name -> (id, partition count). Sent at start
+    /// and whenever topics are created, deleted or grow.
+    Topics(BTreeMap<String, (cohort_types::TopicId, i32)>),
 }
 
 /// Something that happened, for metrics and timelines in the shell.
@@ -87,6 +108,9 @@ pub struct Effects {
 pub struct Coordinator {
     pub(crate) config: CoordinatorConfig,
     pub(crate) groups: BTreeMap<String, ClassicGroup>,
+    pub(crate) consumer_groups: BTreeMap<String, consumer::ConsumerGroup>,
+    /// The broker's topics: name -> (id, partitions).
+    pub(crate) topics: BTreeMap<String, (cohort_types::TopicId, i32)>,
     /// group -> (topic, partition) -> committed offset.
     pub(crate) offsets: BTreeMap<String, BTreeMap<(String, i32), records::OffsetRecord>>,
     pub(crate) timers: Timers,
@@ -109,7 +133,14 @@ impl Out {
 
 impl Coordinator {
     pub fn new(config: CoordinatorConfig) -> Coordinator {
-        Coordinator { config, groups: BTreeMap::new(), offsets: BTreeMap::new(), timers: Timers::default() }
+        Coordinator {
+            config,
+            groups: BTreeMap::new(),
+            consumer_groups: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            offsets: BTreeMap::new(),
+            timers: Timers::default(),
+        }
     }
 
     pub fn config(&self) -> &CoordinatorConfig {
@@ -134,6 +165,7 @@ impl Coordinator {
                 }
             }
             Input::Request { id, request, entropy } => self.request(now, id, request, entropy, &mut out),
+            Input::Topics(image) => self.topics_changed(image),
         }
         out.effects
     }
@@ -167,6 +199,13 @@ impl Coordinator {
                 let resp = self.delete_groups(ids, out);
                 out.reply(id, GroupResponse::DeleteGroups(resp));
             }
+            GroupRequest::ConsumerGroupHeartbeat(r) => {
+                let resp = self.consumer_heartbeat(now, r, entropy, out);
+                out.reply(id, GroupResponse::ConsumerGroupHeartbeat(resp));
+            }
+            GroupRequest::ConsumerGroupDescribe(ids) => {
+                out.reply(id, GroupResponse::ConsumerGroupDescribe(self.consumer_group_describe(ids)))
+            }
         }
     }
 
@@ -177,6 +216,8 @@ impl Coordinator {
             TimerKey::Join { group } => self.join_timeout(now, &group, out),
             TimerKey::InitialDelay { group } => self.initial_delay_elapsed(now, &group, out),
             TimerKey::Sync { group } => self.sync_timeout(now, &group, out),
+            TimerKey::ConsumerSession { group, member } => self.consumer_session_expired(now, &group, &member, out),
+            TimerKey::ConsumerRebalance { group, member } => self.consumer_rebalance_expired(now, &group, &member, out),
             TimerKey::OffsetExpiry => {
                 self.expire_offsets(now, out);
                 self.timers.arm(TimerKey::OffsetExpiry, now + self.config.offsets_retention_check_interval_ms);
@@ -209,6 +250,14 @@ impl Coordinator {
                     }
                 }
             }
+            Record::ClassicGroupConverted { group_id } => {
+                self.groups.remove(group_id);
+            }
+            Record::ConsumerGroupTombstone { group_id } => {
+                self.consumer_groups.remove(group_id);
+                self.offsets.remove(group_id);
+            }
+            other => consumer::replay(&mut self.consumer_groups, other),
         }
     }
 
@@ -220,6 +269,22 @@ impl Coordinator {
         for id in ids {
             self.resume_after_load(now, &id);
         }
+        // Consumer groups: fresh session timers, rebalance timers for members
+        // still revoking, and a metadata re-check at the first heartbeat.
+        let session = self.config.consumer_session_timeout_ms as i64;
+        for g in self.consumer_groups.values_mut() {
+            g.metadata_dirty = true;
+            g.state_timestamp = now;
+            for m in g.members.values() {
+                self.timers.arm(TimerKey::ConsumerSession { group: g.group_id.clone(), member: m.member_id.clone() }, now + session);
+                if m.state == consumer::MemberState::UnrevokedPartitions {
+                    self.timers.arm(
+                        TimerKey::ConsumerRebalance { group: g.group_id.clone(), member: m.member_id.clone() },
+                        now + m.rebalance_timeout_ms.max(0) as i64,
+                    );
+                }
+            }
+        }
     }
 
     /// The durable state, as records that would rebuild it: what a compacted
@@ -228,6 +293,9 @@ impl Coordinator {
         let mut out = Vec::new();
         for g in self.groups.values() {
             out.push(Record::Group(g.durable.clone()));
+        }
+        for g in self.consumer_groups.values() {
+            consumer::snapshot(g, &mut out);
         }
         for offsets in self.offsets.values() {
             for o in offsets.values() {
@@ -248,6 +316,10 @@ impl Coordinator {
 
     pub fn timers(&self) -> &Timers {
         &self.timers
+    }
+
+    pub fn consumer_group(&self, id: &str) -> Option<&consumer::ConsumerGroup> {
+        self.consumer_groups.get(id)
     }
 }
 

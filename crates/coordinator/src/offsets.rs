@@ -40,6 +40,11 @@ impl Coordinator {
         if r.group_id.is_empty() {
             return all(ErrorCode::INVALID_GROUP_ID);
         }
+        if let Some(g) = self.consumer_groups.get(&r.group_id) {
+            if let Err(e) = self.validate_consumer_commit(g, &r) {
+                return all(e);
+            }
+        } else {
         match self.groups.get(&r.group_id) {
             None if r.generation_id < 0 => {
                 let g = ClassicGroup::new(&r.group_id, now);
@@ -61,6 +66,7 @@ impl Coordinator {
                     }
                 }
             }
+        }
         }
         let expire = (r.retention_ms >= 0).then(|| now + r.retention_ms);
         let mut results = Vec::new();
@@ -88,10 +94,50 @@ impl Coordinator {
         results
     }
 
+    /// Consumer groups: a member commits with its epoch. An older epoch is
+    /// still accepted for partitions the member holds (assigned, or being
+    /// revoked), so commits made while its epoch moves are not falsely fenced;
+    /// a newer one is STALE_MEMBER_EPOCH.
+    fn validate_consumer_commit(&self, g: &crate::consumer::ConsumerGroup, r: &OffsetCommitRequest) -> Result<(), ErrorCode> {
+        if r.generation_id < 0 && g.members.is_empty() {
+            return Ok(());
+        }
+        let m = g.members.get(&r.member_id).ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
+        if !r.group_id_not_found_supported {
+            return Err(ErrorCode::UNSUPPORTED_VERSION);
+        }
+        if r.generation_id == m.member_epoch {
+            return Ok(());
+        }
+        if r.generation_id > m.member_epoch || r.generation_id < 0 {
+            return Err(ErrorCode::STALE_MEMBER_EPOCH);
+        }
+        let holds_all = r.offsets.iter().all(|o| {
+            self.topics.get(&o.partition.topic).is_some_and(|(id, _)| m.holds(id, o.partition.partition))
+        });
+        if holds_all {
+            Ok(())
+        } else {
+            Err(ErrorCode::STALE_MEMBER_EPOCH)
+        }
+    }
+
     pub(crate) fn offset_fetch(&self, r: OffsetFetchRequest) -> Vec<GroupOffsets> {
+        let members = r.members.clone();
         r.groups
             .into_iter()
-            .map(|(group_id, wanted)| {
+            .enumerate()
+            .map(|(i, (group_id, wanted))| {
+                if let (Some(g), Some(Some((member_id, epoch)))) = (self.consumer_groups.get(&group_id), members.get(i)) {
+                    let error = match g.members.get(member_id) {
+                        None => Some(ErrorCode::UNKNOWN_MEMBER_ID),
+                        Some(m) if m.member_epoch != *epoch => Some(ErrorCode::STALE_MEMBER_EPOCH),
+                        Some(_) => None,
+                    };
+                    if let Some(error) = error {
+                        return GroupOffsets { group_id, error, partitions: vec![] };
+                    }
+                }
                 let committed = self.offsets.get(&group_id);
                 let partitions = match wanted {
                     Some(tps) => tps
@@ -134,6 +180,10 @@ impl Coordinator {
 
     pub(crate) fn offset_delete(&mut self, _now: Millis, r: OffsetDeleteRequest, out: &mut Out) -> OffsetDeleteResponse {
         let fail = |e| OffsetDeleteResponse { error: e, partitions: vec![] };
+        if let Some(g) = self.consumer_groups.get(&r.group_id) {
+            let subscribed = self.subscribed_names(g);
+            return self.delete_offsets(&r, &subscribed, out);
+        }
         let Some(g) = self.groups.get(&r.group_id) else { return fail(ErrorCode::GROUP_ID_NOT_FOUND) };
         if g.is(GroupState::Dead) {
             return fail(ErrorCode::GROUP_ID_NOT_FOUND);
@@ -143,8 +193,12 @@ impl Coordinator {
             return fail(ErrorCode::NON_EMPTY_GROUP);
         }
         let subscribed = if g.is(GroupState::Empty) { Default::default() } else { crate::classic::subscribed_topics(g) };
+        self.delete_offsets(&r, &subscribed, out)
+    }
+
+    fn delete_offsets(&mut self, r: &OffsetDeleteRequest, subscribed: &std::collections::BTreeSet<String>, out: &mut Out) -> OffsetDeleteResponse {
         let mut partitions = Vec::new();
-        for tp in r.partitions {
+        for tp in r.partitions.iter().cloned() {
             if subscribed.contains(&tp.topic) {
                 partitions.push((tp, ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC));
                 continue;
@@ -167,6 +221,17 @@ impl Coordinator {
         let retention = self.config.offsets_retention_ms;
         let mut tombstones = Vec::new();
         for (group_id, offsets) in &self.offsets {
+            if let Some(cg) = self.consumer_groups.get(group_id) {
+                // Consumer groups: by commit time, for topics no longer subscribed.
+                let subscribed = self.subscribed_names(cg);
+                for o in offsets.values() {
+                    let at = o.expire_timestamp.unwrap_or(o.commit_timestamp + retention);
+                    if !subscribed.contains(&o.topic) && at <= now {
+                        tombstones.push(Record::OffsetTombstone { group_id: group_id.clone(), topic: o.topic.clone(), partition: o.partition });
+                    }
+                }
+                continue;
+            }
             let g = self.groups.get(group_id);
             let empty_since = g.filter(|g| g.is(GroupState::Empty)).map(|g| g.state_timestamp);
             let uses_protocol = g.is_some_and(|g| g.protocol_type.is_some());
@@ -193,6 +258,16 @@ impl Coordinator {
         for group_id in dead {
             self.timers.cancel_group(&group_id);
             self.emit(out, Record::GroupTombstone { group_id });
+        }
+        let dead: Vec<String> = self
+            .consumer_groups
+            .values()
+            .filter(|g| g.members.is_empty() && !self.offsets.contains_key(&g.group_id))
+            .map(|g| g.group_id.clone())
+            .collect();
+        for group_id in dead {
+            self.timers.cancel_group(&group_id);
+            self.emit(out, Record::ConsumerGroupTombstone { group_id });
         }
     }
 }

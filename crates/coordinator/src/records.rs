@@ -11,6 +11,46 @@ pub enum Record {
     GroupTombstone { group_id: String },
     Offset(OffsetRecord),
     OffsetTombstone { group_id: String, topic: String, partition: i32 },
+    /// An empty classic group became a consumer group: the classic group is
+    /// gone, its offsets stay.
+    ClassicGroupConverted { group_id: String },
+    /// A consumer group's epoch and the topic metadata its subscriptions
+    /// resolved to when it was bumped: (name, id, partitions).
+    ConsumerGroupEpoch { group_id: String, epoch: i32, subscription: Vec<(String, [u8; 16], i32)> },
+    ConsumerMember(ConsumerMemberRecord),
+    /// The member is gone: its metadata, target and current assignment.
+    ConsumerMemberTombstone { group_id: String, member_id: String },
+    ConsumerTarget { group_id: String, member_id: String, assignment: Vec<([u8; 16], Vec<i32>)> },
+    ConsumerTargetEpoch { group_id: String, assignment_epoch: i32 },
+    ConsumerCurrent(ConsumerCurrentRecord),
+    /// The consumer group is gone, and its offsets with it.
+    ConsumerGroupTombstone { group_id: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerMemberRecord {
+    pub group_id: String,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub subscribed_topic_names: Vec<String>,
+    pub subscribed_topic_regex: Option<String>,
+    pub server_assignor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerCurrentRecord {
+    pub group_id: String,
+    pub member_id: String,
+    /// 0 stable, 1 unrevoked partitions, 2 unreleased partitions.
+    pub state: u8,
+    pub member_epoch: i32,
+    pub previous_member_epoch: i32,
+    pub assigned: Vec<([u8; 16], Vec<i32>)>,
+    pub pending_revocation: Vec<([u8; 16], Vec<i32>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,13 +103,4 @@ impl Record {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 
-    /// The key under which a compacted log keeps only the newest record.
-    pub fn key(&self) -> String {
-        match self {
-            Record::Group(g) => format!("g/{}", g.group_id),
-            Record::GroupTombstone { group_id } => format!("g/{group_id}"),
-            Record::Offset(o) => format!("o/{}/{}/{}", o.group_id, o.topic, o.partition),
-            Record::OffsetTombstone { group_id, topic, partition } => format!("o/{group_id}/{topic}/{partition}"),
-        }
-    }
 }

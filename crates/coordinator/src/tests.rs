@@ -431,6 +431,7 @@ fn offset_commits_are_checked_against_member_and_generation() {
     let f = s.send(GroupRequest::OffsetFetch(OffsetFetchRequest {
         groups: vec![("g".into(), Some(vec![TopicPartition::new("t", 0), TopicPartition::new("t", 1)]))],
         require_stable: true,
+        members: vec![None],
     }));
     let Some(GroupResponse::OffsetFetch(r)) = s.reply(f) else { panic!() };
     let offsets: Vec<i64> = r[0].partitions.iter().map(|p| p.offset).collect();

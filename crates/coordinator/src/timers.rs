@@ -17,6 +17,10 @@ pub enum TimerKey {
     InitialDelay { group: String },
     /// Members that got a JoinGroup answer but never sent SyncGroup.
     Sync { group: String },
+    /// A consumer-group member's session.
+    ConsumerSession { group: String, member: String },
+    /// A consumer-group member's deadline to revoke (its rebalance timeout).
+    ConsumerRebalance { group: String, member: String },
     /// The periodic scan for expired offsets and dead empty groups.
     OffsetExpiry,
 }
@@ -73,7 +77,9 @@ impl Timers {
                 | TimerKey::PendingMember { group: g, .. }
                 | TimerKey::Join { group: g }
                 | TimerKey::InitialDelay { group: g }
-                | TimerKey::Sync { group: g } => g == group,
+                | TimerKey::Sync { group: g }
+                | TimerKey::ConsumerSession { group: g, .. }
+                | TimerKey::ConsumerRebalance { group: g, .. } => g == group,
                 TimerKey::OffsetExpiry => false,
             })
             .cloned()

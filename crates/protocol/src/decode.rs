@@ -335,7 +335,9 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
         | ApiKey::ListGroups
         | ApiKey::DescribeGroups
         | ApiKey::DeleteGroups
-        | ApiKey::OffsetDelete => {
+        | ApiKey::OffsetDelete
+        | ApiKey::ConsumerGroupHeartbeat
+        | ApiKey::ConsumerGroupDescribe => {
             Request::Group(crate::decode_group::decode(key, v, buf).map_err(anyhow_like::Error)?)
         }
         other => return Err(anyhow_like::Error(format!("{other:?} is not translated"))),

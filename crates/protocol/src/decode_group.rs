@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use cohort_types::group::*;
-use cohort_types::TopicPartition;
+use cohort_types::{TopicId, TopicPartition};
 use kafka_protocol::messages::{self as m, ApiKey};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
@@ -95,6 +95,17 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
         }
         ApiKey::OffsetFetch => {
             let r: m::OffsetFetchRequest = d(buf, v)?;
+            let members = if v >= 9 {
+                r.groups
+                    .iter()
+                    .map(|g| match &g.member_id {
+                        Some(m) => Some((s(m), g.member_epoch)),
+                        None => None,
+                    })
+                    .collect()
+            } else {
+                vec![None; r.groups.len().max(1)]
+            };
             let groups = if v <= 7 {
                 let topics = r.topics.as_ref().map(|ts| {
                     ts.iter()
@@ -115,7 +126,7 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
                     })
                     .collect()
             };
-            GroupRequest::OffsetFetch(OffsetFetchRequest { groups, require_stable: r.require_stable })
+            GroupRequest::OffsetFetch(OffsetFetchRequest { groups, require_stable: r.require_stable, members })
         }
         ApiKey::ListGroups => {
             let r: m::ListGroupsRequest = d(buf, v)?;
@@ -140,6 +151,30 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
                 .flat_map(|t| t.partitions.iter().map(|p| TopicPartition::new(t.name.0.as_str(), p.partition_index)))
                 .collect();
             GroupRequest::OffsetDelete(OffsetDeleteRequest { group_id: s(&r.group_id.0), partitions })
+        }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let r: m::ConsumerGroupHeartbeatRequest = d(buf, v)?;
+            GroupRequest::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest {
+                group_id: s(&r.group_id.0),
+                member_id: s(&r.member_id),
+                member_epoch: r.member_epoch,
+                instance_id: os(&r.instance_id),
+                rack_id: os(&r.rack_id),
+                rebalance_timeout_ms: r.rebalance_timeout_ms,
+                subscribed_topic_names: r.subscribed_topic_names.as_ref().map(|ns| ns.iter().map(|n| s(&n.0)).collect()),
+                subscribed_topic_regex: if v >= 1 { os(&r.subscribed_topic_regex) } else { None },
+                server_assignor: os(&r.server_assignor),
+                owned: r.topic_partitions.as_ref().map(|tps| {
+                    tps.iter().map(|tp| (TopicId(*tp.topic_id.as_bytes()), tp.partitions.clone())).collect()
+                }),
+                server_generates_member_id: v == 0,
+                client_id: String::new(),
+                client_host: String::new(),
+            })
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            let r: m::ConsumerGroupDescribeRequest = d(buf, v)?;
+            GroupRequest::ConsumerGroupDescribe(r.group_ids.iter().map(|g| s(&g.0)).collect())
         }
         other => return Err(format!("{other:?} is not a group request")),
     })

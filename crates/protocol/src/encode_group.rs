@@ -119,6 +119,80 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
             o.encode(buf, v).map_err(e)
         }
         GroupResponse::OffsetFetch(groups) => offset_fetch(groups, v, buf),
+        GroupResponse::ConsumerGroupHeartbeat(h) => {
+            let mut o = m::ConsumerGroupHeartbeatResponse::default();
+            o.error_code = h.error.0;
+            o.error_message = osb(&h.error_message);
+            o.member_id = osb(&h.member_id);
+            o.member_epoch = h.member_epoch;
+            o.heartbeat_interval_ms = h.heartbeat_interval_ms;
+            o.assignment = h.assignment.as_ref().map(|a| {
+                let mut x = m::consumer_group_heartbeat_response::Assignment::default();
+                x.topic_partitions = a
+                    .iter()
+                    .map(|(id, ps)| {
+                        let mut t = m::consumer_group_heartbeat_response::TopicPartitions::default();
+                        t.topic_id = uuid::Uuid::from_bytes(id.0);
+                        t.partitions = ps.clone();
+                        t
+                    })
+                    .collect();
+                x
+            });
+            o.encode(buf, v).map_err(e)
+        }
+        GroupResponse::ConsumerGroupDescribe(gs) => {
+            let assignment = |a: &[(cohort_types::TopicId, String, Vec<i32>)]| {
+                let mut x = m::consumer_group_describe_response::Assignment::default();
+                x.topic_partitions = a
+                    .iter()
+                    .map(|(id, name, ps)| {
+                        let mut t = m::consumer_group_describe_response::TopicPartitions::default();
+                        t.topic_id = uuid::Uuid::from_bytes(id.0);
+                        t.topic_name = TopicName(sb(name));
+                        t.partitions = ps.clone();
+                        t
+                    })
+                    .collect();
+                x
+            };
+            let mut o = m::ConsumerGroupDescribeResponse::default();
+            o.groups = gs
+                .iter()
+                .map(|g| {
+                    let mut x = m::consumer_group_describe_response::DescribedGroup::default();
+                    x.error_code = g.error.0;
+                    x.error_message = osb(&g.error_message);
+                    x.group_id = GroupId(sb(&g.group_id));
+                    x.group_state = sb(&g.state);
+                    x.group_epoch = g.epoch;
+                    x.assignment_epoch = g.assignment_epoch;
+                    x.assignor_name = sb(&g.assignor_name);
+                    x.authorized_operations = i32::MIN;
+                    x.members = g
+                        .members
+                        .iter()
+                        .map(|mm| {
+                            let mut y = m::consumer_group_describe_response::Member::default();
+                            y.member_id = sb(&mm.member_id);
+                            y.instance_id = osb(&mm.instance_id);
+                            y.rack_id = osb(&mm.rack_id);
+                            y.member_epoch = mm.member_epoch;
+                            y.client_id = sb(&mm.client_id);
+                            y.client_host = sb(&mm.client_host);
+                            y.subscribed_topic_names = mm.subscribed_topic_names.iter().map(|n| TopicName(sb(n))).collect();
+                            y.subscribed_topic_regex = osb(&mm.subscribed_topic_regex);
+                            y.assignment = assignment(&mm.assignment);
+                            y.target_assignment = assignment(&mm.target_assignment);
+                            y.member_type = 1;
+                            y
+                        })
+                        .collect();
+                    x
+                })
+                .collect();
+            o.encode(buf, v).map_err(e)
+        }
         GroupResponse::ListGroups(l) => {
             let mut o = m::ListGroupsResponse::default();
             o.error_code = l.error.0;

@@ -144,7 +144,7 @@ pub fn check(api_key: i16, version: i16, body: &[u8]) -> Result<usize> {
         32 => describe_configs(&mut w, v)?,
         37 => create_partitions(&mut w)?,
         60 => describe_cluster(&mut w, v)?,
-        8..=16 | 42 | 47 => crate::guard_group::walk(&mut w, api_key, v)?,
+        8..=16 | 42 | 47 | 68 | 69 => crate::guard_group::walk(&mut w, api_key, v)?,
         _ => return Ok(0),
     }
     Ok(w.consumed())
@@ -175,6 +175,8 @@ fn flexible_from(api_key: i16) -> Option<i16> {
         15 => 5,
         42 => 2,
         47 => i16::MAX,
+        68 => 0,
+        69 => 0,
         _ => return None,
     })
 }

@@ -45,6 +45,30 @@ pub fn walk(w: &mut Walker, api_key: i16, v: i16) -> Result<()> {
                 w.each(|w| w.i32())
             })
         }
+        68 => {
+            w.string()?; // group id
+            w.string()?; // member id
+            w.i32()?;
+            w.string()?; // instance id
+            w.string()?; // rack id
+            w.i32()?;
+            w.each(|w| w.string())?;
+            if v >= 1 {
+                w.string()?;
+            }
+            w.string()?; // server assignor
+            w.each(|w| {
+                w.uuid()?;
+                w.each(|w| w.i32())?;
+                w.tags()
+            })?;
+            w.tags()
+        }
+        69 => {
+            w.each(|w| w.string())?;
+            w.i8()?;
+            w.tags()
+        }
         // Cluster-shard APIs without arrays, or not group APIs.
         _ => Ok(()),
     }

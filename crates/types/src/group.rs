@@ -3,7 +3,7 @@
 //! Version-dependent behaviour is resolved into plain flags here (for example
 //! `requires_known_member_id`), so the coordinator never sees a version number.
 
-use crate::{ErrorCode, TopicPartition};
+use crate::{ErrorCode, TopicId, TopicPartition};
 use bytes::Bytes;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +18,8 @@ pub enum GroupRequest {
     DescribeGroups(Vec<String>),
     DeleteGroups(Vec<String>),
     OffsetDelete(OffsetDeleteRequest),
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
+    ConsumerGroupDescribe(Vec<String>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +34,8 @@ pub enum GroupResponse {
     DescribeGroups(Vec<DescribedGroup>),
     DeleteGroups(Vec<(String, ErrorCode)>),
     OffsetDelete(OffsetDeleteResponse),
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse),
+    ConsumerGroupDescribe(Vec<DescribedConsumerGroup>),
 }
 
 impl GroupResponse {
@@ -59,6 +63,12 @@ impl GroupResponse {
             GroupResponse::OffsetDelete(_) => {
                 GroupResponse::OffsetDelete(OffsetDeleteResponse { error, partitions: vec![] })
             }
+            GroupResponse::ConsumerGroupHeartbeat(h) => {
+                GroupResponse::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse::error(error, None, h.member_id))
+            }
+            GroupResponse::ConsumerGroupDescribe(gs) => GroupResponse::ConsumerGroupDescribe(
+                gs.into_iter().map(|g| DescribedConsumerGroup::error(&g.group_id, error)).collect(),
+            ),
         }
     }
 }
@@ -92,6 +102,12 @@ impl GroupRequest {
             ),
             GroupRequest::DeleteGroups(ids) => GroupResponse::DeleteGroups(ids.iter().map(|g| (g.clone(), error)).collect()),
             GroupRequest::OffsetDelete(_) => GroupResponse::OffsetDelete(OffsetDeleteResponse { error, partitions: vec![] }),
+            GroupRequest::ConsumerGroupHeartbeat(r) => GroupResponse::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatResponse::error(error, None, Some(r.member_id.clone())),
+            ),
+            GroupRequest::ConsumerGroupDescribe(ids) => GroupResponse::ConsumerGroupDescribe(
+                ids.iter().map(|g| DescribedConsumerGroup::error(g, error)).collect(),
+            ),
         }
     }
 
@@ -104,6 +120,7 @@ impl GroupRequest {
             GroupRequest::LeaveGroup(r) => Some(&r.group_id),
             GroupRequest::OffsetCommit(r) => Some(&r.group_id),
             GroupRequest::OffsetDelete(r) => Some(&r.group_id),
+            GroupRequest::ConsumerGroupHeartbeat(r) => Some(&r.group_id),
             _ => None,
         }
     }
@@ -251,6 +268,9 @@ pub struct OffsetFetchRequest {
     /// (group id, partitions or None for all the group has committed).
     pub groups: Vec<(String, Option<Vec<TopicPartition>>)>,
     pub require_stable: bool,
+    /// v9+: the member asking, for consumer groups: (member id, member epoch)
+    /// per group, in the same order; None when not given.
+    pub members: Vec<Option<(String, i32)>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -323,4 +343,98 @@ pub struct DescribedMember {
     pub client_host: String,
     pub metadata: Bytes,
     pub assignment: Bytes,
+}
+
+// ---------------------------------------------------------------- KIP-848
+
+/// Topic-id keyed partitions, as ConsumerGroupHeartbeat carries them.
+pub type TopicIdPartitions = Vec<(TopicId, Vec<i32>)>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumerGroupHeartbeatRequest {
+    pub group_id: String,
+    pub member_id: String,
+    /// 0 join, -1 leave, -2 static temporary leave, >0 current epoch.
+    pub member_epoch: i32,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    /// -1 when unchanged.
+    pub rebalance_timeout_ms: i32,
+    /// None when unchanged.
+    pub subscribed_topic_names: Option<Vec<String>>,
+    /// None when unchanged; "" removes the regex (v1+ only).
+    pub subscribed_topic_regex: Option<String>,
+    pub server_assignor: Option<String>,
+    /// What the member owns; None when unchanged.
+    pub owned: Option<TopicIdPartitions>,
+    /// v0: an empty member id on join asks the broker to make one.
+    pub server_generates_member_id: bool,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumerGroupHeartbeatResponse {
+    pub error: ErrorCode,
+    pub error_message: Option<String>,
+    pub member_id: Option<String>,
+    pub member_epoch: i32,
+    pub heartbeat_interval_ms: i32,
+    /// None means "unchanged"; otherwise the member's full assignment.
+    pub assignment: Option<TopicIdPartitions>,
+}
+
+impl ConsumerGroupHeartbeatResponse {
+    pub fn error(error: ErrorCode, message: Option<String>, member_id: Option<String>) -> Self {
+        ConsumerGroupHeartbeatResponse {
+            error,
+            error_message: message,
+            member_id,
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribedConsumerGroup {
+    pub error: ErrorCode,
+    pub error_message: Option<String>,
+    pub group_id: String,
+    pub state: String,
+    pub epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor_name: String,
+    pub members: Vec<DescribedConsumerMember>,
+}
+
+impl DescribedConsumerGroup {
+    pub fn error(group_id: &str, error: ErrorCode) -> Self {
+        DescribedConsumerGroup {
+            error,
+            error_message: None,
+            group_id: group_id.to_string(),
+            state: "Dead".into(),
+            epoch: -1,
+            assignment_epoch: -1,
+            assignor_name: String::new(),
+            members: vec![],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribedConsumerMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub member_epoch: i32,
+    pub client_id: String,
+    pub client_host: String,
+    pub subscribed_topic_names: Vec<String>,
+    pub subscribed_topic_regex: Option<String>,
+    /// (topic id, topic name, partitions)
+    pub assignment: Vec<(TopicId, String, Vec<i32>)>,
+    pub target_assignment: Vec<(TopicId, String, Vec<i32>)>,
 }

@@ -243,6 +243,26 @@ fn sample(key: ApiKey, v: i16) -> Option<Vec<u8>> {
             r.topics = vec![t];
             encode(&r, v)
         }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let mut tp = consumer_group_heartbeat_request::TopicPartitions::default();
+            tp.partitions = vec![0, 1];
+            let mut r = ConsumerGroupHeartbeatRequest::default();
+            r.group_id = GroupId(sb("g"));
+            r.member_id = sb("m");
+            r.instance_id = Some(sb("i"));
+            r.subscribed_topic_names = Some(vec![tn("a"), tn("b")]);
+            if v >= 1 {
+                r.subscribed_topic_regex = Some(sb("a.*"));
+            }
+            r.server_assignor = Some(sb("uniform"));
+            r.topic_partitions = Some(vec![tp.clone(), tp]);
+            encode(&r, v)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            let mut r = ConsumerGroupDescribeRequest::default();
+            r.group_ids = vec![GroupId(sb("a")), GroupId(sb("b"))];
+            encode(&r, v)
+        }
         _ => return None,
     })
 }
