@@ -68,7 +68,7 @@ class SeqProducer:
 
 
 class Member:
-    def __init__(self, bootstrap, group, topic, strategy, name, client="confluent", instance=None, session_ms=6000, protocol="classic"):
+    def __init__(self, bootstrap, group, topic, strategy, name, client="confluent", instance=None, session_ms=6000, protocol="classic", revoke_sleep=0.0):
         self.name = name
         self.events = []
         self.ended_at = None
@@ -80,6 +80,8 @@ class Member:
                    "--name", name, "--session-ms", str(session_ms), "--protocol", protocol]
             if instance:
                 cmd += ["--instance", instance]
+            if revoke_sleep:
+                cmd += ["--revoke-sleep", str(revoke_sleep)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()

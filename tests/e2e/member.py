@@ -66,6 +66,9 @@ def run_confluent(a):
 
     def on_revoke(_c, parts):
         ps = {p.partition for p in parts}
+        emit("revoking", parts=sorted(ps))
+        if a.revoke_sleep:
+            time.sleep(a.revoke_sleep)
         commit(ps)
         for p in ps:
             positions.pop(p, None)
@@ -86,6 +89,8 @@ def run_confluent(a):
         for m in msgs:
             if m.error():
                 emit("error", error=str(m.error()))
+                continue
+            if m.topic() != a.topic and not a.topic.startswith("^"):
                 continue
             got.setdefault(m.partition(), []).append(m.offset())
             positions[m.partition()] = m.offset() + 1
@@ -180,6 +185,7 @@ def main():
     p.add_argument("--name", default="member")
     p.add_argument("--session-ms", type=int, default=6000)
     p.add_argument("--protocol", default="classic")
+    p.add_argument("--revoke-sleep", type=float, default=0.0)
     a = p.parse_args()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
