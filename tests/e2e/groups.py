@@ -164,6 +164,13 @@ def ownership_intervals(members, end_time):
                 for p in e["parts"]:
                     if p in open_at:
                         out[(m.name, p)].append((open_at.pop(p), e["t"]))
+            elif e["ev"] == "closing":
+                # The application stopped consuming; close() may leave the
+                # group before its revocation callbacks finish.
+                for p, start in open_at.items():
+                    out[(m.name, p)].append((start, e["t"]))
+                open_at.clear()
+                break
         stop = m.ended_at or end_time
         for p, start in open_at.items():
             out[(m.name, p)].append((start, stop))

@@ -99,6 +99,9 @@ def run_confluent(a):
         if time.time() - last_commit > 0.5:
             commit()
             last_commit = time.time()
+    # From here on the application consumes nothing: closing may leave the
+    # group before the revocation callbacks of close() have run.
+    emit("closing")
     commit()
     c.close()
     emit("closed")
@@ -169,6 +172,7 @@ def run_kafka_python(a):
         if time.time() - last_commit > 0.5:
             commit()
             last_commit = time.time()
+    emit("closing")
     commit()
     c.close()
     emit("closed")

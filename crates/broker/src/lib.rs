@@ -180,7 +180,15 @@ impl Broker {
         let handle = self.groups.clone();
         Reply::Later(Box::pin(async move {
             let refused = g.refused(cohort_types::ErrorCode::COORDINATOR_NOT_AVAILABLE);
-            Response::Group(handle.call(g).await.unwrap_or(refused))
+            let trace = matches!(g, cohort_types::group::GroupRequest::ConsumerGroupHeartbeat(_));
+            if trace {
+                tracing::debug!(request = ?g, "group request");
+            }
+            let response = handle.call(g).await.unwrap_or(refused);
+            if trace {
+                tracing::debug!(?response, "group response");
+            }
+            Response::Group(response)
         }))
     }
 

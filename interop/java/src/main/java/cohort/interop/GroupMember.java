@@ -99,6 +99,8 @@ public final class GroupMember {
     } catch (WakeupException e) {
       // shutting down
     } finally {
+      // From here on the application consumes nothing.
+      emit("closing", "");
       commitAll.run();
       c.close();
       emit("closed", "");
