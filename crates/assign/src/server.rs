@@ -67,7 +67,8 @@ impl ServerAssignor for Uniform {
 fn uniform_homogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
     let members = group.members;
     let topics: Vec<(TopicId, i32)> = existing(&members[0], group).collect();
-    let valid = |t: &TopicId, p: i32| topics.iter().any(|(id, n)| id == t && p >= 0 && p < *n);
+    let counts: BTreeMap<TopicId, i32> = topics.iter().copied().collect();
+    let valid = |t: &TopicId, p: i32| counts.get(t).is_some_and(|n| p >= 0 && p < *n);
     let total: i32 = topics.iter().map(|(_, n)| *n).sum();
     let m = members.len() as i32;
     let (base, mut extras) = (total / m, total % m);
@@ -136,20 +137,22 @@ fn uniform_heterogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
     let members = group.members;
     let n = members.len();
     let mut load = vec![0i64; n];
-    let mut owner: BTreeMap<(TopicId, i32), usize> = BTreeMap::new();
+    // Per topic: which member holds each partition, and each member's list.
+    let mut owner: BTreeMap<TopicId, Vec<Option<usize>>> =
+        group.partitions.iter().map(|(t, c)| (*t, vec![None; (*c).max(0) as usize])).collect();
+    let mut held: BTreeMap<TopicId, BTreeMap<usize, Vec<i32>>> = BTreeMap::new();
     let mut subscribers: BTreeMap<TopicId, Vec<usize>> = BTreeMap::new();
     for (i, m) in members.iter().enumerate() {
         for (t, _) in existing(m, group) {
             subscribers.entry(t).or_default().push(i);
         }
         for (t, ps) in &m.target {
-            let Some(count) = group.partitions.get(t) else { continue };
-            if !m.topics.contains(t) {
-                continue;
-            }
-            for p in ps.iter().filter(|p| **p < *count) {
-                if owner.insert((*t, *p), i).is_none() {
+            let (Some(slots), true) = (owner.get_mut(t), m.topics.contains(t)) else { continue };
+            for p in ps {
+                if let Some(slot) = slots.get_mut(*p as usize).filter(|s| s.is_none()) {
+                    *slot = Some(i);
                     load[i] += 1;
+                    held.entry(*t).or_default().entry(i).or_default().push(*p);
                 }
             }
         }
@@ -161,37 +164,45 @@ fn uniform_heterogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
         let rb = b.1 as f64 / b.2 as f64;
         rb.partial_cmp(&ra).unwrap().then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0))
     });
-    for (t, count, _) in &order {
+    for (t, _, _) in &order {
         let subs = &subscribers[t];
-        for p in 0..*count {
-            if owner.contains_key(&(*t, p)) {
+        // Least loaded first; a heap keyed by (load, index).
+        let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, usize)>> =
+            subs.iter().map(|i| std::cmp::Reverse((load[*i], *i))).collect();
+        let slots = owner.get_mut(t).unwrap();
+        for (p, slot) in slots.iter_mut().enumerate() {
+            if slot.is_some() {
                 continue;
             }
-            let &to = subs.iter().min_by_key(|i| (load[**i], **i)).unwrap();
-            owner.insert((*t, p), to);
-            load[to] += 1;
+            let std::cmp::Reverse((l, to)) = heap.pop().unwrap();
+            *slot = Some(to);
+            load[to] = l + 1;
+            held.entry(*t).or_default().entry(to).or_default().push(p as i32);
+            heap.push(std::cmp::Reverse((l + 1, to)));
         }
     }
     for _ in 0..16 {
         let mut moved = false;
-        for (t, count, nsubs) in &order {
+        for (t, _, nsubs) in &order {
             if *nsubs < 2 {
                 continue;
             }
             let subs = &subscribers[t];
+            let lists = held.entry(*t).or_default();
             loop {
                 let &least = subs.iter().min_by_key(|i| (load[**i], **i)).unwrap();
                 let donor = subs
                     .iter()
-                    .filter(|i| (0..*count).any(|p| owner.get(&(*t, p)) == Some(*i)))
+                    .filter(|i| lists.get(i).is_some_and(|l| !l.is_empty()))
                     .max_by_key(|i| (load[**i], std::cmp::Reverse(**i)))
                     .copied();
                 let Some(donor) = donor else { break };
                 if load[donor] - load[least] <= 1 {
                     break;
                 }
-                let p = (0..*count).rev().find(|p| owner.get(&(*t, *p)) == Some(&donor)).unwrap();
-                owner.insert((*t, p), least);
+                let p = lists.get_mut(&donor).unwrap().pop().unwrap();
+                lists.entry(least).or_default().push(p);
+                owner.get_mut(t).unwrap()[p as usize] = Some(least);
                 load[donor] -= 1;
                 load[least] += 1;
                 moved = true;
@@ -202,8 +213,12 @@ fn uniform_heterogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
         }
     }
     let mut out: BTreeMap<String, Assignment> = members.iter().map(|m| (m.member_id.clone(), Assignment::new())).collect();
-    for ((t, p), i) in owner {
-        out.get_mut(&members[i].member_id).unwrap().entry(t).or_default().insert(p);
+    for (t, slots) in owner {
+        for (p, o) in slots.into_iter().enumerate() {
+            if let Some(i) = o {
+                out.get_mut(&members[i].member_id).unwrap().entry(t).or_default().insert(p as i32);
+            }
+        }
     }
     out
 }
