@@ -68,6 +68,9 @@ class SeqProducer:
 
 
 class Member:
+    # Extra arguments for every member process (the benchmarks set this).
+    EXTRA_ARGS = []
+
     def __init__(self, bootstrap, group, topic, strategy, name, client="confluent", instance=None, session_ms=6000, protocol="classic", revoke_sleep=0.0):
         self.name = name
         self.events = []
@@ -82,6 +85,7 @@ class Member:
                 cmd += ["--instance", instance]
             if revoke_sleep:
                 cmd += ["--revoke-sleep", str(revoke_sleep)]
+            cmd += Member.EXTRA_ARGS
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()

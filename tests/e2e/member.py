@@ -86,6 +86,7 @@ def run_confluent(a):
     while running:
         msgs = c.consume(num_messages=500, timeout=0.1)
         got = {}
+        stamps = {}
         for m in msgs:
             if m.error():
                 emit("error", error=str(m.error()))
@@ -93,9 +94,17 @@ def run_confluent(a):
             if m.topic() != a.topic and not a.topic.startswith("^"):
                 continue
             got.setdefault(m.partition(), []).append(m.offset())
+            if a.emit_values:
+                try:
+                    stamps.setdefault(m.partition(), []).append(float(m.value()))
+                except (TypeError, ValueError):
+                    pass
             positions[m.partition()] = m.offset() + 1
         for p, offs in got.items():
-            emit("recs", p=p, offs=offs)
+            if a.emit_values:
+                emit("recs", p=p, offs=offs, ts=stamps.get(p, []))
+            else:
+                emit("recs", p=p, offs=offs)
         if time.time() - last_commit > 0.5:
             commit()
             last_commit = time.time()
@@ -190,6 +199,7 @@ def main():
     p.add_argument("--session-ms", type=int, default=6000)
     p.add_argument("--protocol", default="classic")
     p.add_argument("--revoke-sleep", type=float, default=0.0)
+    p.add_argument("--emit-values", action="store_true", help="records carry produce timestamps; report them")
     a = p.parse_args()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
