@@ -4,7 +4,6 @@ keep (nothing lost, duplicates only in the uncommitted tail, never two owners
 of a partition at once)."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -231,3 +230,21 @@ def check_invariants(members, producer, end_time):
             committed_before = max((c for ct, c in commits[p] if ct <= t), default=0)
             assert o >= committed_before, f"partition {p}@{o} re-read below the committed offset {committed_before}"
     return {"consumed": sum(len(v) for v in consumed.values()), "duplicates": duplicates, "acked": sum(len(v) for v in producer.acked.values())}
+
+
+def caught_up(members, ends):
+    """Every partition's last acknowledged record was delivered to someone."""
+    done = {}
+    for m in members:
+        for e in list(m.events):
+            if e["ev"] == "recs":
+                done[e["p"]] = max(done.get(e["p"], 0), e["offs"][-1] + 1)
+    return all(done.get(p, 0) >= end for p, end in ends.items())
+
+
+def record_figures(name, figures):
+    """Appends one run's timings to target/e2e-figures/NAME.jsonl."""
+    out = ROOT / "target" / "e2e-figures"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"{name}.jsonl", "a") as f:
+        f.write(json.dumps(figures) + "\n")

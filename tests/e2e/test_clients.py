@@ -3,7 +3,6 @@ keyed messages with idempotence on, consumes every one back with manual
 partition assignment, and checks ListOffsets."""
 
 import json
-import os
 import subprocess
 import time
 from collections import defaultdict

@@ -7,13 +7,12 @@ only in the uncommitted tail, never two owners of a partition at once.
 
 Each scenario's timings are appended to target/e2e-figures/classic.jsonl."""
 
-import json
 import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from groups import ROOT, Member, SeqProducer, check_invariants, settled, wait_until
+from groups import Member, SeqProducer, caught_up, check_invariants, record_figures, settled, wait_until
 
 GROUP_ARGS = ["--group-initial-rebalance-delay-ms", "300"]
 
@@ -29,10 +28,7 @@ CASES = [
 
 
 def record(figures):
-    out = ROOT / "target" / "e2e-figures"
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "classic.jsonl", "a") as f:
-        f.write(json.dumps(figures) + "\n")
+    record_figures("classic", figures)
 
 
 def create_topic(bootstrap, topic, partitions):
@@ -77,15 +73,7 @@ def test_join_leave_kill_and_grow(broker_factory, client, strategy):
         producer.stop()
         ends = producer.ends()
 
-        def caught_up():
-            done = {}
-            for m in members:
-                for e in list(m.events):
-                    if e["ev"] == "recs":
-                        done[e["p"]] = max(done.get(e["p"], 0), e["offs"][-1] + 1)
-            return all(done.get(p, 0) >= end for p, end in ends.items())
-
-        wait_until(caught_up, 60, "the live members to consume every record")
+        wait_until(lambda: caught_up(members, ends), 60, "the live members to consume every record")
     finally:
         producer.stop_event.set()
         for m in members:

@@ -5,13 +5,12 @@ a static member restart, a broker restart under a stable group, and a regex
 subscription picking up a new topic. Sequence-numbered records prove nothing is
 lost or double-owned. Timings go to target/e2e-figures/consumer.jsonl."""
 
-import json
 import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from groups import ROOT, Member, SeqProducer, check_invariants, settled, wait_until
+from groups import Member, SeqProducer, caught_up, check_invariants, record_figures, settled, wait_until
 
 ARGS = [
     "--group-consumer-session-timeout-ms", "6000",
@@ -22,10 +21,7 @@ CASES = [("confluent", "uniform"), ("confluent", "range"), ("java", "uniform"), 
 
 
 def record(figures):
-    out = ROOT / "target" / "e2e-figures"
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "consumer.jsonl", "a") as f:
-        f.write(json.dumps(figures) + "\n")
+    record_figures("consumer", figures)
 
 
 def create_topic(bootstrap, topic, partitions):
@@ -73,15 +69,7 @@ def test_join_leave_kill_and_grow_to_1000_partitions(broker_factory, client, ass
         producer.stop()
         ends = producer.ends()
 
-        def caught_up():
-            done = {}
-            for m in members:
-                for e in list(m.events):
-                    if e["ev"] == "recs":
-                        done[e["p"]] = max(done.get(e["p"], 0), e["offs"][-1] + 1)
-            return all(done.get(p, 0) >= end for p, end in ends.items())
-
-        wait_until(caught_up, 90, "the live members to consume every record")
+        wait_until(lambda: caught_up(members, ends), 90, "the live members to consume every record")
     finally:
         producer.stop_event.set()
         stop_all(members)
