@@ -35,7 +35,7 @@ struct SimArgs {
     members: usize,
     #[arg(long, default_value_t = 200)]
     partitions: i32,
-    /// Eager (range) or Cooperative (cooperative-sticky).
+    /// Eager (range), Cooperative (cooperative-sticky) or Consumer (KIP-848).
     #[arg(long, default_value = "Eager", value_parser = parse_style)]
     style: cohort_sim::client::Style,
 }
@@ -44,7 +44,8 @@ fn parse_style(s: &str) -> Result<cohort_sim::client::Style, String> {
     match s.to_ascii_lowercase().as_str() {
         "eager" => Ok(cohort_sim::client::Style::Eager),
         "cooperative" => Ok(cohort_sim::client::Style::Cooperative),
-        other => Err(format!("style must be Eager or Cooperative, not {other}")),
+        "consumer" => Ok(cohort_sim::client::Style::Consumer),
+        other => Err(format!("style must be Eager, Cooperative or Consumer, not {other}")),
     }
 }
 

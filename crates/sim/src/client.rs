@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum Style {
     Eager,
     Cooperative,
+    /// The KIP-848 consumer protocol (see `consumer`).
+    Consumer,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +91,7 @@ impl Client {
     fn protocol(&self) -> &'static str {
         match self.style {
             Style::Eager => "range",
-            Style::Cooperative => "cooperative-sticky",
+            Style::Cooperative | Style::Consumer => "cooperative-sticky",
         }
     }
 
@@ -154,7 +156,7 @@ impl Client {
                 self.phase = Phase::Joining;
                 let metadata = match self.style {
                     Style::Eager => Bytes::new(),
-                    Style::Cooperative => encode_parts(&self.owned),
+                    Style::Cooperative | Style::Consumer => encode_parts(&self.owned),
                 };
                 self.in_flight = Some((corr, "join", now + REBALANCE_MS as i64 + 5000));
                 Some(Send {
@@ -247,7 +249,7 @@ impl Client {
                     let ids: Vec<String> = j.members.iter().map(|m| m.member_id.clone()).collect();
                     cohort_assign::range(&ids, partitions)
                 }
-                Style::Cooperative => {
+                Style::Cooperative | Style::Consumer => {
                     let owned: BTreeMap<String, BTreeSet<i32>> =
                         j.members.iter().map(|m| (m.member_id.clone(), decode_parts(&m.metadata))).collect();
                     cohort_assign::cooperative_sticky(&owned, partitions)
@@ -287,7 +289,7 @@ impl Client {
                         }
                         self.phase = Phase::Stable;
                     }
-                    Style::Cooperative => {
+                    Style::Cooperative | Style::Consumer => {
                         let revoked: BTreeSet<i32> = self.owned.difference(&assigned).copied().collect();
                         // Newly assigned partitions are free: their old owner
                         // revoked them before this round.

@@ -5,9 +5,11 @@
 //! after every step; a failure carries its seed, and the seed replays it.
 
 pub mod client;
+pub mod consumer;
 mod rng;
 
 use client::{Client, Phase, Style};
+use consumer::ConsumerClient;
 use cohort_coordinator::{Coordinator, CoordinatorConfig, Input, Record, RequestId};
 use cohort_types::group::*;
 use cohort_types::{ErrorCode, TopicPartition};
@@ -115,6 +117,8 @@ struct World {
     routes: HashMap<RequestId, (usize, u64, i64)>,
     next_request: RequestId,
     clients: Vec<Client>,
+    /// Members of a consumer-protocol run (instead of `clients`).
+    consumers: Vec<ConsumerClient>,
     next_corr: u64,
     /// Largest generation any member was told.
     max_generation_seen: i32,
@@ -125,7 +129,12 @@ struct World {
 }
 
 fn coordinator_config() -> CoordinatorConfig {
-    CoordinatorConfig { initial_rebalance_delay_ms: 500, ..CoordinatorConfig::default() }
+    CoordinatorConfig {
+        initial_rebalance_delay_ms: 500,
+        consumer_session_timeout_ms: consumer::SESSION_MS as i32,
+        consumer_heartbeat_interval_ms: 1_000,
+        ..CoordinatorConfig::default()
+    }
 }
 
 const FSYNC_MS: i64 = 2;
@@ -135,7 +144,17 @@ const TICK_MS: i64 = 100;
 impl World {
     fn new(seed: u64, cfg: SimConfig) -> World {
         let mut rng = Rng::new(seed);
-        let clients = (0..cfg.members)
+        let n_classic = if cfg.style == Style::Consumer { 0 } else { cfg.members };
+        let n_consumer = cfg.members - n_classic;
+        let consumers = (0..n_consumer)
+            .map(|i| {
+                let slow = rng.chance(cfg.slow_fraction);
+                let start = rng.below(5000) as i64;
+                let id = format!("{:016x}{:016x}", rng.next(), rng.next());
+                ConsumerClient::new(format!("m{i}"), id, start, if slow { 3000 + rng.below(4000) as i64 } else { 0 })
+            })
+            .collect();
+        let clients = (0..n_classic)
             .map(|i| {
                 let slow = rng.chance(cfg.slow_fraction);
                 let start = rng.below(5000) as i64;
@@ -162,6 +181,7 @@ impl World {
             routes: HashMap::new(),
             next_request: 1,
             clients,
+            consumers,
             next_corr: 1,
             max_generation_seen: 0,
             acked_commits: BTreeMap::new(),
@@ -169,7 +189,26 @@ impl World {
             report: Report::default(),
         };
         w.schedule(0, Event::Tick);
+        w.send_topics();
         w
+    }
+
+    fn is_consumer(&self) -> bool {
+        self.cfg.style == Style::Consumer
+    }
+
+    /// The broker tells the coordinator which topics exist (at start, and
+    /// again after every coordinator restart).
+    fn send_topics(&mut self) {
+        let image = [(consumer::TOPIC.to_string(), (consumer::TOPIC_ID, self.cfg.partitions))].into_iter().collect();
+        self.handle(Input::Topics(image));
+    }
+
+    /// Every live member's owned partitions, by name.
+    fn owned_sets(&self) -> Vec<(&str, &std::collections::BTreeSet<i32>)> {
+        let classic = self.clients.iter().filter(|c| c.alive).map(|c| (c.name.as_str(), &c.owned));
+        let modern = self.consumers.iter().filter(|c| c.alive).map(|c| (c.name.as_str(), &c.owned));
+        classic.chain(modern).collect()
     }
 
     fn faults_on(&self) -> bool {
@@ -243,13 +282,26 @@ impl World {
         c.loaded(self.now);
         self.coordinator = c;
         self.shadow = shadow;
+        self.send_topics();
     }
 
     fn tick(&mut self) {
         // Faults.
         if self.faults_on() {
             let per_tick = TICK_MS as f64 / 1000.0;
-            if self.rng.chance(self.cfg.crash_rate * per_tick) {
+            if self.is_consumer() && self.rng.chance(self.cfg.crash_rate * per_tick) {
+                let victim = self.rng.below(self.consumers.len() as u64) as usize;
+                if self.consumers[victim].alive {
+                    self.report.crashes += 1;
+                    self.consumers[victim].alive = false;
+                    let slow = self.rng.chance(self.cfg.slow_fraction);
+                    let name = format!("m{}", self.consumers.len());
+                    let id = format!("{:016x}{:016x}", self.rng.next(), self.rng.next());
+                    let delay = if slow { 3000 + self.rng.below(4000) as i64 } else { 0 };
+                    let start = self.now + self.rng.below(3000) as i64;
+                    self.consumers.push(ConsumerClient::new(name, id, start, delay));
+                }
+            } else if !self.is_consumer() && self.rng.chance(self.cfg.crash_rate * per_tick) {
                 let victim = self.rng.below(self.clients.len() as u64) as usize;
                 if self.clients[victim].alive {
                     self.report.crashes += 1;
@@ -270,6 +322,14 @@ impl World {
             self.handle(Input::Tick);
         }
         // Clients act.
+        for i in 0..self.consumers.len() {
+            let corr = self.next_corr;
+            if let Some(request) = self.consumers[i].poll(self.now, corr) {
+                self.next_corr += 1;
+                self.send_to_coordinator(i, corr, request);
+            }
+            self.maybe_commit(i);
+        }
         for i in 0..self.clients.len() {
             let corr = self.next_corr;
             if let Some(send) = self.clients[i].poll(self.now, corr, self.cfg.partitions) {
@@ -284,8 +344,14 @@ impl World {
     /// Stable members commit the current time as the offset of what they own,
     /// one commit at a time, so acknowledged values only grow per partition.
     fn maybe_commit(&mut self, i: usize) {
-        let c = &self.clients[i];
-        if !c.alive || c.phase != Phase::Stable || c.owned.is_empty() || self.commit_in_flight.contains_key(&i) {
+        let (alive, stable, owned, generation, member_id) = if self.is_consumer() {
+            let c = &self.consumers[i];
+            (c.alive, c.epoch > 0, c.owned.clone(), c.epoch, c.member_id.clone())
+        } else {
+            let c = &self.clients[i];
+            (c.alive, c.phase == Phase::Stable, c.owned.clone(), c.generation, c.member_id.clone())
+        };
+        if !alive || !stable || owned.is_empty() || self.commit_in_flight.contains_key(&i) {
             return;
         }
         if self.rng.below(10) != 0 {
@@ -295,15 +361,14 @@ impl World {
         self.next_corr += 1;
         let request = GroupRequest::OffsetCommit(OffsetCommitRequest {
             group_id: "g".into(),
-            generation_id: c.generation,
-            member_id: c.member_id.clone(),
+            generation_id: generation,
+            member_id,
             group_instance_id: None,
             retention_ms: -1,
-            offsets: c
-                .owned
+            offsets: owned
                 .iter()
                 .map(|p| OffsetToCommit {
-                    partition: TopicPartition::new("t", *p),
+                    partition: TopicPartition::new(consumer::TOPIC, *p),
                     offset: self.now,
                     leader_epoch: 0,
                     metadata: None,
@@ -317,7 +382,8 @@ impl World {
     }
 
     fn deliver_to_client(&mut self, member: usize, corr: u64, sent_at: i64, response: GroupResponse) {
-        if !self.clients[member].alive {
+        let alive = if self.is_consumer() { self.consumers[member].alive } else { self.clients[member].alive };
+        if !alive {
             return;
         }
         if let GroupResponse::OffsetCommit(results) = &response {
@@ -332,6 +398,11 @@ impl World {
             }
             return;
         }
+        if let GroupResponse::ConsumerGroupHeartbeat(r) = response {
+            self.max_generation_seen = self.max_generation_seen.max(r.member_epoch);
+            self.consumers[member].on_response(self.now, corr, sent_at, r);
+            return;
+        }
         let next = self.next_corr;
         if let Some(send) = self.clients[member].on_response(self.now, corr, sent_at, response, self.cfg.partitions, next) {
             self.next_corr += 1;
@@ -342,16 +413,20 @@ impl World {
     fn check(&self) -> Result<(), String> {
         // Never two owners of a partition at the same time.
         let mut owner: BTreeMap<i32, &str> = BTreeMap::new();
-        for c in self.clients.iter().filter(|c| c.alive) {
-            for p in &c.owned {
-                if let Some(other) = owner.insert(*p, &c.name) {
-                    return Err(format!("partition {p} owned by {other} and {} at once", c.name));
+        for (name, owned) in self.owned_sets() {
+            for p in owned {
+                if let Some(other) = owner.insert(*p, name) {
+                    return Err(format!("partition {p} owned by {other} and {name} at once"));
                 }
             }
         }
-        // Generations never go backwards: nobody was told one the coordinator
-        // no longer has.
-        let generation = self.coordinator.group("g").map_or(0, |g| g.generation);
+        // Generations (member epochs) never go backwards: nobody was told one
+        // the coordinator no longer has.
+        let generation = if self.is_consumer() {
+            self.coordinator.consumer_group("g").map_or(0, |g| g.epoch)
+        } else {
+            self.coordinator.group("g").map_or(0, |g| g.generation)
+        };
         if generation < self.max_generation_seen {
             return Err(format!("generation {generation} is behind {} already handed out", self.max_generation_seen));
         }
@@ -374,6 +449,16 @@ impl World {
     }
 
     fn converged(&self) -> bool {
+        if self.is_consumer() {
+            let Some(g) = self.coordinator.consumer_group("g") else { return false };
+            let live: Vec<&ConsumerClient> = self.consumers.iter().filter(|c| c.alive).collect();
+            let mut all: Vec<i32> = live.iter().flat_map(|c| c.owned.iter().copied()).collect();
+            all.sort();
+            return g.state() == "Stable"
+                && g.members.len() == live.len()
+                && live.iter().all(|c| c.settled() && c.epoch == g.assignment_epoch)
+                && all == (0..self.cfg.partitions).collect::<Vec<_>>();
+        }
         let live: Vec<&Client> = self.clients.iter().filter(|c| c.alive).collect();
         let Some(g) = self.coordinator.group("g") else { return false };
         if g.state != cohort_coordinator::classic::GroupState::Stable || g.members.len() != live.len() {
@@ -413,7 +498,11 @@ impl World {
             }
         }
         self.report.steps = self.step;
-        self.report.generations = self.coordinator.group("g").map_or(0, |g| g.generation);
+        self.report.generations = if self.is_consumer() {
+            self.coordinator.consumer_group("g").map_or(0, |g| g.epoch)
+        } else {
+            self.coordinator.group("g").map_or(0, |g| g.generation)
+        };
         match converged_at {
             Some(t) => {
                 self.report.converged_after_ms = t - self.cfg.fault_ms;

@@ -51,3 +51,8 @@ fn a_member_that_keeps_partitions_while_rejoining_is_caught() {
     let err = (0..5).find_map(|seed| run(seed, cfg.clone()).err()).expect("the bug is caught");
     assert!(err.message.contains("owned by"), "{err}");
 }
+
+#[test]
+fn consumer_protocol_groups_keep_every_invariant() {
+    swarm(Style::Consumer, 200..203, 60, 48);
+}
