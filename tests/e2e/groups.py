@@ -116,9 +116,11 @@ class Member:
         self.ended_at = time.time()
 
     def kill(self):
-        self.ended_at = time.time()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
+        # Ownership ends when the process is gone: it may still have printed
+        # records it consumed between the signal and its death.
+        self.ended_at = time.time()
         self.reader.join(timeout=5)
 
     def count(self, ev):
