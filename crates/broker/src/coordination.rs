@@ -271,9 +271,11 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
                 let _ = tx.send(reply);
             }
         }
-        let snapshot_len = coordinator.snapshot().len();
-        if store.appended > compact_after && store.appended > 2 * snapshot_len {
-            let snapshot = coordinator.snapshot();
+        // The snapshot copies the whole durable state: build it only once the
+        // log is past the threshold, and only once.
+        let snapshot = if store.appended > compact_after { Some(coordinator.snapshot()) } else { None };
+        if let Some(snapshot) = snapshot.filter(|s| store.appended > 2 * s.len()) {
+            let snapshot_len = snapshot.len();
             let started = std::time::Instant::now();
             let moved = store;
             let (back, result) = tokio::task::spawn_blocking(move || {
