@@ -157,6 +157,15 @@ struct ServeArgs {
     /// Server assignors offered, the first being the default (group.consumer.assignors).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_ASSIGNORS", default_value = "uniform,range")]
     group_consumer_assignors: String,
+    /// Least time between two resolutions of one consumer group's regex
+    /// subscriptions, so topics created together join in one rebalance (Kafka:
+    /// a fixed 10 s).
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_REGEX_REFRESH_MIN_INTERVAL_MS", default_value_t = 1_000)]
+    group_consumer_regex_refresh_min_interval_ms: i64,
+    /// Re-resolve regex subscriptions at least this often even when no topic
+    /// was created (group.consumer.regex.refresh.interval.ms).
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_REGEX_REFRESH_INTERVAL_MS", default_value_t = 600_000)]
+    group_consumer_regex_refresh_interval_ms: i64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -197,6 +206,8 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.coordinator.consumer_session_timeout_ms = args.group_consumer_session_timeout_ms;
     config.coordinator.consumer_heartbeat_interval_ms = args.group_consumer_heartbeat_interval_ms.max(1);
     config.coordinator.consumer_reconcile_heartbeat_interval_ms = args.group_consumer_reconcile_heartbeat_interval_ms.max(1);
+    config.coordinator.consumer_regex_refresh_min_interval_ms = args.group_consumer_regex_refresh_min_interval_ms.max(0);
+    config.coordinator.consumer_regex_refresh_interval_ms = args.group_consumer_regex_refresh_interval_ms.max(1);
     config.coordinator.consumer_max_group_size = args.group_consumer_max_size.max(1);
     let assignors: Vec<String> = args
         .group_consumer_assignors

@@ -55,6 +55,12 @@ pub struct CoordinatorConfig {
     pub consumer_max_group_size: usize,
     /// group.consumer.assignors: the first is the default.
     pub consumer_assignors: Vec<String>,
+    /// Least time between two regex refreshes of one group (Kafka: a fixed
+    /// 10 s), so topics created together are picked up by one rebalance.
+    pub consumer_regex_refresh_min_interval_ms: i64,
+    /// group.consumer.regex.refresh.interval.ms: re-resolve at least this often
+    /// even when no topic was created.
+    pub consumer_regex_refresh_interval_ms: i64,
 }
 
 impl Default for CoordinatorConfig {
@@ -73,6 +79,8 @@ impl Default for CoordinatorConfig {
             consumer_reconcile_heartbeat_interval_ms: 50,
             consumer_max_group_size: i32::MAX as usize,
             consumer_assignors: vec!["uniform".into(), "range".into()],
+            consumer_regex_refresh_min_interval_ms: 1_000,
+            consumer_regex_refresh_interval_ms: 600_000,
         }
     }
 }
@@ -114,6 +122,9 @@ pub struct Coordinator {
     /// group -> (topic, partition) -> committed offset.
     pub(crate) offsets: BTreeMap<String, BTreeMap<(String, i32), records::OffsetRecord>>,
     pub(crate) timers: Timers,
+    /// Counts topic images that brought new topic names (regexes may match
+    /// them).
+    pub(crate) topics_version: u64,
 }
 
 /// Collects effects while handling one input; records are applied through
@@ -140,6 +151,7 @@ impl Coordinator {
             topics: BTreeMap::new(),
             offsets: BTreeMap::new(),
             timers: Timers::default(),
+            topics_version: 0,
         }
     }
 
@@ -218,6 +230,7 @@ impl Coordinator {
             TimerKey::Sync { group } => self.sync_timeout(now, &group, out),
             TimerKey::ConsumerSession { group, member } => self.consumer_session_expired(now, &group, &member, out),
             TimerKey::ConsumerRebalance { group, member } => self.consumer_rebalance_expired(now, &group, &member, out),
+            TimerKey::RegexRefresh { group } => self.refresh_regexes(now, &group, out),
             TimerKey::OffsetExpiry => {
                 self.expire_offsets(now, out);
                 self.timers.arm(TimerKey::OffsetExpiry, now + self.config.offsets_retention_check_interval_ms);

@@ -25,6 +25,11 @@ pub enum Record {
     ConsumerCurrent(ConsumerCurrentRecord),
     /// The consumer group is gone, and its offsets with it.
     ConsumerGroupTombstone { group_id: String },
+    /// What a regex some member subscribes with matched when it was last
+    /// resolved, and when.
+    ConsumerRegex { group_id: String, regex: String, topics: Vec<String>, timestamp: i64 },
+    /// No member uses the regex any more.
+    ConsumerRegexTombstone { group_id: String, regex: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

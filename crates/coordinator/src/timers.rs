@@ -21,6 +21,8 @@ pub enum TimerKey {
     ConsumerSession { group: String, member: String },
     /// A consumer-group member's deadline to revoke (its rebalance timeout).
     ConsumerRebalance { group: String, member: String },
+    /// A consumer group's regexes are due to be (re-)resolved.
+    RegexRefresh { group: String },
     /// The periodic scan for expired offsets and dead empty groups.
     OffsetExpiry,
 }
@@ -79,7 +81,8 @@ impl Timers {
                 | TimerKey::InitialDelay { group: g }
                 | TimerKey::Sync { group: g }
                 | TimerKey::ConsumerSession { group: g, .. }
-                | TimerKey::ConsumerRebalance { group: g, .. } => g == group,
+                | TimerKey::ConsumerRebalance { group: g, .. }
+                | TimerKey::RegexRefresh { group: g } => g == group,
                 TimerKey::OffsetExpiry => false,
             })
             .cloned()

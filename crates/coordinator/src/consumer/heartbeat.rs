@@ -4,7 +4,7 @@
 //! target if the epoch is ahead of it, reconcile this member, re-arm timers,
 //! answer. Plus leaving, fencing, and the timers' effects.
 
-use super::{to_wire, ConsumerGroup, ConsumerMember, MemberState};
+use super::{compile_regex, to_wire, ConsumerGroup, ConsumerMember, MemberState};
 use crate::records::Record;
 use crate::timers::TimerKey;
 use crate::{uuid_from, Coordinator, Event, Out};
@@ -17,12 +17,6 @@ type Fail = (ErrorCode, Option<String>);
 
 fn invalid(msg: &str) -> Fail {
     (ErrorCode::INVALID_REQUEST, Some(msg.to_string()))
-}
-
-/// RE2-style syntax, matched against the whole topic name (as RE2/J's
-/// `matches()`).
-pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())
 }
 
 fn owned_to_assignment(owned: &Option<TopicIdPartitions>) -> Option<Assignment> {
@@ -141,12 +135,24 @@ impl Coordinator {
         }
         member.client_id = r.client_id.clone();
         member.client_host = r.client_host.clone();
-        let subscription_changed = member.subscribed_topic_names != before.subscribed_topic_names
-            || member.subscribed_topic_regex != before.subscribed_topic_regex;
+        // A new regex changes the assignment only once it is resolved (below,
+        // asynchronously); one the group already resolved, or dropping one,
+        // changes it now.
+        let regex_changed = member.subscribed_topic_regex != before.subscribed_topic_regex;
+        let regex_effective = match &member.subscribed_topic_regex {
+            None => true,
+            Some(re) => self.consumer_groups[&gid].resolved_regexes.contains_key(re),
+        };
+        let subscription_changed =
+            member.subscribed_topic_names != before.subscribed_topic_names || (regex_changed && regex_effective);
         let joining = !self.consumer_groups[&gid].members.contains_key(&member_id);
         if joining || member.metadata_record(&gid) != before.metadata_record(&gid) {
             self.emit(out, Record::ConsumerMember(member.metadata_record(&gid)));
         }
+        if regex_changed {
+            self.drop_unused_regexes(&gid, out);
+        }
+        self.maybe_schedule_regex_refresh(now, &gid);
         // 4. Bump the group epoch if the inputs of the assignment changed.
         let g = &self.consumer_groups[&gid];
         let subscribes = !member.subscribed_topic_names.is_empty() || member.subscribed_topic_regex.is_some();
@@ -193,7 +199,12 @@ impl Coordinator {
     /// with something to do (revoke, pick up released partitions, move to a new
     /// epoch) comes back soon; a settled one at the stable interval.
     pub(crate) fn heartbeat_interval(&self, g: &ConsumerGroup, m: &ConsumerMember) -> i32 {
-        let settled = m.state == MemberState::Stable && m.member_epoch == g.assignment_epoch && g.epoch == g.assignment_epoch;
+        let regex_waiting = self.regex_refresh_pending(&g.group_id)
+            || m.subscribed_topic_regex.as_ref().is_some_and(|re| !g.resolved_regexes.contains_key(re));
+        let settled = m.state == MemberState::Stable
+            && m.member_epoch == g.assignment_epoch
+            && g.epoch == g.assignment_epoch
+            && !regex_waiting;
         if settled {
             self.config.consumer_heartbeat_interval_ms
         } else {
@@ -279,23 +290,26 @@ impl Coordinator {
             .collect()
     }
 
+    /// Topic names the group subscribes to: by name, and what its regexes
+    /// matched when last resolved.
     pub(crate) fn subscribed_names(&self, g: &ConsumerGroup) -> BTreeSet<String> {
         let mut names: BTreeSet<String> = BTreeSet::new();
         for m in g.members.values() {
             names.extend(m.subscribed_topic_names.iter().cloned());
-            if let Some(re) = m.subscribed_topic_regex.as_deref().and_then(|p| compile_regex(p).ok()) {
-                names.extend(self.topics.keys().filter(|t| re.is_match(t)).cloned());
-            }
+        }
+        for r in g.resolved_regexes.values() {
+            names.extend(r.topics.iter().cloned());
         }
         names
     }
 
-    fn member_topics(&self, m: &ConsumerMember) -> BTreeSet<TopicId> {
-        let mut ids: BTreeSet<TopicId> = m.subscribed_topic_names.iter().filter_map(|n| self.topics.get(n).map(|(id, _)| *id)).collect();
-        if let Some(re) = m.subscribed_topic_regex.as_deref().and_then(|p| compile_regex(p).ok()) {
-            ids.extend(self.topics.iter().filter(|(n, _)| re.is_match(n)).map(|(_, (id, _))| *id));
-        }
-        ids
+    fn member_topics(&self, g: &ConsumerGroup, m: &ConsumerMember) -> BTreeSet<TopicId> {
+        let resolved = m.subscribed_topic_regex.as_ref().and_then(|re| g.resolved_regexes.get(re));
+        m.subscribed_topic_names
+            .iter()
+            .chain(resolved.into_iter().flat_map(|r| r.topics.iter()))
+            .filter_map(|n| self.topics.get(n).map(|(id, _)| *id))
+            .collect()
     }
 
     fn maybe_compute_target(&mut self, gid: &str, out: &mut Out) {
@@ -309,7 +323,7 @@ impl Coordinator {
             .map(|m| MemberSpec {
                 member_id: m.member_id.clone(),
                 instance_id: m.instance_id.clone(),
-                topics: self.member_topics(m),
+                topics: self.member_topics(g, m),
                 target: g.targets.get(&m.member_id).cloned().unwrap_or_default(),
             })
             .collect();
@@ -414,6 +428,7 @@ impl Coordinator {
         self.timers.cancel(&TimerKey::ConsumerSession { group: gid.to_string(), member: member_id.to_string() });
         self.timers.cancel(&TimerKey::ConsumerRebalance { group: gid.to_string(), member: member_id.to_string() });
         self.emit(out, Record::ConsumerMemberTombstone { group_id: gid.to_string(), member_id: member_id.to_string() });
+        self.drop_unused_regexes(gid, out);
         let subscription = self.subscription_metadata(gid);
         let g = &self.consumer_groups[gid];
         let epoch = g.epoch + 1;
@@ -462,6 +477,9 @@ impl Coordinator {
         }
         if changed.is_empty() {
             return;
+        }
+        if self.topics.keys().any(|n| !old.contains_key(n)) {
+            self.topics_version += 1;
         }
         let dirty: Vec<String> = self
             .consumer_groups

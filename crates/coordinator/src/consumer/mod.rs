@@ -5,6 +5,7 @@
 
 mod heartbeat;
 mod reconcile;
+mod regex;
 
 use crate::records::{ConsumerCurrentRecord, ConsumerMemberRecord, Record};
 use cohort_assign::server::Assignment;
@@ -12,6 +13,7 @@ use cohort_types::TopicId;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use reconcile::{reconcile, MemberState, Reconciled};
+pub use regex::{compile_regex, ResolvedRegex};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumerMember {
@@ -101,6 +103,8 @@ pub struct ConsumerGroup {
     pub targets: BTreeMap<String, Assignment>,
     /// Topic metadata the subscriptions resolved to at the last bump.
     pub subscription: Vec<(String, [u8; 16], i32)>,
+    /// Each regex in use, as last resolved.
+    pub resolved_regexes: BTreeMap<String, ResolvedRegex>,
     // Soft state, derived from the above.
     pub static_members: BTreeMap<String, String>,
     /// Which member holds each partition (assigned or pending revocation).
@@ -109,6 +113,9 @@ pub struct ConsumerGroup {
     pub metadata_dirty: bool,
     /// When the group last became empty (for offset expiry), or created.
     pub state_timestamp: i64,
+    /// The coordinator's topic-creation count at the last regex refresh (0
+    /// after a restart, so the first heartbeat re-resolves).
+    pub regex_topics_version: u64,
 }
 
 impl ConsumerGroup {
@@ -223,6 +230,15 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             g.index_member(&m, true);
             g.members.insert(r.member_id.clone(), m);
         }
+        Record::ConsumerRegex { group_id, regex, topics, timestamp } => {
+            let g = groups.entry(group_id.clone()).or_insert_with(|| ConsumerGroup::new(group_id));
+            g.resolved_regexes.insert(regex.clone(), ResolvedRegex { topics: topics.iter().cloned().collect(), timestamp: *timestamp });
+        }
+        Record::ConsumerRegexTombstone { group_id, regex } => {
+            if let Some(g) = groups.get_mut(group_id) {
+                g.resolved_regexes.remove(regex);
+            }
+        }
         _ => {}
     }
 }
@@ -238,4 +254,15 @@ pub(crate) fn snapshot(g: &ConsumerGroup, out: &mut Vec<Record>) {
         out.push(Record::ConsumerTarget { group_id: g.group_id.clone(), member_id: member_id.clone(), assignment: to_wire(a) });
     }
     out.push(Record::ConsumerTargetEpoch { group_id: g.group_id.clone(), assignment_epoch: g.assignment_epoch });
+    for (regex, r) in &g.resolved_regexes {
+        out.push(Record::ConsumerRegex {
+            group_id: g.group_id.clone(),
+            regex: regex.clone(),
+            topics: r.topics.iter().cloned().collect(),
+            timestamp: r.timestamp,
+        });
+    }
 }
+
+#[cfg(test)]
+mod tests;
