@@ -19,6 +19,10 @@ enum Command {
     Serve(ServeArgs),
     /// Run the deterministic group simulator over many seeds (or replay one).
     Sim(SimArgs),
+    /// The rebalance lab: scenarios with real clients against any broker,
+    /// every pause measured and drawn.
+    #[command(subcommand)]
+    Lab(cohort_lab::cli::LabCommand),
 }
 
 #[derive(Parser)]
@@ -179,6 +183,14 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Sim(args) => sim(args),
+        Command::Lab(cmd) => match cohort_lab::cli::main(cmd) {
+            Ok(true) => std::process::ExitCode::SUCCESS,
+            Ok(false) => std::process::ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("lab: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -1,0 +1,90 @@
+//! The broker under test: a fresh Cohort (this binary's `serve`), Apache Kafka
+//! (scripts/kafka-reference), or whatever `--bootstrap` points at.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Broker {
+    pub kind: String,
+    pub bootstrap: String,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_port(addr: &str, timeout: Duration) -> Result<(), String> {
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        if TcpStream::connect(addr).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("nothing listening on {addr} after {timeout:?}"))
+}
+
+impl Broker {
+    pub fn external(bootstrap: &str) -> Broker {
+        Broker { kind: "external".into(), bootstrap: bootstrap.into(), child: None, _dir: None }
+    }
+
+    /// A fresh Cohort on loopback, with `args` added to `cohort serve`.
+    pub fn cohort(args: &[String]) -> Result<Broker, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let bootstrap = format!("127.0.0.1:{}", free_port());
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(dir.path().join("cohort.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(exe)
+            .args(["serve", "--listen", &bootstrap, "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let b = Broker { kind: "cohort".into(), bootstrap, child: Some(child), _dir: Some(dir) };
+        wait_port(&b.bootstrap, Duration::from_secs(30))?;
+        Ok(b)
+    }
+
+    /// Apache Kafka from Maven Central, single KRaft node, default settings.
+    pub fn kafka(script: &PathBuf) -> Result<Broker, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("kafka.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(script)
+            .arg(port.to_string())
+            .arg(dir.path().join("data"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        let b = Broker { kind: "kafka".into(), bootstrap: format!("127.0.0.1:{port}"), child: Some(child), _dir: Some(dir) };
+        wait_port(&b.bootstrap, Duration::from_secs(180))?;
+        Ok(b)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            // SIGTERM for a clean stop (the Kafka script execs the JVM).
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
