@@ -70,6 +70,15 @@ pub struct RunArgs {
     /// Give up waiting for a steady group after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout_s: u64,
+    /// Steady means nothing moved for this long (keep it above the members'
+    /// heartbeat interval).
+    #[arg(long, default_value_t = 6000)]
+    pub quiet_ms: u64,
+    /// A partition silent for longer than this counts as unavailable (for
+    /// all of the silence beyond the probe interval); shorter silences are
+    /// delivery jitter.
+    #[arg(long, default_value_t = 250)]
+    pub stall_ms: u64,
     /// Trials of each run.
     #[arg(long, default_value_t = 1)]
     pub trials: u32,
@@ -168,6 +177,8 @@ fn run_all(a: RunArgs) -> Result<bool, String> {
                     down_ms: a.down_ms,
                     client_config: a.client_config.clone(),
                     timeout_s: a.timeout_s,
+                    quiet_ms: a.quiet_ms,
+                    stall_ms: a.stall_ms,
                     seed: a.seed + trial as u64,
                 };
                 let r = run::run(&spec, &broker)?;

@@ -31,7 +31,7 @@ pub struct OwnEvent {
     pub partitions: Vec<u32>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     pub member: u32,
     pub partition: u32,
@@ -41,15 +41,21 @@ pub struct Delivery {
 }
 
 /// Everything one run observed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Recording {
     /// The probe writes one record per partition every `interval`.
     pub interval: Micros,
+    /// Silences shorter than this are delivery jitter (fetch and fsync
+    /// cadence), not unavailability.
+    pub stall: Micros,
     /// The trigger.
     pub t0: Micros,
     /// Gaps are counted from here (a little before the trigger)...
     pub window_start: Micros,
-    /// ...to here (the probe's last record plus the drain).
+    /// The probe wrote its last record here: a partition's silence is
+    /// counted up to its next delivery, or up to here if none came.
+    pub probe_stopped: Micros,
+    /// Deliveries are taken until here (the probe's stop plus the drain).
     pub end: Micros,
     /// Acknowledged probe records: (partition, seq, produced at).
     pub produced: Vec<(u32, u64, Micros)>,
@@ -70,7 +76,8 @@ pub struct Figures {
     /// The last assignment or revocation any member saw after t0.
     pub last_assignment_change_ms: Option<f64>,
     /// Sum over partitions of time with no delivery beyond the probe
-    /// interval, in partition-seconds, over the window.
+    /// interval, in partition-seconds, over the window, counting silences
+    /// longer than the stall threshold.
     pub unavailability_partition_s: f64,
     pub worst_gap_ms: f64,
     pub worst_gap_partition: Option<u32>,
@@ -194,10 +201,13 @@ pub fn figures(r: &Recording) -> Figures {
         let mut ts = times.remove(&p).unwrap_or_default();
         ts.sort_unstable();
         let mut last = r.window_start.max(born);
-        for t in ts.into_iter().chain(std::iter::once(r.end)) {
+        let tail = (ts.last().copied().unwrap_or(last) < r.probe_stopped).then_some(r.probe_stopped);
+        for t in ts.into_iter().chain(tail) {
             let gap = t - last;
-            if gap > r.interval {
+            if gap > r.interval.max(r.stall) {
                 unavailable += gap - r.interval;
+            }
+            if gap > r.interval {
                 gaps.push((p, last, t));
             }
             last = last.max(t);
@@ -250,7 +260,7 @@ pub fn figures(r: &Recording) -> Figures {
     f.last_assignment_change_ms = r
         .ownership
         .iter()
-        .filter(|e| e.t >= r.t0 && e.kind != OwnKind::RevokeStarted && !e.partitions.is_empty())
+        .filter(|e| e.t >= r.t0 && e.t <= r.probe_stopped && e.kind != OwnKind::RevokeStarted && !e.partitions.is_empty())
         .map(|e| ms(e.t - r.t0))
         .fold(None, |a: Option<f64>, t| Some(a.map_or(t, |a| a.max(t))));
     f
@@ -334,7 +344,8 @@ pub fn timeline(r: &Recording) -> Timeline {
         let mut ts: Vec<Micros> = times.remove(&p).unwrap_or_default().into_iter().filter(|t| *t >= r.window_start && *t <= r.end).collect();
         ts.sort_unstable();
         let mut last = r.window_start.max(b);
-        for t in ts.into_iter().chain(std::iter::once(r.end)) {
+        let tail = (ts.last().copied().unwrap_or(last) < r.probe_stopped).then_some(r.probe_stopped);
+        for t in ts.into_iter().chain(tail) {
             if t - last > GAP_DRAWN {
                 gaps.push((p, rel(last), rel(t)));
             }
@@ -360,7 +371,7 @@ mod tests {
     /// silent from 300 ms to 800 ms. Exactly 0.49 partition-seconds.
     fn synthetic() -> Recording {
         let ms = 1000;
-        let mut r = Recording { interval: 10 * ms, t0: 300 * ms, window_start: 0, end: 1000 * ms, ..Default::default() };
+        let mut r = Recording { interval: 10 * ms, stall: 250 * ms, t0: 300 * ms, window_start: 0, probe_stopped: 1000 * ms, end: 1100 * ms, ..Default::default() };
         for seq in 0..100u64 {
             for p in 0..2 {
                 r.produced.push((p, seq, seq as i64 * 10 * ms));
@@ -391,8 +402,8 @@ mod tests {
         let mut r = synthetic();
         let f = figures(&r);
         // Partition 1 delivered at 290 ms, then nothing until 800 ms: a gap of
-        // 510 ms, of which 500 ms beyond the 10 ms probe interval. The final
-        // 10 ms steps to the end count nothing.
+        // 510 ms, of which 500 ms beyond the 10 ms probe interval. The last
+        // records (990 ms) to the probe's stop (1000 ms) count nothing.
         assert!((f.unavailability_partition_s - 0.500).abs() < 1e-9, "{}", f.unavailability_partition_s);
         assert_eq!(f.worst_gap_ms, 510.0);
         assert_eq!(f.worst_gap_partition, Some(1));

@@ -198,6 +198,24 @@ impl Collector {
         })
     }
 
+    /// The group is steady: every partition is owned and has delivered to its
+    /// owner a record produced after `since` (and after the last ownership
+    /// change), every running member has a partition when there are enough to
+    /// go round, and nothing moved for `quiet`.
+    pub fn steady(&self, partitions: u32, running: &[u32], since: Micros, quiet: Micros) -> bool {
+        let last_change = self.ownership.lock().unwrap().last().map(|e| e.t).unwrap_or(0);
+        let now = now_us();
+        if now - last_change < quiet || !self.converged(partitions, since.max(last_change)) {
+            return false;
+        }
+        if partitions as usize >= running.len() {
+            let owners = self.owners.lock().unwrap();
+            let holding: std::collections::HashSet<u32> = owners.values().copied().collect();
+            return running.iter().all(|m| holding.contains(m));
+        }
+        true
+    }
+
     /// A member (e.g. one just killed) no longer owns anything.
     pub fn forget(&self, member: u32, t: Micros) {
         let owned: Vec<u32> = self.owners.lock().unwrap().iter().filter(|(_, m)| **m == member).map(|(p, _)| *p).collect();

@@ -70,6 +70,12 @@ pub struct RunSpec {
     pub client_config: Vec<(String, String)>,
     /// Give up waiting for a steady group after this long.
     pub timeout_s: u64,
+    /// The group counts as steady once nothing moved for this long (longer
+    /// than the members' heartbeat interval: an owner may hear of a change
+    /// only at its next heartbeat).
+    pub quiet_ms: u64,
+    /// Silences shorter than this are jitter, not unavailability.
+    pub stall_ms: u64,
     pub seed: u64,
 }
 
@@ -287,11 +293,12 @@ fn grow_topic(bootstrap: &str, topic: &str, to: u32) -> Result<(), String> {
     Ok(())
 }
 
-fn wait_converged(g: &Group, partitions: u32, since: Micros, timeout: Duration, p: &Progress, what: &str) -> bool {
+fn wait_converged(g: &Group, partitions: u32, since: Micros, timeout: Duration, quiet: Micros, p: &Progress, what: &str) -> bool {
     let until = Instant::now() + timeout;
     let started = Instant::now();
+    let running: Vec<u32> = g.handles.keys().copied().collect();
     while Instant::now() < until {
-        if g.collector.converged(partitions, since) {
+        if g.collector.steady(partitions, &running, since, quiet) {
             return true;
         }
         let owned = g.collector.owners.lock().unwrap().len();
@@ -331,6 +338,7 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
     let interval = Duration::from_millis(spec.probe_interval_ms.max(1));
     let mut probe = Probe::start(&broker.bootstrap, &topic, spec.partitions, interval)?;
     let timeout = Duration::from_secs(spec.timeout_s);
+    let quiet = spec.quiet_ms as Micros * 1000;
     let mut partitions = spec.partitions;
 
     // Steady state first (a new group starts from nothing).
@@ -342,10 +350,9 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
             let revoke = if spec.scenario == Scenario::Slow && id == 0 { spec.revoke_ms } else { 0 };
             g.start(g.spec(id, spec.static_members, revoke), in_process)?;
         }
-        if !wait_converged(&g, partitions, warm, timeout, &progress, "warming up") {
+        if !wait_converged(&g, partitions, warm, timeout, quiet, &progress, "warming up") {
             return Err("the group never reached a steady state before the trigger".into());
         }
-        std::thread::sleep(Duration::from_millis(1000));
     }
     let window_start = now_us();
     // Randomise the trigger against the members' heartbeat timers.
@@ -381,14 +388,14 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
                 g.stop(&[id]);
                 std::thread::sleep(Duration::from_millis(spec.down_ms));
                 g.start(g.spec(id, spec.static_members, 0), true)?;
-                converged &= wait_converged(&g, partitions, ti, timeout, &progress, &format!("member-{id} restarted"));
+                converged &= wait_converged(&g, partitions, ti, timeout, quiet, &progress, &format!("member-{id} restarted"));
             }
         }
     }
-    converged &= wait_converged(&g, partitions, t0, timeout, &progress, "rebalancing");
-    std::thread::sleep(Duration::from_millis(2000));
+    converged &= wait_converged(&g, partitions, t0, timeout, quiet, &progress, "rebalancing");
     progress.phase("draining");
     probe.stop();
+    let probe_stopped = now_us();
     std::thread::sleep(Duration::from_millis(3000));
     let end = now_us();
     let ids: Vec<u32> = g.handles.keys().copied().collect();
@@ -397,8 +404,10 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
 
     let recording = Recording {
         interval: interval.as_micros() as Micros,
+        stall: spec.stall_ms as Micros * 1000,
         t0,
         window_start,
+        probe_stopped,
         end,
         produced: std::mem::take(&mut *probe.acked.lock().unwrap()),
         deliveries: std::mem::take(&mut *g.collector.deliveries.lock().unwrap()),
@@ -406,6 +415,10 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
         lifetimes: g.lifetimes.lock().unwrap().clone(),
         member_names: g.names.clone(),
     };
+    if let Ok(path) = std::env::var("COHORT_LAB_RECORDING") {
+        // Everything observed, for re-analysis.
+        let _ = std::fs::write(path, serde_json::to_vec(&recording).unwrap());
+    }
     let figures = measure::figures(&recording);
     let timeline = measure::timeline(&recording);
     progress.done(&match figures.jts_ms {
