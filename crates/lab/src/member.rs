@@ -66,6 +66,12 @@ impl MemberSpec {
             c.set("group.instance.id", i);
         }
         for (k, v) in &self.client_config {
+            // The broker owns these under the consumer protocol; librdkafka
+            // refuses them there. One settings list serves every protocol.
+            let classic_only = ["session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy"];
+            if self.protocol == "consumer" && classic_only.contains(&k.as_str()) {
+                continue;
+            }
             c.set(k, v);
         }
         c
@@ -109,16 +115,39 @@ impl ConsumerContext for Ctx {
     }
 }
 
+pub struct Member {
+    consumer: BaseConsumer<Ctx>,
+    id: u32,
+    sink: Arc<dyn Sink>,
+}
+
+/// Creates the consumer and subscribes (a bad setting fails here, at once).
+pub fn create(spec: &MemberSpec, sink: Arc<dyn Sink>) -> Result<Member, String> {
+    let ctx = Ctx { id: spec.id, sink: sink.clone(), revoke_sleep: Duration::from_millis(spec.revoke_sleep_ms) };
+    let consumer: BaseConsumer<Ctx> = spec.config().create_with_context(ctx).map_err(|e| format!("{}: {e}", spec.name))?;
+    consumer.subscribe(&[&spec.topic]).map_err(|e| e.to_string())?;
+    Ok(Member { consumer, id: spec.id, sink })
+}
+
 /// Runs the member until `stop` is set, then closes it gracefully (the
 /// revocation callbacks run and it leaves the group).
 pub fn run(spec: &MemberSpec, sink: Arc<dyn Sink>, stop: Arc<AtomicBool>) -> Result<(), String> {
-    let ctx = Ctx { id: spec.id, sink: sink.clone(), revoke_sleep: Duration::from_millis(spec.revoke_sleep_ms) };
-    let consumer: BaseConsumer<Ctx> = spec.config().create_with_context(ctx).map_err(|e| e.to_string())?;
-    consumer.subscribe(&[&spec.topic]).map_err(|e| e.to_string())?;
+    create(spec, sink)?.poll_until(stop);
+    Ok(())
+}
+
+impl Member {
+    pub fn poll_until(self, stop: Arc<AtomicBool>) {
+        let Member { consumer, id, sink } = self;
+        poll_loop(consumer, id, sink, stop)
+    }
+}
+
+fn poll_loop(consumer: BaseConsumer<Ctx>, id: u32, sink: Arc<dyn Sink>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(50)) {
             Some(Ok(m)) => {
-                if let Some(d) = decode(spec.id, m.partition() as u32, m.payload()) {
+                if let Some(d) = decode(id, m.partition() as u32, m.payload()) {
                     sink.delivery(d);
                 }
             }
@@ -127,7 +156,6 @@ pub fn run(spec: &MemberSpec, sink: Arc<dyn Sink>, stop: Arc<AtomicBool>) -> Res
     }
     // Dropping closes the consumer: revocations run, then it leaves.
     drop(consumer);
-    Ok(())
 }
 
 /// The probe's value: sequence number and produce time, 8 bytes each.

@@ -32,7 +32,8 @@ pub enum Scenario {
     Rolling,
     /// The topic grows from --partitions to --to-partitions.
     Partitions,
-    /// One member's revocation callback takes --revoke-ms, and a member joins.
+    /// One member's revocation callback takes --revoke-ms, and as many members
+    /// join as there are, so every member must give partitions up.
     Slow,
     /// A whole new group of --members starts at once.
     NewGroup,
@@ -192,12 +193,9 @@ impl Group {
         self.lifetimes.lock().unwrap().entry(id).or_default().push((now_us(), None));
         let handle = if in_process {
             let stop = Arc::new(AtomicBool::new(false));
-            let (s, c) = (stop.clone(), self.collector.clone() as Arc<dyn Sink>);
-            let join = std::thread::spawn(move || {
-                if let Err(e) = member::run(&spec, c, s) {
-                    eprintln!("member {}: {e}", spec.name);
-                }
-            });
+            let m = member::create(&spec, self.collector.clone() as Arc<dyn Sink>)?;
+            let s = stop.clone();
+            let join = std::thread::spawn(move || m.poll_until(s));
             Handle::Thread { stop, join }
         } else {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -362,7 +360,10 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
     let mut converged = true;
     match spec.scenario {
         Scenario::ScaleOut | Scenario::Slow => {
-            for id in spec.members..spec.members + spec.delta.max(1) {
+            // A slow run doubles the group, so every member (the slow one
+            // too) must give partitions up.
+            let joining = if spec.scenario == Scenario::Slow { spec.members } else { spec.delta.max(1) };
+            for id in spec.members..spec.members + joining {
                 g.start(g.spec(id, spec.static_members, 0), true)?;
             }
         }

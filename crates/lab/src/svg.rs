@@ -35,9 +35,9 @@ pub fn render(r: &RunResult) -> String {
     let span = tl.end_ms.max(1.0);
     let x = |t: f64| LEFT + (t.clamp(0.0, span) / span) * (WIDTH - LEFT - 10.0);
     let rows = tl.members.len() as f64;
-    let top = 46.0;
+    let top = 62.0;
     let gaps_y = top + rows * ROW + 10.0;
-    let height = gaps_y + 40.0 + 34.0;
+    let height = gaps_y + 40.0 + 50.0;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -47,7 +47,7 @@ pub fn render(r: &RunResult) -> String {
     let jts = f.jts_ms.map(|j| format!("{j:.0} ms")).unwrap_or_else(|| "not steady".into());
     let _ = write!(
         s,
-        r#"<text x="4" y="14" font-size="13" font-weight="bold">{}</text><text x="4" y="30">{} members, {} partitions, {}: join-to-steady {jts}, {:.2} partition-s unavailable, worst gap {:.0} ms, {} duplicates, {} missing, {} double ownership</text>"#,
+        r#"<text x="4" y="14" font-size="13" font-weight="bold">{}</text><text x="4" y="30">{} members, {} partitions, {}</text><text x="4" y="45">join-to-steady {jts}, {:.2} partition-s unavailable, worst gap {:.0} ms, {} duplicates, {} missing, {} double ownership</text>"#,
         esc(&r.slug()),
         r.spec.members,
         r.spec.partitions,
