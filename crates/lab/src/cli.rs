@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// delivery jitter.
     #[arg(long, default_value_t = 250)]
     pub stall_ms: u64,
+    /// The members' client: librdkafka (in this process) or java (the Java
+    /// kafka-clients through interop/java, one JVM per member).
+    #[arg(long, default_value = "librdkafka")]
+    pub client: String,
     /// Trials of each run.
     #[arg(long, default_value_t = 1)]
     pub trials: u32,
@@ -179,6 +183,7 @@ fn run_all(a: RunArgs) -> Result<bool, String> {
                     timeout_s: a.timeout_s,
                     quiet_ms: a.quiet_ms,
                     stall_ms: a.stall_ms,
+                    client: a.client.clone(),
                     seed: a.seed + trial as u64,
                 };
                 let r = run::run(&spec, &broker)?;

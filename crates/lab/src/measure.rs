@@ -242,7 +242,7 @@ pub fn figures(r: &Recording) -> Figures {
     // a record produced after t0.
     let final_owner: BTreeMap<u32, u32> = intervals
         .iter()
-        .filter_map(|(p, iv)| iv.iter().max_by_key(|(_, s, _)| *s).filter(|(_, _, e)| *e >= r.end).map(|(m, _, _)| (*p, *m)))
+        .filter_map(|(p, iv)| iv.iter().filter(|(_, s, e)| *s <= r.end && *e >= r.end).max_by_key(|(_, s, _)| *s).map(|(m, _, _)| (*p, *m)))
         .collect();
     let mut t1 = r.t0;
     for &p in first_produced.keys() {

@@ -41,6 +41,8 @@ pub struct MemberSpec {
     pub revoke_sleep_ms: u64,
     /// Extra client settings, key=value.
     pub client_config: Vec<(String, String)>,
+    /// librdkafka or java.
+    pub client: String,
 }
 
 impl MemberSpec {
@@ -268,6 +270,8 @@ impl Sink for StdoutSink {
         let mut w = self.0.lock().unwrap();
         let _ = serde_json::to_writer(&mut *w, &Line::D(d.partition, d.seq, d.produced, d.t));
         let _ = w.write_all(b"\n");
+        // A kill must not swallow what the application already received.
+        let _ = w.flush();
     }
 
     fn own(&self, e: OwnEvent) {

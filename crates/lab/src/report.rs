@@ -17,7 +17,10 @@ pub fn table_rows(runs: &[RunResult]) -> Vec<[String; 11]> {
     runs.iter()
         .map(|r| {
             let f = &r.figures;
-            let proto = if r.spec.protocol == "consumer" { format!("consumer ({})", r.spec.assignor) } else { r.spec.protocol.clone() };
+            let mut proto = if r.spec.protocol == "consumer" { format!("consumer ({})", r.spec.assignor) } else { r.spec.protocol.clone() };
+            if r.spec.client != "librdkafka" {
+                proto = format!("{proto}, {}", r.spec.client);
+            }
             [
                 r.spec.scenario.name().to_string(),
                 r.broker.clone(),

@@ -78,6 +78,13 @@ pub struct RunSpec {
     /// Silences shorter than this are jitter, not unavailability.
     pub stall_ms: u64,
     pub seed: u64,
+    /// librdkafka (in process) or java (kafka-clients, one JVM per member).
+    #[serde(default = "default_client")]
+    pub client: String,
+}
+
+fn default_client() -> String {
+    "librdkafka".into()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -122,13 +129,32 @@ impl RunResult {
     /// `broker-protocol-scenario`, for file names.
     pub fn slug(&self) -> String {
         let proto = if self.spec.protocol == "consumer" { format!("consumer-{}", self.spec.assignor) } else { self.spec.protocol.clone() };
-        format!("{}-{}-{}", self.broker, proto, self.spec.scenario.name())
+        let client = if self.spec.client == "librdkafka" { String::new() } else { format!("-{}", self.spec.client) };
+        format!("{}-{}-{}{client}", self.broker, proto, self.spec.scenario.name())
     }
 }
 
-pub fn client_version() -> String {
+pub fn client_version(client: &str) -> String {
+    if client == "java" {
+        let cp = java_classpath().unwrap_or_default();
+        let v = cp
+            .split(':')
+            .filter_map(|j| j.rsplit('/').next())
+            .find_map(|f| f.strip_prefix("kafka-clients-").and_then(|v| v.strip_suffix(".jar")))
+            .unwrap_or("?")
+            .to_string();
+        return format!("Java kafka-clients {v} (one JVM per member)");
+    }
     let (_, v) = rdkafka::util::get_rdkafka_version();
     format!("librdkafka {v} (rdkafka crate, in process)")
+}
+
+/// The Java harness (interop/java, built by `mvn compile`).
+pub fn java_classpath() -> Result<String, String> {
+    let root = std::env::var("COHORT_JAVA_HARNESS").unwrap_or_else(|_| "interop/java/target".into());
+    let deps = std::fs::read_to_string(format!("{root}/classpath.txt"))
+        .map_err(|e| format!("{root}/classpath.txt: {e} (build it: mvn -f interop/java/pom.xml compile)"))?;
+    Ok(format!("{root}/classes:{}", deps.trim()))
 }
 
 /// Progress on stderr: one updating line on a terminal, phase changes otherwise.
@@ -198,9 +224,19 @@ impl Group {
             let join = std::thread::spawn(move || m.poll_until(s));
             Handle::Thread { stop, join }
         } else {
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let mut child = Command::new(exe)
-                .args(["lab", "member", "--spec", &serde_json::to_string(&spec).unwrap()])
+            let mut cmd = if spec.client == "java" {
+                let mut c = Command::new("java");
+                c.args(["-cp", &java_classpath()?, "cohort.interop.LabMember"]);
+                c.args([&spec.bootstrap, &spec.group, &spec.topic, &spec.protocol, &spec.assignor, &spec.id.to_string(), &spec.name]);
+                c.arg(spec.instance_id.clone().unwrap_or_default()).arg(spec.revoke_sleep_ms.to_string());
+                c.args(spec.client_config.iter().map(|(k, v)| format!("{k}={v}")));
+                c
+            } else {
+                let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+                c.args(["lab", "member", "--spec", &serde_json::to_string(&spec).unwrap()]);
+                c
+            };
+            let mut child = cmd
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
@@ -235,17 +271,20 @@ impl Group {
             match self.handles.remove(id) {
                 Some(Handle::Thread { stop, join }) => {
                     stop.store(true, Ordering::Relaxed);
-                    waiting.push((*id, Some(join), None));
+                    waiting.push((*id, Some(join), None::<Child>));
                 }
                 Some(Handle::Process { mut child, reader }) => {
+                    // Closing stdin asks the member to close gracefully.
                     drop(child.stdin.take());
-                    let _ = child.wait();
-                    waiting.push((*id, Some(reader), None::<()>));
+                    waiting.push((*id, Some(reader), Some(child)));
                 }
                 None => {}
             }
         }
-        for (id, join, _) in waiting {
+        for (id, join, child) in waiting {
+            if let Some(mut c) = child {
+                let _ = c.wait();
+            }
             if let Some(j) = join {
                 let _ = j.join();
             }
@@ -325,6 +364,7 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
         instance_id: None,
         revoke_sleep_ms: 0,
         client_config: spec.client_config.clone(),
+        client: spec.client.clone(),
     };
     let mut g = Group {
         template,
@@ -344,7 +384,7 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
     if spec.scenario != Scenario::NewGroup {
         for id in 0..spec.members {
             // The crash victim runs in its own process, so it can be killed.
-            let in_process = !(spec.scenario == Scenario::Crash && id == 0);
+            let in_process = !(spec.scenario == Scenario::Crash && id == 0) && spec.client != "java";
             let revoke = if spec.scenario == Scenario::Slow && id == 0 { spec.revoke_ms } else { 0 };
             g.start(g.spec(id, spec.static_members, revoke), in_process)?;
         }
@@ -364,7 +404,7 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
             // too) must give partitions up.
             let joining = if spec.scenario == Scenario::Slow { spec.members } else { spec.delta.max(1) };
             for id in spec.members..spec.members + joining {
-                g.start(g.spec(id, spec.static_members, 0), true)?;
+                g.start(g.spec(id, spec.static_members, 0), spec.client != "java")?;
             }
         }
         Scenario::ScaleIn => {
@@ -379,7 +419,7 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
         }
         Scenario::NewGroup => {
             for id in 0..spec.members {
-                g.start(g.spec(id, spec.static_members, 0), true)?;
+                g.start(g.spec(id, spec.static_members, 0), spec.client != "java")?;
             }
         }
         Scenario::Rolling => {
@@ -388,7 +428,7 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
                 progress.phase(&format!("restarting member-{id}"));
                 g.stop(&[id]);
                 std::thread::sleep(Duration::from_millis(spec.down_ms));
-                g.start(g.spec(id, spec.static_members, 0), true)?;
+                g.start(g.spec(id, spec.static_members, 0), spec.client != "java")?;
                 converged &= wait_converged(&g, partitions, ti, timeout, quiet, &progress, &format!("member-{id} restarted"));
             }
         }
@@ -430,7 +470,7 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
         spec: spec.clone(),
         broker: broker.kind.clone(),
         bootstrap: broker.bootstrap.clone(),
-        client: client_version(),
+        client: client_version(&spec.client),
         machine: Machine::read(),
         started_unix_ms,
         converged,
