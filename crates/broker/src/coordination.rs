@@ -9,7 +9,8 @@
 //! come from `next_deadline()`. On startup the log is replayed to rebuild every
 //! group, and it is compacted into a snapshot when it has grown well past it.
 
-use cohort_coordinator::{Coordinator, CoordinatorConfig, Input, Record, RequestId};
+use crate::hold::HeldHeartbeats;
+use cohort_coordinator::{Coordinator, CoordinatorConfig, Event, Input, Record, RequestId};
 use cohort_log::batch::build_batch;
 use cohort_log::{BatchHeader, LogStore};
 use cohort_log_local::{LocalLog, LocalLogConfig};
@@ -26,8 +27,11 @@ type Reply = oneshot::Sender<GroupResponse>;
 pub type TopicImage = std::collections::BTreeMap<String, (cohort_types::TopicId, i32)>;
 
 enum Msg {
-    Request(GroupRequest, Reply),
+    /// A request, and the connection it came on.
+    Request(GroupRequest, Reply, u64),
     Topics(TopicImage),
+    /// The connection sent another request: answer what is held for it.
+    Release(u64),
 }
 
 /// The handle the request path uses.
@@ -38,10 +42,15 @@ pub struct CoordinatorHandle {
 
 impl CoordinatorHandle {
     /// Sends a request; the answer arrives once it is decided and durable.
-    pub async fn call(&self, request: GroupRequest) -> Option<GroupResponse> {
+    pub async fn call(&self, request: GroupRequest, connection: u64) -> Option<GroupResponse> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Request(request, tx)).await.ok()?;
+        self.tx.send(Msg::Request(request, tx, connection)).await.ok()?;
         rx.await.ok()
+    }
+
+    /// The connection has sent a request behind a held heartbeat.
+    pub fn release(&self, connection: u64) {
+        let _ = self.tx.try_send(Msg::Release(connection));
     }
 
     /// Tells the coordinator which topics exist now.
@@ -174,7 +183,7 @@ fn record_values(batch: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Starts the coordinator task: replays the log under `root`, then serves.
-pub fn start(root: &Path, config: CoordinatorConfig, compact_after: usize, topics: TopicImage) -> io::Result<CoordinatorHandle> {
+pub fn start(root: &Path, config: CoordinatorConfig, compact_after: usize, hold_ms: i64, topics: TopicImage) -> io::Result<CoordinatorHandle> {
     let mut store = Store::open(root)?;
     let records = store.read_all()?;
     let mut coordinator = Coordinator::new(config);
@@ -186,17 +195,22 @@ pub fn start(root: &Path, config: CoordinatorConfig, compact_after: usize, topic
     store.appended = records.len();
     tracing::info!(records = records.len(), groups = coordinator.groups().count(), "coordinator loaded");
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(run(coordinator, store, rx, compact_after));
+    let held = HeldHeartbeats::new(hold_ms, coordinator.config().consumer_heartbeat_interval_ms);
+    tokio::spawn(run(coordinator, store, rx, compact_after, held));
     Ok(CoordinatorHandle { tx })
 }
 
-async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Receiver<Msg>, compact_after: usize) {
-    let mut waiting: HashMap<RequestId, Reply> = HashMap::new();
+async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Receiver<Msg>, compact_after: usize, mut held: HeldHeartbeats) {
+    // Each reply's sender, connection, and group (for heartbeats).
+    let mut waiting: HashMap<RequestId, (Reply, u64, Option<String>)> = HashMap::new();
     let mut next_id: RequestId = 1;
     let mut failed = false;
     loop {
         let mut inputs: Vec<Input> = Vec::new();
-        let deadline = coordinator.next_deadline();
+        let deadline = match (coordinator.next_deadline(), held.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep(std::time::Duration::from_millis((at - crate::now_ms()).max(0) as u64)).await,
@@ -208,13 +222,19 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
                 let Some(mut msg) = msg else { return };
                 loop {
                     match msg {
-                        Msg::Request(request, reply) => {
+                        Msg::Request(request, reply, connection) => {
+                            held.release_connection(connection);
                             let id = next_id;
                             next_id += 1;
-                            waiting.insert(id, reply);
+                            let group = match &request {
+                                GroupRequest::ConsumerGroupHeartbeat(h) => Some(h.group_id.clone()),
+                                _ => None,
+                            };
+                            waiting.insert(id, (reply, connection, group));
                             inputs.push(Input::Request { id, request, entropy: rand::random() });
                         }
                         Msg::Topics(image) => inputs.push(Input::Topics(image)),
+                        Msg::Release(connection) => held.release_connection(connection),
                     }
                     if inputs.len() >= INPUTS_PER_ROUND {
                         break;
@@ -228,12 +248,21 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
             _ = sleep => inputs.push(Input::Tick),
         }
         let now = crate::now_ms();
+        held.release_due(now);
         let mut replies = Vec::new();
         let mut records = Vec::new();
+        // Members with something new to do: a held heartbeat of theirs goes now.
+        let mut wake: Vec<(String, String)> = Vec::new();
         for input in inputs {
             let effects = coordinator.handle(now, input);
             for e in &effects.events {
                 tracing::debug!(?e, "coordinator event");
+                match e {
+                    Event::TargetChanged { group, member } | Event::MemberRemoved { group, member, .. } => {
+                        wake.push((group.clone(), member.clone()))
+                    }
+                    _ => {}
+                }
             }
             records.extend(effects.records);
             replies.extend(effects.replies);
@@ -242,7 +271,7 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
             // The log cannot be trusted: refuse rather than answer from state
             // that may not survive a restart.
             for (id, reply) in replies {
-                if let Some(tx) = waiting.remove(&id) {
+                if let Some((tx, _, _)) = waiting.remove(&id) {
                     let _ = tx.send(reply.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
                 }
             }
@@ -258,7 +287,7 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
                 tracing::error!("coordinator log write failed; refusing group requests from now on: {e}");
                 failed = true;
                 for (id, reply) in replies {
-                    if let Some(tx) = waiting.remove(&id) {
+                    if let Some((tx, _, _)) = waiting.remove(&id) {
                         let _ = tx.send(reply.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
                     }
                 }
@@ -266,10 +295,15 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
             }
         }
         for (id, reply) in replies {
-            if let Some(tx) = waiting.remove(&id) {
-                // The client may have gone; nothing to do then.
-                let _ = tx.send(reply);
+            if let Some((tx, connection, group)) = waiting.remove(&id) {
+                if let Some((tx, reply)) = held.park(now, group.as_deref(), connection, tx, reply) {
+                    // The client may have gone; nothing to do then.
+                    let _ = tx.send(reply);
+                }
             }
+        }
+        for (group, member) in wake {
+            held.release_member(&group, &member);
         }
         // The snapshot copies the whole durable state: build it only once the
         // log is past the threshold, and only once.

@@ -7,6 +7,7 @@ pub mod config;
 mod coordination;
 mod data;
 mod durability;
+mod hold;
 mod partition;
 mod producers;
 pub mod server;
@@ -45,6 +46,8 @@ pub struct Broker {
 /// Who sent a request, as far as the broker can tell.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
+    /// Which connection the request came on (unique for the process).
+    pub connection: u64,
     pub client_id: String,
     /// As Kafka prints it: "/" and the peer's IP address.
     pub client_host: String,
@@ -104,6 +107,7 @@ impl Broker {
             &config.data_dir.join("coordinator/shard-0"),
             config.coordinator.clone(),
             config.coordinator_compact_after,
+            config.consumer_hold_heartbeat_ms,
             image,
         )?;
         Ok(Arc::new(Broker {
@@ -178,18 +182,27 @@ impl Broker {
             _ => {}
         }
         let handle = self.groups.clone();
+        let connection = client.connection;
         Reply::Later(Box::pin(async move {
             let refused = g.refused(cohort_types::ErrorCode::COORDINATOR_NOT_AVAILABLE);
             let trace = matches!(g, cohort_types::group::GroupRequest::ConsumerGroupHeartbeat(_));
             if trace {
                 tracing::debug!(request = ?g, "group request");
             }
-            let response = handle.call(g).await.unwrap_or(refused);
+            let response = handle.call(g, connection).await.unwrap_or(refused);
             if trace {
                 tracing::debug!(?response, "group response");
             }
             Response::Group(response)
         }))
+    }
+
+    /// A connection sent a request while an earlier one is unanswered: a
+    /// heartbeat held for it must go now (answers go out in order).
+    pub fn release_held(&self, connection: u64) {
+        if self.config.consumer_hold_heartbeat_ms > 0 {
+            self.groups.release(connection);
+        }
     }
 
     /// Tells the group coordinator the topics changed (created, deleted, grown).

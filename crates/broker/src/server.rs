@@ -109,8 +109,22 @@ impl Server {
 
 /// Turns one frame into the future of its answer, or an error that must close
 /// the connection.
-fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: &SocketAddr) -> Result<Answer, String> {
+fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: &SocketAddr, connection: u64) -> Result<(Answer, bool), String> {
     let (header, decoded) = decode_request(frame).map_err(|e| e.to_string())?;
+    let heartbeat = header.api_key == CONSUMER_GROUP_HEARTBEAT;
+    dispatch_decoded(broker, header, decoded, peer, connection).map(|a| (a, heartbeat))
+}
+
+/// ConsumerGroupHeartbeat's API key: its answer may be held.
+const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
+
+fn dispatch_decoded(
+    broker: &Arc<Broker>,
+    header: cohort_protocol::RequestHeader,
+    decoded: Decoded,
+    peer: &SocketAddr,
+    connection: u64,
+) -> Result<Answer, String> {
     match decoded {
         Decoded::ApiVersions { supported } => {
             let bytes = api_versions_response(&header, supported);
@@ -118,6 +132,7 @@ fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: &SocketAddr) -> Result<Ans
         }
         Decoded::Request(request) => {
             let client = crate::ClientInfo {
+                connection,
                 client_id: header.client_id.clone().unwrap_or_default(),
                 client_host: format!("/{}", peer.ip()),
             };
@@ -136,6 +151,8 @@ fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: &SocketAddr) -> Result<Ans
     }
 }
 
+static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 async fn connection(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let peer = stream.peer_addr()?;
@@ -145,11 +162,20 @@ async fn connection(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch:
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut in_flight: FuturesOrdered<Answer> = FuturesOrdered::new();
     let mut closing = *shutdown.borrow();
+    let connection = NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // A heartbeat is among the unanswered requests: its answer may be held.
+    let mut heartbeat_pending = false;
     loop {
         while !closing && in_flight.len() < max_in_flight {
             match take_frame(&mut buf, max_size) {
-                Ok(Some(frame)) => match dispatch(&broker, frame, &peer) {
-                    Ok(answer) => in_flight.push_back(answer),
+                Ok(Some(frame)) => match dispatch(&broker, frame, &peer, connection) {
+                    Ok((answer, heartbeat)) => {
+                        if heartbeat_pending {
+                            broker.release_held(connection);
+                        }
+                        heartbeat_pending |= heartbeat;
+                        in_flight.push_back(answer)
+                    }
                     Err(e) => {
                         tracing::warn!(%peer, "closing connection: {e}");
                         return Ok(());
@@ -168,7 +194,12 @@ async fn connection(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch:
         tokio::select! {
             biased;
             Some(answer) = in_flight.next(), if !in_flight.is_empty() => match answer {
-                Ok(Some(bytes)) => wr.write_all(&bytes).await?,
+                Ok(Some(bytes)) => {
+                    if in_flight.is_empty() {
+                        heartbeat_pending = false;
+                    }
+                    wr.write_all(&bytes).await?
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(%peer, "could not encode a response, closing: {e}");

@@ -161,6 +161,12 @@ struct ServeArgs {
     /// Server assignors offered, the first being the default (group.consumer.assignors).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_ASSIGNORS", default_value = "uniform,range")]
     group_consumer_assignors: String,
+    /// Hold a settled consumer-protocol member's heartbeat answer up to this
+    /// long and answer it the moment its target assignment changes (a long
+    /// poll; a later request on the same connection releases it). 0 turns
+    /// holding off.
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_HOLD_HEARTBEAT_MS", default_value_t = 0)]
+    group_consumer_hold_heartbeat_ms: i64,
     /// Least time between two resolutions of one consumer group's regex
     /// subscriptions, so topics created together join in one rebalance (Kafka:
     /// a fixed 10 s).
@@ -218,6 +224,7 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.coordinator.consumer_session_timeout_ms = args.group_consumer_session_timeout_ms;
     config.coordinator.consumer_heartbeat_interval_ms = args.group_consumer_heartbeat_interval_ms.max(1);
     config.coordinator.consumer_reconcile_heartbeat_interval_ms = args.group_consumer_reconcile_heartbeat_interval_ms.max(1);
+    config.consumer_hold_heartbeat_ms = args.group_consumer_hold_heartbeat_ms.max(0);
     config.coordinator.consumer_regex_refresh_min_interval_ms = args.group_consumer_regex_refresh_min_interval_ms.max(0);
     config.coordinator.consumer_regex_refresh_interval_ms = args.group_consumer_regex_refresh_interval_ms.max(1);
     config.coordinator.consumer_max_group_size = args.group_consumer_max_size.max(1);

@@ -103,6 +103,10 @@ pub enum Event {
     JoinCompleted { group: String, generation: i32, members: usize },
     Stable { group: String, generation: i32 },
     MemberRemoved { group: String, member: String, reason: String },
+    /// A consumer-group member's target assignment changed: it has
+    /// partitions to give up or to receive. A shell holding that member's
+    /// heartbeat answers it now.
+    TargetChanged { group: String, member: String },
 }
 
 #[derive(Default, Debug)]

@@ -11,21 +11,24 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-struct Acks(Arc<Mutex<Vec<(u32, u64, Micros)>>>);
+struct Acks(Arc<Mutex<Vec<(u32, u64, Micros)>>>, Arc<Mutex<std::collections::BTreeMap<String, u64>>>);
 
 impl ClientContext for Acks {}
 
 impl ProducerContext for Acks {
     type DeliveryOpaque = Box<(u32, u64, Micros)>;
     fn delivery(&self, r: &DeliveryResult<'_>, o: Self::DeliveryOpaque) {
-        if r.is_ok() {
-            self.0.lock().unwrap().push(*o);
+        match r {
+            Ok(_) => self.0.lock().unwrap().push(*o),
+            Err((e, _)) => *self.1.lock().unwrap().entry(e.to_string()).or_default() += 1,
         }
     }
 }
 
 pub struct Probe {
     pub acked: Arc<Mutex<Vec<(u32, u64, Micros)>>>,
+    /// Why records were not acknowledged, and how many.
+    pub errors: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
     /// How many partitions to write to (raised for a partition increase).
     pub partitions: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
@@ -35,17 +38,18 @@ pub struct Probe {
 impl Probe {
     pub fn start(bootstrap: &str, topic: &str, partitions: u32, interval: Duration) -> Result<Probe, String> {
         let acked = Arc::new(Mutex::new(Vec::new()));
+        let errors = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
         let producer: BaseProducer<Acks> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("linger.ms", "1")
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("topic.metadata.refresh.interval.ms", "1000")
-            .create_with_context(Acks(acked.clone()))
+            .create_with_context(Acks(acked.clone(), errors.clone()))
             .map_err(|e| e.to_string())?;
         let count = Arc::new(AtomicU32::new(partitions));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, s, topic) = (count.clone(), stop.clone(), topic.to_string());
+        let (c, s, topic, errs) = (count.clone(), stop.clone(), topic.to_string(), errors.clone());
         let thread = std::thread::spawn(move || {
             let mut seq: Vec<u64> = Vec::new();
             let mut known = 0u32;
@@ -64,22 +68,25 @@ impl Probe {
                     let n = seq[p as usize];
                     let value = encode(n, t);
                     let record = BaseRecord::<(), [u8], _>::with_opaque_to(&topic, Box::new((p, n, t))).partition(p as i32).payload(&value[..]);
-                    if producer.send(record).is_ok() {
-                        seq[p as usize] += 1;
+                    match producer.send(record) {
+                        Ok(()) => seq[p as usize] += 1,
+                        Err((e, _)) => *errs.lock().unwrap().entry(format!("send: {e}")).or_default() += 1,
                     }
                 }
-                producer.poll(Duration::ZERO);
                 next += interval;
                 let now = std::time::Instant::now();
                 if next > now {
-                    std::thread::sleep(next - now);
+                    // Serves delivery reports until the next tick (one poll
+                    // with no time left serves only one batch of them).
+                    producer.poll(next - now);
                 } else {
+                    producer.poll(Duration::ZERO);
                     next = now;
                 }
             }
             let _ = producer.flush(Duration::from_secs(10));
         });
-        Ok(Probe { acked, partitions: count, stop, thread: Some(thread) })
+        Ok(Probe { acked, errors, partitions: count, stop, thread: Some(thread) })
     }
 
     /// Stops writing and waits for every record in flight to be acknowledged.

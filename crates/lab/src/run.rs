@@ -121,6 +121,9 @@ pub struct RunResult {
     pub started_unix_ms: i64,
     /// The group was steady again before the timeout.
     pub converged: bool,
+    /// Why probe records went unacknowledged (they do not count as lost).
+    #[serde(default)]
+    pub probe_errors: std::collections::BTreeMap<String, u64>,
     pub figures: Figures,
     pub timeline: Timeline,
 }
@@ -437,6 +440,10 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
     progress.phase("draining");
     probe.stop();
     let probe_stopped = now_us();
+    let probe_errors = probe.errors.lock().unwrap().clone();
+    if !probe_errors.is_empty() {
+        progress.phase(&format!("probe records not acknowledged: {probe_errors:?}"));
+    }
     std::thread::sleep(Duration::from_millis(3000));
     let end = now_us();
     let ids: Vec<u32> = g.handles.keys().copied().collect();
@@ -474,6 +481,7 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
         machine: Machine::read(),
         started_unix_ms,
         converged,
+        probe_errors,
         figures,
         timeline,
     })

@@ -339,6 +339,7 @@ impl Coordinator {
             .filter(|(id, a)| g.targets.get(id) != Some(a) || !g.targets.contains_key(id))
             .collect();
         for (member_id, a) in changed {
+            out.event(Event::TargetChanged { group: gid.to_string(), member: member_id.clone() });
             self.emit(out, Record::ConsumerTarget { group_id: gid.to_string(), member_id, assignment: to_wire(&a) });
         }
         self.emit(out, Record::ConsumerTargetEpoch { group_id: gid.to_string(), assignment_epoch: epoch });
