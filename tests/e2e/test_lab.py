@@ -28,17 +28,18 @@ def lab(tmp_path, *args):
 def slug(r):
     s = r["spec"]
     proto = f"consumer-{s['assignor']}" if s["protocol"] == "consumer" else s["protocol"]
-    return f"{r['broker']}-{proto}-{s['scenario']}"
+    client = "" if s["client"] == "librdkafka" else f"-{s['client']}"
+    return f"{r['broker']}-{proto}-{s['scenario']}{client}"
 
 
-def check(r):
+def check(r, client="librdkafka"):
     f = r["figures"]
     assert r["converged"], r["spec"]
     assert f["missing"] == 0
     assert f["double_ownership"] == 0, f["double_ownership_examples"]
     assert f["produced"] > 0 and f["delivered_unique"] == f["produced"]
     assert f["jts_ms"] is not None
-    assert r["client"].startswith("librdkafka ")
+    assert r["client"].startswith({"librdkafka": "librdkafka ", "java": "Java kafka-clients "}[client])
 
 
 def test_scale_out_with_every_protocol(tmp_path):
@@ -72,3 +73,14 @@ def test_slow_revocation_and_partition_increase(tmp_path):
     runs, _ = lab(tmp_path / "p", "partitions", "--protocol", "consumer", "--to-partitions", "12")
     for r in runs:
         check(r)
+
+
+def test_held_heartbeats_are_tolerated_by_librdkafka_and_java(tmp_path):
+    """With heartbeats held (a long poll), members still join, leave, commit and
+    hand partitions over without loss or double ownership, on both clients."""
+    for client in ("librdkafka", "java"):
+        for scenario in ("scale-out", "scale-in"):
+            runs, _ = lab(tmp_path / f"{client}-{scenario}", scenario, "--protocol", "consumer", "--client", client,
+                          "--cohort-arg=--group-consumer-hold-heartbeat-ms=3000")
+            for r in runs:
+                check(r, client)

@@ -13,7 +13,7 @@ fn opt(v: Option<f64>) -> String {
 }
 
 /// One markdown-ready row per run.
-pub fn table_rows(runs: &[RunResult]) -> Vec<[String; 11]> {
+pub fn table_rows(runs: &[RunResult]) -> Vec<[String; 12]> {
     runs.iter()
         .map(|r| {
             let f = &r.figures;
@@ -33,12 +33,13 @@ pub fn table_rows(runs: &[RunResult]) -> Vec<[String; 11]> {
                 f.duplicates.to_string(),
                 f.missing.to_string(),
                 f.double_ownership.to_string(),
+                f.group_requests_per_member_s.map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into()),
             ]
         })
         .collect()
 }
 
-pub const HEADERS: [&str; 11] = [
+pub const HEADERS: [&str; 12] = [
     "scenario",
     "broker",
     "protocol",
@@ -50,6 +51,7 @@ pub const HEADERS: [&str; 11] = [
     "duplicates",
     "missing",
     "double ownership",
+    "group requests/member/s",
 ];
 
 pub fn markdown(runs: &[RunResult]) -> String {
@@ -88,7 +90,7 @@ pub fn html(runs: &[RunResult]) -> String {
     for (r, row) in runs.iter().zip(table_rows(&owned)) {
         s.push_str("<tr>");
         for (i, c) in row.iter().enumerate() {
-            let bad = (i >= 9 && c != "0") || (i == 4 && (c == "—" || !r.converged));
+            let bad = ((i == 9 || i == 10) && c != "0") || (i == 4 && (c == "—" || !r.converged));
             let _ = write!(s, "<td{}>{}</td>", if bad { " class=\"bad\"" } else { "" }, esc(c));
         }
         s.push_str("</tr>");
