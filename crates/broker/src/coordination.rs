@@ -252,15 +252,14 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
         let mut replies = Vec::new();
         let mut records = Vec::new();
         // Members with something new to do: a held heartbeat of theirs goes now.
-        let mut wake: Vec<(String, String)> = Vec::new();
+        let mut wake: Vec<(String, String, bool)> = Vec::new();
         for input in inputs {
             let effects = coordinator.handle(now, input);
             for e in &effects.events {
                 tracing::debug!(?e, "coordinator event");
                 match e {
-                    Event::TargetChanged { group, member } | Event::MemberRemoved { group, member, .. } => {
-                        wake.push((group.clone(), member.clone()))
-                    }
+                    Event::TargetChanged { group, member } => wake.push((group.clone(), member.clone(), false)),
+                    Event::MemberRemoved { group, member, .. } => wake.push((group.clone(), member.clone(), true)),
                     _ => {}
                 }
             }
@@ -302,8 +301,12 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
                 }
             }
         }
-        for (group, member) in wake {
-            held.release_member(&group, &member);
+        for (group, member, gone) in wake {
+            if gone {
+                held.forget(&group, &member);
+            } else {
+                held.release_member(&group, &member);
+            }
         }
         // The snapshot copies the whole durable state: build it only once the
         // log is past the threshold, and only once.

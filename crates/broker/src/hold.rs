@@ -9,6 +9,10 @@
 //! so a held answer would delay everything the client sent after it on that
 //! connection (a commit, its leave): any later request on the connection
 //! releases it at once.
+//!
+//! librdkafka times a heartbeat out after the interval it was last given, so
+//! a heartbeat is held only when the member's previous answer carried the
+//! settled interval, and for less than that interval by a margin.
 
 use cohort_types::group::GroupResponse;
 use cohort_types::ErrorCode;
@@ -28,39 +32,49 @@ pub struct HeldHeartbeats {
     hold_ms: i64,
     settled_interval_ms: i32,
     by_member: HashMap<(String, String), Held>,
+    /// The interval each member was last told.
+    last_interval: HashMap<(String, String), i32>,
 }
+
+/// librdkafka checks request timeouts about once a second.
+const TIMEOUT_MARGIN_MS: i64 = 1000;
 
 impl HeldHeartbeats {
     pub fn new(hold_ms: i64, settled_interval_ms: i32) -> HeldHeartbeats {
-        HeldHeartbeats { hold_ms, settled_interval_ms, by_member: HashMap::new() }
+        HeldHeartbeats { hold_ms, settled_interval_ms, by_member: HashMap::new(), last_interval: HashMap::new() }
     }
 
     /// Keeps back a settled member's successful heartbeat answer; hands back
     /// any other reply to be sent now.
     pub fn park(&mut self, now: i64, group: Option<&str>, connection: u64, tx: Reply, response: GroupResponse) -> Option<(Reply, GroupResponse)> {
-        let member = match (&response, group) {
-            (GroupResponse::ConsumerGroupHeartbeat(h), Some(g))
-                if self.hold_ms > 0
-                    && h.error == ErrorCode::NONE
-                    && h.member_epoch > 0
-                    && h.heartbeat_interval_ms == self.settled_interval_ms =>
-            {
-                h.member_id.clone().map(|m| (g.to_string(), m))
-            }
-            _ => None,
+        let hold = self.hold_ms.min(self.settled_interval_ms as i64 - TIMEOUT_MARGIN_MS);
+        let (key, settled) = match (&response, group) {
+            (GroupResponse::ConsumerGroupHeartbeat(h), Some(g)) if self.hold_ms > 0 => match &h.member_id {
+                Some(m) => (
+                    (g.to_string(), m.clone()),
+                    h.error == ErrorCode::NONE && h.member_epoch > 0 && h.heartbeat_interval_ms == self.settled_interval_ms,
+                ),
+                None => return Some((tx, response)),
+            },
+            _ => return Some((tx, response)),
         };
-        let Some(key) = member else { return Some((tx, response)) };
+        let told = self.last_interval.insert(key.clone(), if settled { self.settled_interval_ms } else { -1 });
+        if !settled || hold <= 0 || told != Some(self.settled_interval_ms) {
+            return Some((tx, response));
+        }
         // A newer heartbeat of the same member supersedes a held one.
         if let Some(old) = self.by_member.remove(&key) {
             let _ = old.tx.send(old.response);
         }
-        self.by_member.insert(key, Held { tx, response, until: now + self.hold_ms, connection });
+        self.by_member.insert(key, Held { tx, response, until: now + hold, connection });
         None
     }
 
     /// The member has something to do: answer now and ask it back at once.
     pub fn release_member(&mut self, group: &str, member: &str) {
-        if let Some(mut h) = self.by_member.remove(&(group.to_string(), member.to_string())) {
+        let key = (group.to_string(), member.to_string());
+        if let Some(mut h) = self.by_member.remove(&key) {
+            self.last_interval.insert(key, 1);
             if let GroupResponse::ConsumerGroupHeartbeat(r) = &mut h.response {
                 // Clients ignore 0; 1 ms means "now".
                 r.heartbeat_interval_ms = 1;
@@ -89,6 +103,12 @@ impl HeldHeartbeats {
             let h = self.by_member.remove(&k).unwrap();
             let _ = h.tx.send(h.response);
         }
+    }
+
+    /// The member left or was removed.
+    pub fn forget(&mut self, group: &str, member: &str) {
+        self.release_member(group, member);
+        self.last_interval.remove(&(group.to_string(), member.to_string()));
     }
 
     pub fn next_deadline(&self) -> Option<i64> {

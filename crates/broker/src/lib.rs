@@ -41,6 +41,9 @@ pub struct Broker {
     /// Bumped whenever a high watermark moves; long-polling fetches watch it.
     data_changed: Arc<watch::Sender<u64>>,
     groups: coordination::CoordinatorHandle,
+    /// Group-membership requests served (heartbeats, joins, syncs), logged at
+    /// shutdown: what a heartbeat interval costs.
+    membership_requests: std::sync::atomic::AtomicU64,
 }
 
 /// Who sent a request, as far as the broker can tell.
@@ -118,6 +121,7 @@ impl Broker {
             durability,
             data_changed,
             groups,
+            membership_requests: Default::default(),
         }))
     }
 
@@ -171,6 +175,15 @@ impl Broker {
                 h.client_id = client.client_id.clone();
                 h.client_host = client.client_host.clone();
             }
+            _ => {}
+        }
+        if matches!(
+            g,
+            GroupRequest::ConsumerGroupHeartbeat(_) | GroupRequest::Heartbeat(_) | GroupRequest::JoinGroup(_) | GroupRequest::SyncGroup(_)
+        ) {
+            self.membership_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        match &mut g {
             GroupRequest::OffsetCommit(c) => {
                 let topics = self.topics.read().unwrap();
                 for o in &mut c.offsets {
@@ -233,6 +246,10 @@ impl Broker {
 
     /// Syncs everything and stops the fsync thread. Called once, at shutdown.
     pub fn close(&self) {
+        tracing::info!(
+            membership_requests = self.membership_requests.load(std::sync::atomic::Ordering::Relaxed),
+            "group membership requests served (heartbeats, joins, syncs)"
+        );
         let all = self.topics.read().unwrap().all_partitions();
         self.durability.shutdown(&all);
     }

@@ -10,7 +10,7 @@ pub struct Broker {
     pub kind: String,
     pub bootstrap: String,
     child: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
 }
 
 fn free_port() -> u16 {
@@ -30,7 +30,7 @@ fn wait_port(addr: &str, timeout: Duration) -> Result<(), String> {
 
 impl Broker {
     pub fn external(bootstrap: &str) -> Broker {
-        Broker { kind: "external".into(), bootstrap: bootstrap.into(), child: None, _dir: None }
+        Broker { kind: "external".into(), bootstrap: bootstrap.into(), child: None, dir: None }
     }
 
     /// A fresh Cohort on loopback, with `args` added to `cohort serve`.
@@ -47,7 +47,7 @@ impl Broker {
             .stderr(log)
             .spawn()
             .map_err(|e| e.to_string())?;
-        let b = Broker { kind: "cohort".into(), bootstrap, child: Some(child), _dir: Some(dir) };
+        let b = Broker { kind: "cohort".into(), bootstrap, child: Some(child), dir: Some(dir) };
         wait_port(&b.bootstrap, Duration::from_secs(30))?;
         Ok(b)
     }
@@ -65,15 +65,26 @@ impl Broker {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("{}: {e}", script.display()))?;
-        let b = Broker { kind: "kafka".into(), bootstrap: format!("127.0.0.1:{port}"), child: Some(child), _dir: Some(dir) };
+        let b = Broker { kind: "kafka".into(), bootstrap: format!("127.0.0.1:{port}"), child: Some(child), dir: Some(dir) };
         wait_port(&b.bootstrap, Duration::from_secs(180))?;
         Ok(b)
     }
 }
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
+impl Broker {
+    /// Stops the broker; for Cohort, how many group-membership requests
+    /// (heartbeats, joins, syncs) it served, from the line it logs at shutdown.
+    pub fn stop(mut self) -> Option<u64> {
+        self.shutdown();
+        let log = std::fs::read_to_string(self.dir.as_ref()?.path().join("cohort.log")).ok()?;
+        let line = log.lines().rev().find(|l| l.contains("group membership requests served"))?;
+        let plain: String = strip_ansi(line);
+        let at = plain.find("membership_requests=")? + "membership_requests=".len();
+        plain[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(mut c) = self.child.take() {
             // SIGTERM for a clean stop (the Kafka script execs the JVM).
             let _ = Command::new("kill").arg(c.id().to_string()).status();
             let until = Instant::now() + Duration::from_secs(20);
@@ -87,4 +98,24 @@ impl Drop for Broker {
             let _ = c.wait();
         }
     }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut esc = false;
+    for c in s.chars() {
+        match (esc, c) {
+            (false, '\x1b') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
 }

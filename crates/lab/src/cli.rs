@@ -186,8 +186,11 @@ fn run_all(a: RunArgs) -> Result<bool, String> {
                     client: a.client.clone(),
                     seed: a.seed + trial as u64,
                 };
-                let r = run::run(&spec, &broker)?;
-                drop(broker);
+                let mut r = run::run(&spec, &broker)?;
+                if let Some(n) = broker.stop() {
+                    let s = r.figures.member_seconds;
+                    r.figures.group_requests_per_member_s = (s > 0.0).then(|| n as f64 / s);
+                }
                 let name = if a.trials > 1 { format!("{}-{trial}", r.slug()) } else { r.slug() };
                 std::fs::write(out.join(format!("{name}.json")), serde_json::to_string_pretty(&r).unwrap()).map_err(|e| e.to_string())?;
                 std::fs::write(out.join(format!("{name}.svg")), crate::svg::render(&r)).map_err(|e| e.to_string())?;

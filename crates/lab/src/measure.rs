@@ -64,10 +64,6 @@ pub struct Recording {
     /// (member, started, stopped or killed); None while running at the end.
     pub lifetimes: BTreeMap<u32, Vec<(Micros, Option<Micros>)>>,
     pub member_names: BTreeMap<u32, String>,
-    /// Group requests (heartbeats, joins, syncs) all members sent, as their
-    /// clients counted them; None when the client does not say.
-    #[serde(default)]
-    pub group_requests: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -94,7 +90,11 @@ pub struct Figures {
     /// Moments a partition was owned by two members at once.
     pub double_ownership: usize,
     pub double_ownership_examples: Vec<String>,
-    /// Group requests per member per second of membership.
+    /// Seconds of membership, summed over members (to the end).
+    #[serde(default)]
+    pub member_seconds: f64,
+    /// Group-membership requests (heartbeats, joins, syncs) per member per
+    /// second of membership, as the broker counted them (Cohort only).
     #[serde(default)]
     pub group_requests_per_member_s: Option<f64>,
 }
@@ -264,8 +264,7 @@ pub fn figures(r: &Recording) -> Figures {
     if f.unconverged_partitions == 0 && !first_produced.is_empty() {
         f.jts_ms = Some(ms(t1 - r.t0));
     }
-    let member_s: f64 = r.lifetimes.values().flatten().map(|(a, b)| (b.unwrap_or(r.end).min(r.end) - a).max(0) as f64 / 1e6).sum();
-    f.group_requests_per_member_s = r.group_requests.filter(|_| member_s > 0.0).map(|n| n as f64 / member_s);
+    f.member_seconds = r.lifetimes.values().flatten().map(|(a, b)| (b.unwrap_or(r.end).min(r.end) - a).max(0) as f64 / 1e6).sum();
     f.last_assignment_change_ms = r
         .ownership
         .iter()

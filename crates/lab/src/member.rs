@@ -22,12 +22,7 @@ pub fn now_us() -> Micros {
 pub trait Sink: Send + Sync + 'static {
     fn delivery(&self, d: Delivery);
     fn own(&self, e: OwnEvent);
-    /// How many group requests (heartbeats, joins, syncs) one client has
-    /// sent so far, from librdkafka's statistics; `life` tells clients apart.
-    fn group_requests(&self, _life: u64, _sent: i64) {}
 }
-
-static LIVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MemberSpec {
@@ -57,9 +52,7 @@ impl MemberSpec {
             .set("group.id", &self.group)
             .set("client.id", &self.name)
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            // Statistics every second: the lab counts group requests from them.
-            .set("statistics.interval.ms", "1000");
+            .set("enable.partition.eof", "false");
         match self.protocol.as_str() {
             "consumer" => {
                 c.set("group.protocol", "consumer").set("group.remote.assignor", &self.assignor);
@@ -89,18 +82,11 @@ impl MemberSpec {
 
 struct Ctx {
     id: u32,
-    life: u64,
     sink: Arc<dyn Sink>,
     revoke_sleep: Duration,
 }
 
-impl ClientContext for Ctx {
-    fn stats(&self, st: rdkafka::Statistics) {
-        const GROUP: [&str; 4] = ["ConsumerGroupHeartbeat", "Heartbeat", "JoinGroup", "SyncGroup"];
-        let sent: i64 = st.brokers.values().flat_map(|b| GROUP.iter().filter_map(|k| b.req.get(*k))).sum();
-        self.sink.group_requests(self.life, sent);
-    }
-}
+impl ClientContext for Ctx {}
 
 fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<u32> {
     tpl.elements().iter().map(|e| e.partition() as u32).collect()
@@ -139,8 +125,7 @@ pub struct Member {
 
 /// Creates the consumer and subscribes (a bad setting fails here, at once).
 pub fn create(spec: &MemberSpec, sink: Arc<dyn Sink>) -> Result<Member, String> {
-    let life = LIVES.fetch_add(1, Ordering::Relaxed);
-    let ctx = Ctx { id: spec.id, life, sink: sink.clone(), revoke_sleep: Duration::from_millis(spec.revoke_sleep_ms) };
+    let ctx = Ctx { id: spec.id, sink: sink.clone(), revoke_sleep: Duration::from_millis(spec.revoke_sleep_ms) };
     let consumer: BaseConsumer<Ctx> = spec.config().create_with_context(ctx).map_err(|e| format!("{}: {e}", spec.name))?;
     consumer.subscribe(&[&spec.topic]).map_err(|e| e.to_string())?;
     Ok(Member { consumer, id: spec.id, sink })
@@ -202,15 +187,9 @@ pub struct Collector {
     pub freshest: Mutex<std::collections::HashMap<u32, (u32, Micros)>>,
     /// partition -> current owner.
     pub owners: Mutex<std::collections::HashMap<u32, u32>>,
-    /// client life -> group requests sent so far.
-    pub group_requests: Mutex<std::collections::HashMap<u64, i64>>,
 }
 
 impl Sink for Collector {
-    fn group_requests(&self, life: u64, sent: i64) {
-        self.group_requests.lock().unwrap().insert(life, sent);
-    }
-
     fn delivery(&self, d: Delivery) {
         self.freshest.lock().unwrap().insert(d.partition, (d.member, d.produced));
         self.deliveries.lock().unwrap().push(d);

@@ -462,8 +462,6 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
         ownership: std::mem::take(&mut *g.collector.ownership.lock().unwrap()),
         lifetimes: g.lifetimes.lock().unwrap().clone(),
         member_names: g.names.clone(),
-        group_requests: (spec.client == "librdkafka")
-            .then(|| g.collector.group_requests.lock().unwrap().values().map(|n| *n as u64).sum()),
     };
     if let Ok(path) = std::env::var("COHORT_LAB_RECORDING") {
         // Everything observed, for re-analysis.
