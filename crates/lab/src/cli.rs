@@ -15,6 +15,9 @@ pub enum LabCommand {
     /// Write the HTML report (and print the table) for a results directory.
     Report {
         dir: PathBuf,
+        /// Fold trials of the same setup into one row (p50 and max).
+        #[arg(long)]
+        summary: bool,
     },
     /// One member in its own process (used by the lab for members it kills).
     #[command(hide = true)]
@@ -124,10 +127,14 @@ pub fn main(cmd: LabCommand) -> Result<bool, String> {
             let _ = std::io::Write::flush(&mut *out.0.lock().unwrap());
             Ok(true)
         }
-        LabCommand::Report { dir } => {
+        LabCommand::Report { dir, summary } => {
             let runs = load(&dir)?;
             std::fs::write(dir.join("report.html"), crate::report::html(&runs)).map_err(|e| e.to_string())?;
-            print!("{}", crate::report::markdown(&runs));
+            if summary {
+                print!("{}", crate::report::summary_markdown(&runs));
+            } else {
+                print!("{}", crate::report::markdown(&runs));
+            }
             Ok(true)
         }
         LabCommand::Run(a) => run_all(a),

@@ -2,6 +2,7 @@
 //! scenario, with the table of figures and each run's timeline inline.
 
 use crate::run::RunResult;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 fn esc(s: &str) -> String {
@@ -106,5 +107,55 @@ pub fn html(runs: &[RunResult]) -> String {
         s.push_str(&crate::svg::render(r));
     }
     s.push_str("</body></html>\n");
+    s
+}
+
+fn percentile(mut v: Vec<f64>, q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    Some(v[i])
+}
+
+/// One row per setup (trials folded): join-to-steady p50 and max, the median
+/// unavailability, the worst gap over all trials, and the invariant counts
+/// summed.
+pub fn summary_markdown(runs: &[RunResult]) -> String {
+    let mut groups: BTreeMap<(String, String, String, String), Vec<&RunResult>> = BTreeMap::new();
+    for r in runs {
+        let mut proto = if r.spec.protocol == "consumer" { format!("consumer ({})", r.spec.assignor) } else { r.spec.protocol.clone() };
+        if r.spec.static_members {
+            proto.push_str(", static");
+        }
+        if r.spec.client != "librdkafka" {
+            proto = format!("{proto}, {}", r.spec.client);
+        }
+        let key = (r.spec.scenario.name().to_string(), proto, r.broker.clone(), format!("{}/{}", r.spec.members, r.spec.partitions));
+        groups.entry(key).or_default().push(r);
+    }
+    let mut s = String::from(
+        "| scenario | protocol | broker | members/partitions | trials | join-to-steady p50 ms | max ms | unavailable partition-s (p50) | worst gap ms | duplicates | missing | double ownership | group requests/member/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for ((scenario, proto, broker, size), rs) in groups {
+        let jts: Vec<f64> = rs.iter().filter_map(|r| r.figures.jts_ms).collect();
+        let unconverged = rs.iter().filter(|r| r.figures.jts_ms.is_none() || !r.converged).count();
+        let fmt = |v: Option<f64>| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "—".into());
+        let jts_p50 = if unconverged > 0 { format!("{} ({unconverged} not steady)", fmt(percentile(jts.clone(), 0.5))) } else { fmt(percentile(jts.clone(), 0.5)) };
+        let u = percentile(rs.iter().map(|r| r.figures.unavailability_partition_s).collect(), 0.5).unwrap_or(0.0);
+        let gap = rs.iter().map(|r| r.figures.worst_gap_ms).fold(0.0, f64::max);
+        let dup: usize = rs.iter().map(|r| r.figures.duplicates).sum();
+        let missing: usize = rs.iter().map(|r| r.figures.missing).sum();
+        let double: usize = rs.iter().map(|r| r.figures.double_ownership).sum();
+        let req = percentile(rs.iter().filter_map(|r| r.figures.group_requests_per_member_s).collect(), 0.5);
+        let _ = writeln!(
+            s,
+            "| {scenario} | {proto} | {broker} | {size} | {} | {jts_p50} | {} | {u:.2} | {gap:.0} | {dup} | {missing} | {double} | {} |",
+            rs.len(),
+            fmt(percentile(jts, 1.0)),
+            req.map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into())
+        );
+    }
     s
 }
