@@ -81,6 +81,7 @@ def test_held_heartbeats_are_tolerated_by_librdkafka_and_java(tmp_path):
     for client in ("librdkafka", "java"):
         for scenario in ("scale-out", "scale-in"):
             runs, _ = lab(tmp_path / f"{client}-{scenario}", scenario, "--protocol", "consumer", "--client", client,
-                          "--cohort-arg=--group-consumer-hold-heartbeat-ms=3000")
+                          "--cohort-arg=--group-consumer-heartbeat-interval-ms=5000",
+                          "--cohort-arg=--group-consumer-hold-heartbeat-ms=4000")
             for r in runs:
                 check(r, client)

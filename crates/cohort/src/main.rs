@@ -148,8 +148,10 @@ struct ServeArgs {
     /// Session timeout of consumer-protocol members (group.consumer.session.timeout.ms).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 45_000)]
     group_consumer_session_timeout_ms: i32,
-    /// Heartbeat interval given to settled consumer-protocol members (group.consumer.heartbeat.interval.ms).
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", default_value_t = 5_000)]
+    /// Heartbeat interval given to settled consumer-protocol members
+    /// (group.consumer.heartbeat.interval.ms; Kafka's default is 5000). It
+    /// bounds how soon an owner hears it must give a partition up.
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", default_value_t = 1_000)]
     group_consumer_heartbeat_interval_ms: i32,
     /// Heartbeat interval given to members with reconciliation pending (revoke,
     /// pick up released partitions, move to a new epoch).

@@ -156,7 +156,19 @@ fn poll_loop(consumer: BaseConsumer<Ctx>, id: u32, sink: Arc<dyn Sink>, stop: Ar
             Some(Err(_)) | None => {}
         }
     }
-    // Dropping closes the consumer: revocations run, then it leaves.
+    // Close: revocations run, then it leaves. Records handed out while
+    // closing reach the application too (their offsets get committed), so
+    // they are recorded like any other.
+    if consumer.close_queue().is_ok() {
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while !consumer.closed() && std::time::Instant::now() < until {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                if let Some(d) = decode(id, m.partition() as u32, m.payload()) {
+                    sink.delivery(d);
+                }
+            }
+        }
+    }
     drop(consumer);
 }
 
