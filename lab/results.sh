@@ -2,7 +2,7 @@
 # Reproduces docs/results.md: Cohort and Apache Kafka 4.4 side by side, every
 # protocol, benchmarks.md A (S1 one member joins, S3 partitions 100 -> 1000,
 # S4 one member leaves) and B (rolling restart, dynamic and static members),
-# 10 librdkafka members on 100 partitions. Each command starts a fresh broker
+# librdkafka members on 100 partitions (10 members; 4 for the rolling restarts). Each command starts a fresh broker
 # per run. Takes about an hour on a 2-core machine.
 # Then: cohort lab report DIR prints each table and writes DIR/report.html.
 #
@@ -15,15 +15,15 @@ cargo build --release -p cohort >/dev/null
 # A copy, so a rebuild while this runs cannot pull the binary away.
 BIN=$(mktemp -d)/cohort
 cp target/release/cohort "$BIN"
-LAB="$BIN lab run --broker cohort,kafka --protocol eager,cooperative,consumer --members 10 --partitions 100"
+LAB="$BIN lab run --broker cohort,kafka --protocol eager,cooperative,consumer --partitions 100"
 set -x
-$LAB scale-out --trials "$TRIALS" --out "$OUT/s1"
-$LAB scale-in --trials "$TRIALS" --out "$OUT/s4"
+$LAB scale-out --members 10 --trials "$TRIALS" --out "$OUT/s1"
+$LAB scale-in --members 10 --trials "$TRIALS" --out "$OUT/s4"
 # Classic clients learn of new partitions from their metadata refresh (five
 # minutes by default); five seconds here, for every protocol alike. The probe
 # writes every 100 ms: 1000 partitions every 10 ms is more than this machine
 # produces and consumes beside ten members.
-$LAB partitions --to-partitions 1000 --probe-interval-ms 100 --client-config topic.metadata.refresh.interval.ms=5000 --out "$OUT/s3"
-# B: six members restarted one at a time (2 s down each).
-$LAB rolling --members 6 --out "$OUT/b-dynamic"
-$LAB rolling --members 6 --static --out "$OUT/b-static"
+$LAB partitions --members 10 --to-partitions 1000 --probe-interval-ms 100 --client-config topic.metadata.refresh.interval.ms=5000 --out "$OUT/s3"
+# B: four members restarted one at a time (2 s down each).
+$LAB rolling --members 4 --out "$OUT/b-dynamic"
+$LAB rolling --members 4 --static --out "$OUT/b-static"
