@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 pub struct Broker {
     pub kind: String,
+    /// What ran: "Cohort 0.1.0", "Apache Kafka 4.4.0", or "unknown".
+    pub version: String,
     pub bootstrap: String,
     child: Option<Child>,
     dir: Option<tempfile::TempDir>,
@@ -30,7 +32,7 @@ fn wait_port(addr: &str, timeout: Duration) -> Result<(), String> {
 
 impl Broker {
     pub fn external(bootstrap: &str) -> Broker {
-        Broker { kind: "external".into(), bootstrap: bootstrap.into(), child: None, dir: None }
+        Broker { kind: "external".into(), version: "unknown".into(), bootstrap: bootstrap.into(), child: None, dir: None }
     }
 
     /// A fresh Cohort on loopback, with `args` added to `cohort serve`.
@@ -47,7 +49,7 @@ impl Broker {
             .stderr(log)
             .spawn()
             .map_err(|e| e.to_string())?;
-        let b = Broker { kind: "cohort".into(), bootstrap, child: Some(child), dir: Some(dir) };
+        let b = Broker { kind: "cohort".into(), version: format!("Cohort {}", env!("CARGO_PKG_VERSION")), bootstrap, child: Some(child), dir: Some(dir) };
         wait_port(&b.bootstrap, Duration::from_secs(30))?;
         Ok(b)
     }
@@ -65,7 +67,7 @@ impl Broker {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("{}: {e}", script.display()))?;
-        let b = Broker { kind: "kafka".into(), bootstrap: format!("127.0.0.1:{port}"), child: Some(child), dir: Some(dir) };
+        let b = Broker { kind: "kafka".into(), version: kafka_version(script), bootstrap: format!("127.0.0.1:{port}"), child: Some(child), dir: Some(dir) };
         wait_port(&b.bootstrap, Duration::from_secs(180))?;
         Ok(b)
     }
@@ -104,6 +106,14 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The Kafka version the reference script runs (from lab/kafka/pom.xml beside it).
+fn kafka_version(script: &std::path::Path) -> String {
+    let pom = script.parent().and_then(|d| d.parent()).map(|root| root.join("lab/kafka/pom.xml"));
+    let text = pom.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+    let v = text.split("<kafka.version>").nth(1).and_then(|r| r.split('<').next()).unwrap_or("?");
+    format!("Apache Kafka {v}")
 }
 
 fn strip_ansi(s: &str) -> String {

@@ -103,7 +103,7 @@ pub fn html(runs: &[RunResult]) -> String {
             scenario = r.spec.scenario.name();
             let _ = write!(s, "<h2>{scenario}</h2>");
         }
-        let _ = write!(s, "<h3>{}</h3><details><summary>settings</summary><pre>{}</pre></details>", esc(&r.slug()), esc(&serde_json::to_string_pretty(&r.spec).unwrap()));
+        let _ = write!(s, "<h3>{} ({})</h3><details><summary>settings</summary><pre>{}</pre></details>", esc(&r.slug()), esc(&r.broker_version), esc(&serde_json::to_string_pretty(&r.spec).unwrap()));
         s.push_str(&crate::svg::render(r));
     }
     s.push_str("</body></html>\n");

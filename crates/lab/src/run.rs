@@ -114,6 +114,8 @@ pub struct RunResult {
     pub spec: RunSpec,
     /// cohort | kafka | external
     pub broker: String,
+    #[serde(default)]
+    pub broker_version: String,
     pub bootstrap: String,
     /// Which client ran the members.
     pub client: String,
@@ -476,6 +478,7 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
     Ok(RunResult {
         spec: spec.clone(),
         broker: broker.kind.clone(),
+        broker_version: broker.version.clone(),
         bootstrap: broker.bootstrap.clone(),
         client: client_version(&spec.client),
         machine: Machine::read(),
