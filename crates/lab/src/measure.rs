@@ -189,37 +189,9 @@ pub fn figures(r: &Recording) -> Figures {
     f.delivered_unique = first.len();
     f.missing = r.produced.iter().filter(|(p, s, _)| !first.contains_key(&(*p, *s))).count();
 
-    // Gaps: per partition, the times it delivered something new, from the
-    // window start (or its first record, for a partition created later).
-    let mut first_produced: BTreeMap<u32, Micros> = BTreeMap::new();
-    for (p, _, t) in &r.produced {
-        let e = first_produced.entry(*p).or_insert(*t);
-        *e = (*e).min(*t);
-    }
-    let mut times: BTreeMap<u32, Vec<Micros>> = BTreeMap::new();
-    for ((p, _), t) in &first {
-        if *t >= r.window_start && *t <= r.end {
-            times.entry(*p).or_default().push(*t);
-        }
-    }
-    let mut unavailable: Micros = 0;
-    let mut gaps: Vec<(u32, Micros, Micros)> = Vec::new();
-    for (&p, &born) in &first_produced {
-        let mut ts = times.remove(&p).unwrap_or_default();
-        ts.sort_unstable();
-        let mut last = r.window_start.max(born);
-        let tail = (ts.last().copied().unwrap_or(last) < r.probe_stopped).then_some(r.probe_stopped);
-        for t in ts.into_iter().chain(tail) {
-            let gap = t - last;
-            if gap > r.interval.max(r.stall) {
-                unavailable += gap - r.interval;
-            }
-            if gap > r.interval {
-                gaps.push((p, last, t));
-            }
-            last = last.max(t);
-        }
-    }
+    let first_produced = born(r);
+    let gaps = silences(r, &first, &first_produced, r.interval);
+    let unavailable: Micros = gaps.iter().map(|(_, a, b)| b - a).filter(|g| *g > r.interval.max(r.stall)).map(|g| g - r.interval).sum();
     f.unavailability_partition_s = unavailable as f64 / 1e6;
     if let Some((p, s, e)) = gaps.iter().max_by_key(|(_, s, e)| e - s) {
         f.worst_gap_ms = ms(e - s);
@@ -276,6 +248,43 @@ pub fn figures(r: &Recording) -> Figures {
 
 /// Gaps longer than this are drawn.
 pub const GAP_DRAWN: Micros = 100_000;
+
+/// Each partition's first produce time.
+fn born(r: &Recording) -> BTreeMap<u32, Micros> {
+    let mut born: BTreeMap<u32, Micros> = BTreeMap::new();
+    for (p, _, t) in &r.produced {
+        let e = born.entry(*p).or_insert(*t);
+        *e = (*e).min(*t);
+    }
+    born
+}
+
+/// Every silence longer than `longer_than`: (partition, from, to). Per
+/// partition, the times it first delivered each record within the window,
+/// from the window start (or its first record, for a partition created
+/// later); a silence still open at the probe's stop ends there.
+fn silences(r: &Recording, first: &HashMap<(u32, u64), Micros>, born: &BTreeMap<u32, Micros>, longer_than: Micros) -> Vec<(u32, Micros, Micros)> {
+    let mut times: BTreeMap<u32, Vec<Micros>> = BTreeMap::new();
+    for ((p, _), t) in first {
+        if *t >= r.window_start && *t <= r.end {
+            times.entry(*p).or_default().push(*t);
+        }
+    }
+    let mut out = Vec::new();
+    for (&p, &b) in born {
+        let mut ts = times.remove(&p).unwrap_or_default();
+        ts.sort_unstable();
+        let mut last = r.window_start.max(b);
+        let tail = (ts.last().copied().unwrap_or(last) < r.probe_stopped).then_some(r.probe_stopped);
+        for t in ts.into_iter().chain(tail) {
+            if t - last > longer_than {
+                out.push((p, last, t));
+            }
+            last = last.max(t);
+        }
+    }
+    out
+}
 
 pub fn timeline(r: &Recording) -> Timeline {
     let base = r.window_start;
@@ -338,28 +347,8 @@ pub fn timeline(r: &Recording) -> Timeline {
         let e = first.entry((d.partition, d.seq)).or_insert(d.t);
         *e = (*e).min(d.t);
     }
-    let mut times: BTreeMap<u32, Vec<Micros>> = BTreeMap::new();
-    for ((p, _), t) in first {
-        times.entry(p).or_default().push(t);
-    }
-    let mut born: BTreeMap<u32, Micros> = BTreeMap::new();
-    for (p, _, t) in &r.produced {
-        let e = born.entry(*p).or_insert(*t);
-        *e = (*e).min(*t);
-    }
-    let mut gaps = Vec::new();
-    for (p, b) in born {
-        let mut ts: Vec<Micros> = times.remove(&p).unwrap_or_default().into_iter().filter(|t| *t >= r.window_start && *t <= r.end).collect();
-        ts.sort_unstable();
-        let mut last = r.window_start.max(b);
-        let tail = (ts.last().copied().unwrap_or(last) < r.probe_stopped).then_some(r.probe_stopped);
-        for t in ts.into_iter().chain(tail) {
-            if t - last > GAP_DRAWN {
-                gaps.push((p, rel(last), rel(t)));
-            }
-            last = last.max(t);
-        }
-    }
+    let mut gaps: Vec<(u32, f64, f64)> =
+        silences(r, &first, &born(r), GAP_DRAWN).into_iter().map(|(p, a, b)| (p, rel(a), rel(b))).collect();
     gaps.sort_by(|a, b| (b.2 - b.1).total_cmp(&(a.2 - a.1)));
     gaps.truncate(500);
     tl.gaps = gaps;
