@@ -12,7 +12,10 @@ pub type Partition = i32;
 pub fn range(members: &[MemberId], partitions: i32) -> BTreeMap<MemberId, BTreeSet<Partition>> {
     let mut sorted: Vec<&MemberId> = members.iter().collect();
     sorted.sort();
-    let mut out: BTreeMap<MemberId, BTreeSet<Partition>> = members.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+    let mut out: BTreeMap<MemberId, BTreeSet<Partition>> = members
+        .iter()
+        .map(|m| (m.clone(), BTreeSet::new()))
+        .collect();
     if sorted.is_empty() {
         return out;
     }
@@ -34,7 +37,10 @@ pub fn sticky(
     partitions: i32,
 ) -> BTreeMap<MemberId, BTreeSet<Partition>> {
     let members: Vec<&MemberId> = owned.keys().collect();
-    let mut out: BTreeMap<MemberId, BTreeSet<Partition>> = members.iter().map(|m| ((*m).clone(), BTreeSet::new())).collect();
+    let mut out: BTreeMap<MemberId, BTreeSet<Partition>> = members
+        .iter()
+        .map(|m| ((*m).clone(), BTreeSet::new()))
+        .collect();
     if members.is_empty() {
         return out;
     }
@@ -47,12 +53,21 @@ pub fn sticky(
     by_owned.sort_by_key(|m| (std::cmp::Reverse(owned[*m].len()), (*m).clone()));
     let mut extras_left = extra;
     for m in &by_owned {
-        let quota = base + if extras_left > 0 && owned[*m].len() as i32 > base { 1 } else { 0 };
+        let quota = base
+            + if extras_left > 0 && owned[*m].len() as i32 > base {
+                1
+            } else {
+                0
+            };
         if quota > base {
             extras_left -= 1;
         }
-        let keep: Vec<Partition> =
-            owned[*m].iter().filter(|p| **p < partitions && !taken.contains(*p)).take(quota as usize).copied().collect();
+        let keep: Vec<Partition> = owned[*m]
+            .iter()
+            .filter(|p| **p < partitions && !taken.contains(*p))
+            .take(quota as usize)
+            .copied()
+            .collect();
         for p in keep {
             out.get_mut(*m).unwrap().insert(p);
             taken.insert(p);
@@ -90,7 +105,11 @@ pub fn cooperative_sticky(
     target
         .iter()
         .map(|(m, ps)| {
-            let keep = ps.iter().filter(|p| owner.get(*p).map_or(true, |o| *o == m)).copied().collect();
+            let keep = ps
+                .iter()
+                .filter(|p| owner.get(*p).map_or(true, |o| *o == m))
+                .copied()
+                .collect();
             (m.clone(), keep)
         })
         .collect()
@@ -126,7 +145,13 @@ mod tests {
     fn sticky_is_balanced_and_keeps_what_it_can() {
         for n in 1..10 {
             for p in 0..30 {
-                let first = sticky(&members(n).into_iter().map(|m| (m, BTreeSet::new())).collect(), p);
+                let first = sticky(
+                    &members(n)
+                        .into_iter()
+                        .map(|m| (m, BTreeSet::new()))
+                        .collect(),
+                    p,
+                );
                 exactly_once(&first, p);
                 // One member joins: the others keep all but what balance requires.
                 let mut owned = first.clone();
@@ -135,8 +160,14 @@ mod tests {
                 exactly_once(&second, p);
                 let sizes: Vec<usize> = second.values().map(|s| s.len()).collect();
                 assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
-                let moved: usize = first.iter().map(|(m, ps)| ps.difference(&second[m]).count()).sum();
-                assert!(moved <= (p as usize) / (n + 1) + 1, "n={n} p={p} moved {moved}");
+                let moved: usize = first
+                    .iter()
+                    .map(|(m, ps)| ps.difference(&second[m]).count())
+                    .sum();
+                assert!(
+                    moved <= (p as usize) / (n + 1) + 1,
+                    "n={n} p={p} moved {moved}"
+                );
             }
         }
     }

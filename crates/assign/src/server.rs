@@ -38,8 +38,13 @@ fn homogeneous(group: &GroupSpec) -> bool {
 }
 
 /// Topics a member subscribes to that exist.
-fn existing<'a>(m: &'a MemberSpec, group: &'a GroupSpec) -> impl Iterator<Item = (TopicId, i32)> + 'a {
-    m.topics.iter().filter_map(|t| group.partitions.get(t).map(|n| (*t, *n)))
+fn existing<'a>(
+    m: &'a MemberSpec,
+    group: &'a GroupSpec,
+) -> impl Iterator<Item = (TopicId, i32)> + 'a {
+    m.topics
+        .iter()
+        .filter_map(|t| group.partitions.get(t).map(|n| (*t, *n)))
 }
 
 /// Balance first (counts differ by at most one when subscriptions are equal),
@@ -110,7 +115,10 @@ fn uniform_homogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
             }
         }
     }
-    let mut unassigned = topics.iter().flat_map(|(t, n)| (0..*n).map(move |p| (*t, p))).filter(|tp| !taken.contains(tp));
+    let mut unassigned = topics
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| (*t, p)))
+        .filter(|tp| !taken.contains(tp));
     for (i, o) in out.iter_mut().enumerate() {
         while (o.len() as i32) < quota[i] {
             match unassigned.next() {
@@ -119,7 +127,11 @@ fn uniform_homogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
             }
         }
     }
-    members.iter().zip(out).map(|(m, tps)| (m.member_id.clone(), to_assignment(tps))).collect()
+    members
+        .iter()
+        .zip(out)
+        .map(|(m, tps)| (m.member_id.clone(), to_assignment(tps)))
+        .collect()
 }
 
 fn to_assignment(tps: Vec<(TopicId, i32)>) -> Assignment {
@@ -138,8 +150,11 @@ fn uniform_heterogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
     let n = members.len();
     let mut load = vec![0i64; n];
     // Per topic: which member holds each partition, and each member's list.
-    let mut owner: BTreeMap<TopicId, Vec<Option<usize>>> =
-        group.partitions.iter().map(|(t, c)| (*t, vec![None; (*c).max(0) as usize])).collect();
+    let mut owner: BTreeMap<TopicId, Vec<Option<usize>>> = group
+        .partitions
+        .iter()
+        .map(|(t, c)| (*t, vec![None; (*c).max(0) as usize]))
+        .collect();
     let mut held: BTreeMap<TopicId, BTreeMap<usize, Vec<i32>>> = BTreeMap::new();
     let mut subscribers: BTreeMap<TopicId, Vec<usize>> = BTreeMap::new();
     for (i, m) in members.iter().enumerate() {
@@ -147,7 +162,9 @@ fn uniform_heterogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
             subscribers.entry(t).or_default().push(i);
         }
         for (t, ps) in &m.target {
-            let (Some(slots), true) = (owner.get_mut(t), m.topics.contains(t)) else { continue };
+            let (Some(slots), true) = (owner.get_mut(t), m.topics.contains(t)) else {
+                continue;
+            };
             for p in ps {
                 if let Some(slot) = slots.get_mut(*p as usize).filter(|s| s.is_none()) {
                     *slot = Some(i);
@@ -157,18 +174,25 @@ fn uniform_heterogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
             }
         }
     }
-    let mut order: Vec<(TopicId, i32, usize)> =
-        subscribers.iter().map(|(t, subs)| (*t, group.partitions[t], subs.len())).collect();
+    let mut order: Vec<(TopicId, i32, usize)> = subscribers
+        .iter()
+        .map(|(t, subs)| (*t, group.partitions[t], subs.len()))
+        .collect();
     order.sort_by(|a, b| {
         let ra = a.1 as f64 / a.2 as f64;
         let rb = b.1 as f64 / b.2 as f64;
-        rb.partial_cmp(&ra).unwrap().then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0))
+        rb.partial_cmp(&ra)
+            .unwrap()
+            .then(a.2.cmp(&b.2))
+            .then(a.0.cmp(&b.0))
     });
     for (t, _, _) in &order {
         let subs = &subscribers[t];
         // Least loaded first; a heap keyed by (load, index).
-        let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, usize)>> =
-            subs.iter().map(|i| std::cmp::Reverse((load[*i], *i))).collect();
+        let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, usize)>> = subs
+            .iter()
+            .map(|i| std::cmp::Reverse((load[*i], *i)))
+            .collect();
         let slots = owner.get_mut(t).unwrap();
         for (p, slot) in slots.iter_mut().enumerate() {
             if slot.is_some() {
@@ -177,7 +201,11 @@ fn uniform_heterogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
             let std::cmp::Reverse((l, to)) = heap.pop().unwrap();
             *slot = Some(to);
             load[to] = l + 1;
-            held.entry(*t).or_default().entry(to).or_default().push(p as i32);
+            held.entry(*t)
+                .or_default()
+                .entry(to)
+                .or_default()
+                .push(p as i32);
             heap.push(std::cmp::Reverse((l + 1, to)));
         }
     }
@@ -212,11 +240,18 @@ fn uniform_heterogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
             break;
         }
     }
-    let mut out: BTreeMap<String, Assignment> = members.iter().map(|m| (m.member_id.clone(), Assignment::new())).collect();
+    let mut out: BTreeMap<String, Assignment> = members
+        .iter()
+        .map(|m| (m.member_id.clone(), Assignment::new()))
+        .collect();
     for (t, slots) in owner {
         for (p, o) in slots.into_iter().enumerate() {
             if let Some(i) = o {
-                out.get_mut(&members[i].member_id).unwrap().entry(t).or_default().insert(p as i32);
+                out.get_mut(&members[i].member_id)
+                    .unwrap()
+                    .entry(t)
+                    .or_default()
+                    .insert(p as i32);
             }
         }
     }
@@ -241,8 +276,11 @@ impl ServerAssignor for Range {
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => a.member_id.cmp(&b.member_id),
         });
-        let mut out: BTreeMap<String, Assignment> =
-            group.members.iter().map(|m| (m.member_id.clone(), Assignment::new())).collect();
+        let mut out: BTreeMap<String, Assignment> = group
+            .members
+            .iter()
+            .map(|m| (m.member_id.clone(), Assignment::new()))
+            .collect();
         for (t, count) in group.partitions {
             let subs: Vec<&&MemberSpec> = order.iter().filter(|m| m.topics.contains(t)).collect();
             if subs.is_empty() {
@@ -254,7 +292,11 @@ impl ServerAssignor for Range {
             for (i, m) in subs.iter().enumerate() {
                 let n = per + i32::from((i as i32) < extra);
                 if n > 0 {
-                    out.get_mut(&m.member_id).unwrap().entry(*t).or_default().extend(next..next + n);
+                    out.get_mut(&m.member_id)
+                        .unwrap()
+                        .entry(*t)
+                        .or_default()
+                        .extend(next..next + n);
                 }
                 next += n;
             }

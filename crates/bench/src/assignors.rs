@@ -16,7 +16,12 @@ fn tid(i: usize) -> TopicId {
     TopicId(b)
 }
 
-fn group(members: usize, per_member: usize, topics: usize, heterogeneous: bool) -> (Vec<MemberSpec>, BTreeMap<TopicId, i32>) {
+fn group(
+    members: usize,
+    per_member: usize,
+    topics: usize,
+    heterogeneous: bool,
+) -> (Vec<MemberSpec>, BTreeMap<TopicId, i32>) {
     let total = members * per_member;
     let per_topic = (total / topics).max(1) as i32;
     let partitions: BTreeMap<TopicId, i32> = (0..topics).map(|t| (tid(t), per_topic)).collect();
@@ -28,7 +33,11 @@ fn group(members: usize, per_member: usize, topics: usize, heterogeneous: bool) 
             // Heterogeneous: each member subscribes to half the topics, by parity
             // of member and topic index, so every topic keeps subscribers.
             topics: if heterogeneous {
-                all.iter().enumerate().filter(|(t, _)| (t + i) % 2 == 0 || topics == 1).map(|(_, t)| *t).collect()
+                all.iter()
+                    .enumerate()
+                    .filter(|(t, _)| (t + i) % 2 == 0 || topics == 1)
+                    .map(|(_, t)| *t)
+                    .collect()
             } else {
                 all.iter().copied().collect()
             },
@@ -51,7 +60,10 @@ fn time<F: FnMut() -> R, R>(runs: usize, mut f: F) -> (f64, R) {
 }
 
 fn balance(out: &BTreeMap<String, Assignment>) -> usize {
-    let sizes: Vec<usize> = out.values().map(|a| a.values().map(|s| s.len()).sum()).collect();
+    let sizes: Vec<usize> = out
+        .values()
+        .map(|a| a.values().map(|s| s.len()).sum())
+        .collect();
     sizes.iter().max().unwrap_or(&0) - sizes.iter().min().unwrap_or(&0)
 }
 
@@ -60,7 +72,16 @@ fn moved(before: &BTreeMap<String, Assignment>, after: &BTreeMap<String, Assignm
         .iter()
         .map(|(m, a)| {
             a.iter()
-                .map(|(t, ps)| ps.iter().filter(|p| !after.get(m).and_then(|x| x.get(t)).is_some_and(|s| s.contains(p))).count())
+                .map(|(t, ps)| {
+                    ps.iter()
+                        .filter(|p| {
+                            !after
+                                .get(m)
+                                .and_then(|x| x.get(t))
+                                .is_some_and(|s| s.contains(p))
+                        })
+                        .count()
+                })
                 .sum::<usize>()
         })
         .sum()
@@ -68,7 +89,11 @@ fn moved(before: &BTreeMap<String, Assignment>, after: &BTreeMap<String, Assignm
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let members_grid: &[usize] = if quick { &[100, 1000] } else { &[100, 1000, 10000] };
+    let members_grid: &[usize] = if quick {
+        &[100, 1000]
+    } else {
+        &[100, 1000, 10000]
+    };
     let per_member_grid: &[usize] = &[5, 10, 50];
     let topics_grid: &[usize] = &[10, 100, 1000];
     println!("assignor  subscription   members  per_member  topics  partitions  full_ms  join_ms  balance  moved_on_join");
@@ -85,20 +110,51 @@ fn main() {
     }
 }
 
-fn run(a: &dyn ServerAssignor, members: usize, per_member: usize, topics: usize, heterogeneous: bool) {
+fn run(
+    a: &dyn ServerAssignor,
+    members: usize,
+    per_member: usize,
+    topics: usize,
+    heterogeneous: bool,
+) {
     let (specs, partitions) = group(members, per_member, topics, heterogeneous);
     let total: i32 = partitions.values().sum();
     let runs = if total > 100_000 { 3 } else { 7 };
-    let (full_ms, full) = time(runs, || a.assign(&GroupSpec { members: &specs, partitions: &partitions }));
+    let (full_ms, full) = time(runs, || {
+        a.assign(&GroupSpec {
+            members: &specs,
+            partitions: &partitions,
+        })
+    });
     // Incremental: everyone holds the full result as target; one member joins.
-    let mut joined: Vec<MemberSpec> = specs.iter().map(|m| MemberSpec { target: full[&m.member_id].clone(), ..m.clone() }).collect();
+    let mut joined: Vec<MemberSpec> = specs
+        .iter()
+        .map(|m| MemberSpec {
+            target: full[&m.member_id].clone(),
+            ..m.clone()
+        })
+        .collect();
     let topics_of_new: BTreeSet<TopicId> = specs[0].topics.clone();
-    joined.push(MemberSpec { member_id: "member-zzzzzz".into(), instance_id: None, topics: topics_of_new, target: Assignment::new() });
-    let (join_ms, after) = time(runs, || a.assign(&GroupSpec { members: &joined, partitions: &partitions }));
+    joined.push(MemberSpec {
+        member_id: "member-zzzzzz".into(),
+        instance_id: None,
+        topics: topics_of_new,
+        target: Assignment::new(),
+    });
+    let (join_ms, after) = time(runs, || {
+        a.assign(&GroupSpec {
+            members: &joined,
+            partitions: &partitions,
+        })
+    });
     println!(
         "{:<9} {:<14} {:>7}  {:>10}  {:>6}  {:>10}  {:>7.3}  {:>7.3}  {:>7}  {:>13}",
         a.name(),
-        if heterogeneous { "heterogeneous" } else { "homogeneous" },
+        if heterogeneous {
+            "heterogeneous"
+        } else {
+            "homogeneous"
+        },
         members,
         per_member,
         topics,

@@ -72,7 +72,11 @@ fn start_in_process(fsync: FsyncPolicy) -> (String, tempfile::TempDir) {
     config.fsync = fsync;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let server = Server::bind(config).await.expect("bind");
             tx.send(server.local_addr().unwrap().to_string()).unwrap();
@@ -101,12 +105,21 @@ fn main() {
         }
     };
     let mut admin = Conn::connect(&addr);
-    admin.send(&client::create_topic_request(1, &args.topic, args.producers as i32));
+    admin.send(&client::create_topic_request(
+        1,
+        &args.topic,
+        args.producers as i32,
+    ));
     let code = client::create_topic_response(admin.recv()).expect("create topic");
-    assert!(code == 0 || code == 36, "create topic failed with error {code}");
+    assert!(
+        code == 0 || code == 36,
+        "create topic failed with error {code}"
+    );
 
     let value = vec![b'x'; args.record_bytes];
-    let values: Vec<&[u8]> = (0..args.records_per_batch).map(|_| value.as_slice()).collect();
+    let values: Vec<&[u8]> = (0..args.records_per_batch)
+        .map(|_| value.as_slice())
+        .collect();
     let batch = Bytes::from(cohort_log::batch::build_batch(0, &values, None));
     let batch_bytes = batch.len();
     println!(
@@ -120,7 +133,12 @@ fn main() {
     let started = Instant::now();
     let handles: Vec<_> = (0..args.producers)
         .map(|p| {
-            let (addr, topic, batch, a) = (addr.clone(), args.topic.clone(), batch.clone(), args.clone());
+            let (addr, topic, batch, a) = (
+                addr.clone(),
+                args.topic.clone(),
+                batch.clone(),
+                args.clone(),
+            );
             std::thread::spawn(move || {
                 let mut conn = Conn::connect(&addr);
                 let mut window: VecDeque<Instant> = VecDeque::new();
@@ -129,10 +147,18 @@ fn main() {
                 loop {
                     while window.len() < a.in_flight && Instant::now() < deadline {
                         corr += 1;
-                        conn.send(&client::produce_request(corr, &topic, p as i32, batch.clone(), a.acks));
+                        conn.send(&client::produce_request(
+                            corr,
+                            &topic,
+                            p as i32,
+                            batch.clone(),
+                            a.acks,
+                        ));
                         window.push_back(Instant::now());
                     }
-                    let Some(sent) = window.pop_front() else { break };
+                    let Some(sent) = window.pop_front() else {
+                        break;
+                    };
                     if a.acks == 0 {
                         continue;
                     }
@@ -144,7 +170,10 @@ fn main() {
             })
         })
         .collect();
-    let mut latencies: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut latencies: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
     let requests = latencies.len();
@@ -170,7 +199,14 @@ fn main() {
                 let (mut offset, mut bytes, mut corr) = (0i64, 0usize, 0);
                 loop {
                     corr += 1;
-                    conn.send(&client::fetch_request(corr, &topic, p as i32, offset, 1 << 20, 0));
+                    conn.send(&client::fetch_request(
+                        corr,
+                        &topic,
+                        p as i32,
+                        offset,
+                        1 << 20,
+                        0,
+                    ));
                     let (_, parts) = client::fetch_response(conn.recv()).expect("fetch answer");
                     let part = &parts[0];
                     assert_eq!(part.error, 0, "fetch error");

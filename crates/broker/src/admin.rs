@@ -48,12 +48,12 @@ fn check_topic_config(name: &str, value: &str) -> Result<(), String> {
         return Err(format!("Invalid value {value} for configuration {name}"));
     }
     match (name, value) {
-        ("cleanup.policy", v) if v != "delete" => {
-            Err(format!("cleanup.policy={v} is not supported: Cohort does not compact topics"))
-        }
-        ("message.timestamp.type", v) if v != "CreateTime" => {
-            Err(format!("message.timestamp.type={v} is not supported: Cohort keeps CreateTime"))
-        }
+        ("cleanup.policy", v) if v != "delete" => Err(format!(
+            "cleanup.policy={v} is not supported: Cohort does not compact topics"
+        )),
+        ("message.timestamp.type", v) if v != "CreateTime" => Err(format!(
+            "message.timestamp.type={v} is not supported: Cohort keeps CreateTime"
+        )),
         _ => Ok(()),
     }
 }
@@ -66,12 +66,20 @@ impl Broker {
             "retention.bytes" => c.retention_bytes.to_string(),
             "segment.bytes" => c.segment_bytes.to_string(),
             "segment.ms" => c.segment_ms.to_string(),
-            _ => TOPIC_CONFIGS.iter().find(|(n, _, _)| *n == name)?.1.to_string(),
+            _ => TOPIC_CONFIGS
+                .iter()
+                .find(|(n, _, _)| *n == name)?
+                .1
+                .to_string(),
         })
     }
 
     pub(crate) fn max_message_bytes(&self, topic: &crate::topics::Topic) -> usize {
-        topic.configs.get("max.message.bytes").and_then(|v| v.parse().ok()).unwrap_or(1048588)
+        topic
+            .configs
+            .get("max.message.bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1048588)
     }
 
     fn topic_metadata(&self, t: &crate::topics::Topic) -> TopicMetadata {
@@ -83,7 +91,11 @@ impl Broker {
                 .partitions
                 .iter()
                 .map(|p| PartitionMetadata {
-                    error: if p.is_failed() { ErrorCode::KAFKA_STORAGE_ERROR } else { ErrorCode::NONE },
+                    error: if p.is_failed() {
+                        ErrorCode::KAFKA_STORAGE_ERROR
+                    } else {
+                        ErrorCode::NONE
+                    },
                     partition: p.index,
                     leader: self.config.node_id,
                     leader_epoch: crate::partition::LEADER_EPOCH,
@@ -93,12 +105,24 @@ impl Broker {
     }
 
     fn missing_topic(error: ErrorCode, name: Option<String>, id: TopicId) -> TopicMetadata {
-        TopicMetadata { error, name, id, partitions: vec![] }
+        TopicMetadata {
+            error,
+            name,
+            id,
+            partitions: vec![],
+        }
     }
 
     pub(crate) fn metadata(&self, r: MetadataRequest) -> MetadataResponse {
         let topics = match r.topics {
-            None => self.topics.read().unwrap().all().iter().map(|t| self.topic_metadata(t)).collect(),
+            None => self
+                .topics
+                .read()
+                .unwrap()
+                .all()
+                .iter()
+                .map(|t| self.topic_metadata(t))
+                .collect(),
             Some(refs) => refs
                 .into_iter()
                 .map(|tr| match tr {
@@ -111,12 +135,24 @@ impl Broker {
                             return self.topic_metadata(&t);
                         }
                         if valid_topic_name(&name).is_err() {
-                            return Self::missing_topic(ErrorCode::INVALID_TOPIC_EXCEPTION, Some(name), TopicId::ZERO);
+                            return Self::missing_topic(
+                                ErrorCode::INVALID_TOPIC_EXCEPTION,
+                                Some(name),
+                                TopicId::ZERO,
+                            );
                         }
                         if !(r.allow_auto_topic_creation && self.config.auto_create_topics) {
-                            return Self::missing_topic(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some(name), TopicId::ZERO);
+                            return Self::missing_topic(
+                                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                                Some(name),
+                                TopicId::ZERO,
+                            );
                         }
-                        match self.create_topic(&name, self.config.default_partitions, BTreeMap::new()) {
+                        match self.create_topic(
+                            &name,
+                            self.config.default_partitions,
+                            BTreeMap::new(),
+                        ) {
                             Ok(t) => self.topic_metadata(&t),
                             Err((code, _)) => Self::missing_topic(code, Some(name), TopicId::ZERO),
                         }
@@ -144,10 +180,12 @@ impl Broker {
             return Ok(t);
         }
         let id = TopicId(rand::random());
-        let created = table.create(&self.config, name, partitions, configs, id).map_err(|e| {
-            tracing::error!("creating topic {name}: {e}");
-            (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
-        });
+        let created = table
+            .create(&self.config, name, partitions, configs, id)
+            .map_err(|e| {
+                tracing::error!("creating topic {name}: {e}");
+                (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
+            });
         drop(table);
         self.topics_changed();
         created
@@ -180,16 +218,28 @@ impl Broker {
                     Ok((partitions, configs)) => {
                         let outcome = if r.validate_only {
                             match self.topics.read().unwrap().get(&t.name) {
-                                Some(_) => Err((ErrorCode::TOPIC_ALREADY_EXISTS, format!("Topic '{}' already exists.", t.name))),
+                                Some(_) => Err((
+                                    ErrorCode::TOPIC_ALREADY_EXISTS,
+                                    format!("Topic '{}' already exists.", t.name),
+                                )),
                                 None => Ok(None),
                             }
                         } else {
                             let mut table = self.topics.write().unwrap();
                             if table.get(&t.name).is_some() {
-                                Err((ErrorCode::TOPIC_ALREADY_EXISTS, format!("Topic '{}' already exists.", t.name)))
+                                Err((
+                                    ErrorCode::TOPIC_ALREADY_EXISTS,
+                                    format!("Topic '{}' already exists.", t.name),
+                                ))
                             } else {
                                 table
-                                    .create(&self.config, &t.name, partitions, configs.clone(), TopicId(rand::random()))
+                                    .create(
+                                        &self.config,
+                                        &t.name,
+                                        partitions,
+                                        configs.clone(),
+                                        TopicId(rand::random()),
+                                    )
                                     .map(Some)
                                     .map_err(|e| (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))
                             }
@@ -213,12 +263,20 @@ impl Broker {
             .collect()
     }
 
-    fn validate_new_topic(&self, t: &NewTopic) -> Result<(i32, BTreeMap<String, String>), (ErrorCode, String)> {
+    fn validate_new_topic(
+        &self,
+        t: &NewTopic,
+    ) -> Result<(i32, BTreeMap<String, String>), (ErrorCode, String)> {
         valid_topic_name(&t.name).map_err(|m| (ErrorCode::INVALID_TOPIC_EXCEPTION, m))?;
         let mut partitions = match t.num_partitions {
             -1 => self.config.default_partitions,
             n if n > 0 => n,
-            n => return Err((ErrorCode::INVALID_PARTITIONS, format!("Number of partitions was set to an invalid non-positive value: {n}."))),
+            n => {
+                return Err((
+                    ErrorCode::INVALID_PARTITIONS,
+                    format!("Number of partitions was set to an invalid non-positive value: {n}."),
+                ))
+            }
         };
         match t.replication_factor {
             -1 | 1 => {}
@@ -238,7 +296,10 @@ impl Broker {
             }
             for (i, (p, replicas)) in t.assignments.iter().enumerate() {
                 if *p != i as i32 || replicas.as_slice() != [self.config.node_id] {
-                    return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("Invalid replica assignment for partition {p}: {replicas:?}")));
+                    return Err((
+                        ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                        format!("Invalid replica assignment for partition {p}: {replicas:?}"),
+                    ));
                 }
             }
             partitions = t.assignments.len() as i32;
@@ -246,7 +307,10 @@ impl Broker {
         let mut configs = BTreeMap::new();
         for (k, v) in &t.configs {
             let Some(v) = v else {
-                return Err((ErrorCode::INVALID_CONFIG, format!("Null value not supported for topic configs: {k}")));
+                return Err((
+                    ErrorCode::INVALID_CONFIG,
+                    format!("Null value not supported for topic configs: {k}"),
+                ));
             };
             check_topic_config(k, v).map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
             configs.insert(k.clone(), v.clone());
@@ -254,7 +318,11 @@ impl Broker {
         Ok((partitions, configs))
     }
 
-    fn topic_config_entries(&self, overrides: &BTreeMap<String, String>, keys: Option<&[String]>) -> Vec<ConfigEntry> {
+    fn topic_config_entries(
+        &self,
+        overrides: &BTreeMap<String, String>,
+        keys: Option<&[String]>,
+    ) -> Vec<ConfigEntry> {
         TOPIC_CONFIGS
             .iter()
             .filter(|(n, _, _)| keys.map_or(true, |k| k.iter().any(|k| k == n)))
@@ -263,11 +331,28 @@ impl Broker {
                     Some(v) => (v.clone(), SOURCE_DYNAMIC_TOPIC),
                     None => {
                         let v = self.topic_defaults(name).unwrap_or_default();
-                        let from_broker = matches!(name, "retention.ms" | "retention.bytes" | "segment.bytes" | "segment.ms");
-                        (v, if from_broker { SOURCE_STATIC_BROKER } else { SOURCE_DEFAULT })
+                        let from_broker = matches!(
+                            name,
+                            "retention.ms" | "retention.bytes" | "segment.bytes" | "segment.ms"
+                        );
+                        (
+                            v,
+                            if from_broker {
+                                SOURCE_STATIC_BROKER
+                            } else {
+                                SOURCE_DEFAULT
+                            },
+                        )
                     }
                 };
-                ConfigEntry { name: name.into(), value: Some(value), read_only: false, source, sensitive: false, config_type: ty }
+                ConfigEntry {
+                    name: name.into(),
+                    value: Some(value),
+                    read_only: false,
+                    source,
+                    sensitive: false,
+                    config_type: ty,
+                }
             })
             .collect()
     }
@@ -289,19 +374,42 @@ impl Broker {
                 };
                 let Some(topic) = found else {
                     return match tr {
-                        TopicRef::Name(n) => DeleteTopicResult { name: Some(n), id: TopicId::ZERO, error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, message: None },
-                        TopicRef::Id(id) => DeleteTopicResult { name: None, id, error: ErrorCode::UNKNOWN_TOPIC_ID, message: None },
+                        TopicRef::Name(n) => DeleteTopicResult {
+                            name: Some(n),
+                            id: TopicId::ZERO,
+                            error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                            message: None,
+                        },
+                        TopicRef::Id(id) => DeleteTopicResult {
+                            name: None,
+                            id,
+                            error: ErrorCode::UNKNOWN_TOPIC_ID,
+                            message: None,
+                        },
                     };
                 };
                 match table.delete(&topic.name) {
-                    Ok(_) => DeleteTopicResult { name: Some(topic.name.clone()), id: topic.id, error: ErrorCode::NONE, message: None },
-                    Err(e) => DeleteTopicResult { name: Some(topic.name.clone()), id: topic.id, error: ErrorCode::KAFKA_STORAGE_ERROR, message: Some(e.to_string()) },
+                    Ok(_) => DeleteTopicResult {
+                        name: Some(topic.name.clone()),
+                        id: topic.id,
+                        error: ErrorCode::NONE,
+                        message: None,
+                    },
+                    Err(e) => DeleteTopicResult {
+                        name: Some(topic.name.clone()),
+                        id: topic.id,
+                        error: ErrorCode::KAFKA_STORAGE_ERROR,
+                        message: Some(e.to_string()),
+                    },
                 }
             })
             .collect()
     }
 
-    pub(crate) fn create_partitions(&self, r: CreatePartitionsRequest) -> Vec<CreatePartitionsResult> {
+    pub(crate) fn create_partitions(
+        &self,
+        r: CreatePartitionsRequest,
+    ) -> Vec<CreatePartitionsResult> {
         let results = self.create_partitions_inner(r);
         self.topics_changed();
         results
@@ -334,7 +442,11 @@ impl Broker {
     }
 
     pub(crate) fn init_producer_id(&self, r: InitProducerIdRequest) -> InitProducerIdResponse {
-        let fail = |error| InitProducerIdResponse { error, producer_id: -1, producer_epoch: -1 };
+        let fail = |error| InitProducerIdResponse {
+            error,
+            producer_id: -1,
+            producer_epoch: -1,
+        };
         if r.transactional_id.is_some() {
             // Transactions need a transaction coordinator, which Cohort does not have.
             return fail(ErrorCode::INVALID_REQUEST);
@@ -342,7 +454,11 @@ impl Broker {
         // An idempotent producer (re)initialising always gets a fresh id, as in
         // Kafka: the old id's sequence state stays behind with the old batches.
         match self.producer_ids.next() {
-            Ok(id) => InitProducerIdResponse { error: ErrorCode::NONE, producer_id: id, producer_epoch: 0 },
+            Ok(id) => InitProducerIdResponse {
+                error: ErrorCode::NONE,
+                producer_id: id,
+                producer_epoch: 0,
+            },
             Err(e) => {
                 tracing::error!("allocating a producer id: {e}");
                 fail(ErrorCode::KAFKA_STORAGE_ERROR)
@@ -354,7 +470,12 @@ impl Broker {
         r.keys
             .into_iter()
             .map(|key| match r.key_type {
-                0 => CoordinatorResult { key, error: ErrorCode::NONE, message: None, node: Some(self.me()) },
+                0 => CoordinatorResult {
+                    key,
+                    error: ErrorCode::NONE,
+                    message: None,
+                    node: Some(self.me()),
+                },
                 _ => CoordinatorResult {
                     key,
                     error: ErrorCode::COORDINATOR_NOT_AVAILABLE,
@@ -366,7 +487,11 @@ impl Broker {
     }
 
     pub(crate) fn describe_cluster(&self) -> ClusterDescription {
-        ClusterDescription { cluster_id: self.cluster_id.clone(), controller_id: self.config.node_id, brokers: vec![self.me()] }
+        ClusterDescription {
+            cluster_id: self.cluster_id.clone(),
+            controller_id: self.config.node_id,
+            brokers: vec![self.me()],
+        }
     }
 
     pub(crate) fn describe_configs(&self, r: DescribeConfigsRequest) -> Vec<DescribeConfigsResult> {
@@ -382,13 +507,17 @@ impl Broker {
                 };
                 match res.resource_type {
                     RESOURCE_TOPIC => match self.topics.read().unwrap().get(&res.name) {
-                        Some(t) => out.entries = self.topic_config_entries(&t.configs, res.keys.as_deref()),
+                        Some(t) => {
+                            out.entries = self.topic_config_entries(&t.configs, res.keys.as_deref())
+                        }
                         None => {
                             out.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
                             out.message = Some(format!("Topic {} does not exist", res.name));
                         }
                     },
-                    RESOURCE_BROKER if res.name.is_empty() || res.name == self.config.node_id.to_string() => {
+                    RESOURCE_BROKER
+                        if res.name.is_empty() || res.name == self.config.node_id.to_string() =>
+                    {
                         out.entries = broker_config_entries(&self.config)
                             .into_iter()
                             .filter(|e| res.keys.as_ref().map_or(true, |k| k.contains(&e.name)))
@@ -396,7 +525,10 @@ impl Broker {
                     }
                     RESOURCE_BROKER => {
                         out.error = ErrorCode::INVALID_REQUEST;
-                        out.message = Some(format!("Unexpected broker id, expected {}", self.config.node_id));
+                        out.message = Some(format!(
+                            "Unexpected broker id, expected {}",
+                            self.config.node_id
+                        ));
                     }
                     other => {
                         out.error = ErrorCode::INVALID_REQUEST;
@@ -422,18 +554,34 @@ fn broker_config_entries(c: &BrokerConfig) -> Vec<ConfigEntry> {
         entry("node.id", c.node_id.to_string(), 3),
         entry("broker.id", c.node_id.to_string(), 3),
         entry("listeners", format!("PLAINTEXT://{}", c.listen), 7),
-        entry("advertised.listeners", format!("PLAINTEXT://{}", c.advertise), 7),
+        entry(
+            "advertised.listeners",
+            format!("PLAINTEXT://{}", c.advertise),
+            7,
+        ),
         entry("log.dirs", c.data_dir.display().to_string(), 2),
         entry("num.partitions", c.default_partitions.to_string(), 3),
         entry("default.replication.factor", "1".into(), 4),
-        entry("auto.create.topics.enable", c.auto_create_topics.to_string(), 1),
+        entry(
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+            1,
+        ),
         entry("log.retention.ms", c.retention_ms.to_string(), 5),
         entry("log.retention.bytes", c.retention_bytes.to_string(), 5),
         entry("log.segment.bytes", c.segment_bytes.to_string(), 3),
         entry("log.roll.ms", c.segment_ms.to_string(), 5),
-        entry("log.retention.check.interval.ms", c.retention_check_interval.as_millis().to_string(), 5),
+        entry(
+            "log.retention.check.interval.ms",
+            c.retention_check_interval.as_millis().to_string(),
+            5,
+        ),
         entry("message.max.bytes", "1048588".into(), 3),
-        entry("socket.request.max.bytes", c.max_request_size.to_string(), 3),
+        entry(
+            "socket.request.max.bytes",
+            c.max_request_size.to_string(),
+            3,
+        ),
         entry("cohort.fsync.policy", c.fsync.to_string(), 2),
     ]
 }

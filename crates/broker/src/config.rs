@@ -30,7 +30,11 @@ impl FsyncPolicy {
                     .strip_prefix("interval:")
                     .and_then(|v| v.strip_suffix("ms").unwrap_or(v).parse::<u64>().ok())
                     .filter(|&ms| ms > 0)
-                    .ok_or_else(|| format!("fsync policy must be always, never or interval:<ms>, not {other:?}"))?;
+                    .ok_or_else(|| {
+                        format!(
+                            "fsync policy must be always, never or interval:<ms>, not {other:?}"
+                        )
+                    })?;
                 Ok(FsyncPolicy::Interval(Duration::from_millis(ms)))
             }
         }
@@ -105,7 +109,10 @@ impl BrokerConfig {
     /// The advertised address split into host and port.
     pub fn advertised(&self) -> (String, i32) {
         match self.advertise.rsplit_once(':') {
-            Some((h, p)) => (h.trim_matches(|c| c == '[' || c == ']').to_string(), p.parse().unwrap_or(9092)),
+            Some((h, p)) => (
+                h.trim_matches(|c| c == '[' || c == ']').to_string(),
+                p.parse().unwrap_or(9092),
+            ),
             None => (self.advertise.clone(), 9092),
         }
     }
@@ -120,7 +127,10 @@ mod tests {
         for s in ["always", "never", "interval:50ms"] {
             assert_eq!(FsyncPolicy::parse(s).unwrap().to_string(), s);
         }
-        assert_eq!(FsyncPolicy::parse("interval:5").unwrap(), FsyncPolicy::Interval(Duration::from_millis(5)));
+        assert_eq!(
+            FsyncPolicy::parse("interval:5").unwrap(),
+            FsyncPolicy::Interval(Duration::from_millis(5))
+        );
         assert!(FsyncPolicy::parse("sometimes").is_err());
         assert!(FsyncPolicy::parse("interval:0").is_err());
     }

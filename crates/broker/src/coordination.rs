@@ -44,7 +44,10 @@ impl CoordinatorHandle {
     /// Sends a request; the answer arrives once it is decided and durable.
     pub async fn call(&self, request: GroupRequest, connection: u64) -> Option<GroupResponse> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Request(request, tx, connection)).await.ok()?;
+        self.tx
+            .send(Msg::Request(request, tx, connection))
+            .await
+            .ok()?;
         rx.await.ok()
     }
 
@@ -86,7 +89,10 @@ impl Store {
         std::fs::create_dir_all(root)?;
         let current = root.join("CURRENT");
         let generation = match std::fs::read_to_string(&current) {
-            Ok(s) => s.trim().parse::<u64>().map_err(|e| io::Error::other(format!("{current:?}: {e}")))?,
+            Ok(s) => s
+                .trim()
+                .parse::<u64>()
+                .map_err(|e| io::Error::other(format!("{current:?}: {e}")))?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),
         };
@@ -99,15 +105,23 @@ impl Store {
             }
         }
         let (log, _) = LocalLog::open(&log_dir(root, generation), LocalLogConfig::default())?;
-        Ok(Store { root: root.to_path_buf(), log, generation, appended: 0 })
+        Ok(Store {
+            root: root.to_path_buf(),
+            log,
+            generation,
+            appended: 0,
+        })
     }
 
     fn read_all(&self) -> io::Result<Vec<Record>> {
         let mut out = Vec::new();
-        let bytes = self.log.read(self.log.start_offset(), self.log.end_offset(), usize::MAX)?;
+        let bytes = self
+            .log
+            .read(self.log.start_offset(), self.log.end_offset(), usize::MAX)?;
         let mut at = 0;
         while at < bytes.len() {
-            let h = BatchHeader::parse(&bytes[at..]).map_err(|e| io::Error::other(e.to_string()))?;
+            let h =
+                BatchHeader::parse(&bytes[at..]).map_err(|e| io::Error::other(e.to_string()))?;
             for value in record_values(&bytes[at..at + h.size]) {
                 out.push(Record::decode(value).map_err(io::Error::other)?);
             }
@@ -136,7 +150,12 @@ impl Store {
             std::fs::remove_dir_all(&dir)?;
         }
         let (log, _) = LocalLog::open(&dir, LocalLogConfig::default())?;
-        let mut fresh = Store { root: self.root.clone(), log, generation: next, appended: 0 };
+        let mut fresh = Store {
+            root: self.root.clone(),
+            log,
+            generation: next,
+            appended: 0,
+        };
         fresh.append(snapshot)?;
         (fresh.log.syncer()?)()?;
         fresh.appended = 0;
@@ -166,14 +185,24 @@ fn record_values(batch: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut at = cohort_log::batch::HEADER_SIZE;
     while at < batch.len() {
-        let Some(len) = varint(batch, &mut at) else { break };
+        let Some(len) = varint(batch, &mut at) else {
+            break;
+        };
         let end = at + len.max(0) as usize;
         let mut p = at + 1; // attributes
-        let (Some(_ts), Some(_od), Some(klen)) = (varint(batch, &mut p), varint(batch, &mut p), varint(batch, &mut p)) else { break };
+        let (Some(_ts), Some(_od), Some(klen)) = (
+            varint(batch, &mut p),
+            varint(batch, &mut p),
+            varint(batch, &mut p),
+        ) else {
+            break;
+        };
         if klen > 0 {
             p += klen as usize;
         }
-        let Some(vlen) = varint(batch, &mut p) else { break };
+        let Some(vlen) = varint(batch, &mut p) else {
+            break;
+        };
         if vlen >= 0 && p + vlen as usize <= batch.len() {
             out.push(&batch[p..p + vlen as usize]);
         }
@@ -183,7 +212,13 @@ fn record_values(batch: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Starts the coordinator task: replays the log under `root`, then serves.
-pub fn start(root: &Path, config: CoordinatorConfig, compact_after: usize, hold_ms: i64, topics: TopicImage) -> io::Result<CoordinatorHandle> {
+pub fn start(
+    root: &Path,
+    config: CoordinatorConfig,
+    compact_after: usize,
+    hold_ms: i64,
+    topics: TopicImage,
+) -> io::Result<CoordinatorHandle> {
     let mut store = Store::open(root)?;
     let records = store.read_all()?;
     let mut coordinator = Coordinator::new(config);
@@ -193,14 +228,24 @@ pub fn start(root: &Path, config: CoordinatorConfig, compact_after: usize, hold_
     coordinator.handle(crate::now_ms(), Input::Topics(topics));
     coordinator.loaded(crate::now_ms());
     store.appended = records.len();
-    tracing::info!(records = records.len(), groups = coordinator.groups().count(), "coordinator loaded");
+    tracing::info!(
+        records = records.len(),
+        groups = coordinator.groups().count(),
+        "coordinator loaded"
+    );
     let (tx, rx) = mpsc::channel(4096);
     let held = HeldHeartbeats::new(hold_ms, coordinator.config().consumer_heartbeat_interval_ms);
     tokio::spawn(run(coordinator, store, rx, compact_after, held));
     Ok(CoordinatorHandle { tx })
 }
 
-async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Receiver<Msg>, compact_after: usize, mut held: HeldHeartbeats) {
+async fn run(
+    mut coordinator: Coordinator,
+    mut store: Store,
+    mut rx: mpsc::Receiver<Msg>,
+    compact_after: usize,
+    mut held: HeldHeartbeats,
+) {
     // Each reply's sender, connection, and group (for heartbeats).
     let mut waiting: HashMap<RequestId, (Reply, u64, Option<String>)> = HashMap::new();
     let mut next_id: RequestId = 1;
@@ -213,7 +258,12 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
         };
         let sleep = async {
             match deadline {
-                Some(at) => tokio::time::sleep(std::time::Duration::from_millis((at - crate::now_ms()).max(0) as u64)).await,
+                Some(at) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        (at - crate::now_ms()).max(0) as u64,
+                    ))
+                    .await
+                }
                 None => std::future::pending().await,
             }
         };
@@ -258,8 +308,12 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
             for e in &effects.events {
                 tracing::debug!(?e, "coordinator event");
                 match e {
-                    Event::TargetChanged { group, member } => wake.push((group.clone(), member.clone(), false)),
-                    Event::MemberRemoved { group, member, .. } => wake.push((group.clone(), member.clone(), true)),
+                    Event::TargetChanged { group, member } => {
+                        wake.push((group.clone(), member.clone(), false))
+                    }
+                    Event::MemberRemoved { group, member, .. } => {
+                        wake.push((group.clone(), member.clone(), true))
+                    }
                     _ => {}
                 }
             }
@@ -279,11 +333,16 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
         if !records.is_empty() {
             let durable = store.append(&records).and_then(|_| store.log.syncer());
             let durable = match durable {
-                Ok(sync) => tokio::task::spawn_blocking(sync).await.map_err(io::Error::other).and_then(|r| r),
+                Ok(sync) => tokio::task::spawn_blocking(sync)
+                    .await
+                    .map_err(io::Error::other)
+                    .and_then(|r| r),
                 Err(e) => Err(e),
             };
             if let Err(e) = durable {
-                tracing::error!("coordinator log write failed; refusing group requests from now on: {e}");
+                tracing::error!(
+                    "coordinator log write failed; refusing group requests from now on: {e}"
+                );
                 failed = true;
                 for (id, reply) in replies {
                     if let Some((tx, _, _)) = waiting.remove(&id) {
@@ -310,7 +369,11 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
         }
         // The snapshot copies the whole durable state: build it only once the
         // log is past the threshold, and only once.
-        let snapshot = if store.appended > compact_after { Some(coordinator.snapshot()) } else { None };
+        let snapshot = if store.appended > compact_after {
+            Some(coordinator.snapshot())
+        } else {
+            None
+        };
         if let Some(snapshot) = snapshot.filter(|s| store.appended > 2 * s.len()) {
             let snapshot_len = snapshot.len();
             let started = std::time::Instant::now();
@@ -324,10 +387,13 @@ async fn run(mut coordinator: Coordinator, mut store: Store, mut rx: mpsc::Recei
             .expect("compaction task");
             store = back;
             match result {
-                Ok(()) => tracing::info!(records = snapshot_len, ms = started.elapsed().as_millis() as u64, "compacted coordinator log"),
+                Ok(()) => tracing::info!(
+                    records = snapshot_len,
+                    ms = started.elapsed().as_millis() as u64,
+                    "compacted coordinator log"
+                ),
                 Err(e) => tracing::warn!("coordinator log compaction failed (will retry): {e}"),
             }
         }
     }
 }
-

@@ -19,7 +19,10 @@ fn batch_error(e: &BatchError) -> ErrorCode {
 
 impl Broker {
     fn partition_of(&self, topic: &Topic, index: i32) -> Option<Arc<Partition>> {
-        usize::try_from(index).ok().and_then(|i| topic.partitions.get(i)).cloned()
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| topic.partitions.get(i))
+            .cloned()
     }
 
     /// Checks and appends one partition's records; on success returns the append
@@ -30,8 +33,11 @@ impl Broker {
         partition: &Arc<Partition>,
         records: Option<bytes::Bytes>,
     ) -> Result<(u64, u64, u64), (ErrorCode, Option<String>)> {
-        let records = records.filter(|r| !r.is_empty()).ok_or((ErrorCode::CORRUPT_MESSAGE, None))?;
-        let header = BatchHeader::validate(&records).map_err(|e| (batch_error(&e), Some(e.to_string())))?;
+        let records = records
+            .filter(|r| !r.is_empty())
+            .ok_or((ErrorCode::CORRUPT_MESSAGE, None))?;
+        let header =
+            BatchHeader::validate(&records).map_err(|e| (batch_error(&e), Some(e.to_string())))?;
         if header.size != records.len() {
             return Err((
                 ErrorCode::INVALID_RECORD,
@@ -39,21 +45,33 @@ impl Broker {
             ));
         }
         if header.is_transactional() || header.is_control() {
-            return Err((ErrorCode::INVALID_REQUEST, Some("Cohort does not support transactions".into())));
+            return Err((
+                ErrorCode::INVALID_REQUEST,
+                Some("Cohort does not support transactions".into()),
+            ));
         }
         let max = self.max_message_bytes(topic);
         if records.len() > max {
             return Err((
                 ErrorCode::MESSAGE_TOO_LARGE,
-                Some(format!("The batch size {} exceeds max.message.bytes {max}", records.len())),
+                Some(format!(
+                    "The batch size {} exceeds max.message.bytes {max}",
+                    records.len()
+                )),
             ));
         }
         let mut batch = records.to_vec();
-        let appended = partition.append(&mut batch, &header).map_err(|c| (c, None))?;
+        let appended = partition
+            .append(&mut batch, &header)
+            .map_err(|c| (c, None))?;
         if !appended.duplicate {
             self.durability.appended(partition, appended.end_offset);
         }
-        Ok((appended.base_offset, appended.end_offset, appended.log_start_offset))
+        Ok((
+            appended.base_offset,
+            appended.end_offset,
+            appended.log_start_offset,
+        ))
     }
 
     pub(crate) fn produce(self: &Arc<Self>, r: ProduceRequest) -> Reply {
@@ -78,7 +96,9 @@ impl Broker {
                     log_start_offset: -1,
                     message: None,
                 };
-                let target = topic.as_ref().and_then(|tp| Some((tp, self.partition_of(tp, index)?)));
+                let target = topic
+                    .as_ref()
+                    .and_then(|tp| Some((tp, self.partition_of(tp, index)?)));
                 match (refuse_all, target) {
                     (Some(code), _) => res.error = code,
                     (None, None) => res.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
@@ -96,7 +116,10 @@ impl Broker {
                 }
                 results.push(res);
             }
-            response.topics.push(ProduceTopicResult { name: t.name, partitions: results });
+            response.topics.push(ProduceTopicResult {
+                name: t.name,
+                partitions: results,
+            });
         }
         if r.acks == 0 {
             return Reply::Nothing;
@@ -111,7 +134,9 @@ impl Broker {
                 let mut rx = p.subscribe_durable();
                 let outcome = tokio::time::timeout_at(
                     deadline,
-                    rx.wait_for(|d| matches!(d, Durable::Failed) || matches!(d, Durable::UpTo(x) if *x >= end)),
+                    rx.wait_for(|d| {
+                        matches!(d, Durable::Failed) || matches!(d, Durable::UpTo(x) if *x >= end)
+                    }),
                 )
                 .await;
                 let code = match outcome {
@@ -178,7 +203,9 @@ impl Broker {
                     log_start_offset: -1,
                     records: bytes::Bytes::new(),
                 };
-                let p = topic.as_ref().and_then(|tp| self.partition_of(tp, fp.partition));
+                let p = topic
+                    .as_ref()
+                    .and_then(|tp| self.partition_of(tp, fp.partition));
                 match p {
                     None => {
                         res.error = match t.topic {
@@ -187,7 +214,9 @@ impl Broker {
                         }
                     }
                     Some(p) => {
-                        if let Err(code) = self.read_partition(&p, fp, &mut res, &mut budget, &mut total) {
+                        if let Err(code) =
+                            self.read_partition(&p, fp, &mut res, &mut budget, &mut total)
+                        {
                             res.error = code;
                         }
                     }
@@ -195,7 +224,11 @@ impl Broker {
                 any_error |= res.error != ErrorCode::NONE;
                 parts.push(res);
             }
-            out.topics.push(FetchTopicResult { name, id, partitions: parts });
+            out.topics.push(FetchTopicResult {
+                name,
+                id,
+                partitions: parts,
+            });
         }
         let done = any_error || total >= r.min_bytes.max(1) as usize;
         (out, done)
@@ -275,18 +308,38 @@ impl Broker {
             .collect()
     }
 
-    pub(crate) fn offset_for_leader_epoch(&self, r: OffsetForLeaderEpochRequest) -> Vec<OffsetForLeaderEpochTopicResult> {
+    pub(crate) fn offset_for_leader_epoch(
+        &self,
+        r: OffsetForLeaderEpochRequest,
+    ) -> Vec<OffsetForLeaderEpochTopicResult> {
         r.topics
             .into_iter()
             .map(|(name, parts)| {
                 let topic = self.topics.read().unwrap().get(&name);
                 let partitions = parts
                     .into_iter()
-                    .map(|(index, epoch)| match topic.as_ref().and_then(|t| self.partition_of(t, index)) {
-                        None => EpochEndOffset { partition: index, error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, leader_epoch: -1, end_offset: -1 },
-                        // Epoch 0 is the only one and is still open: it ends at the log end.
-                        Some(p) if epoch == LEADER_EPOCH => EpochEndOffset { partition: index, error: ErrorCode::NONE, leader_epoch: LEADER_EPOCH, end_offset: p.log_end_offset() as i64 },
-                        Some(_) => EpochEndOffset { partition: index, error: ErrorCode::NONE, leader_epoch: -1, end_offset: -1 },
+                    .map(|(index, epoch)| {
+                        match topic.as_ref().and_then(|t| self.partition_of(t, index)) {
+                            None => EpochEndOffset {
+                                partition: index,
+                                error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                                leader_epoch: -1,
+                                end_offset: -1,
+                            },
+                            // Epoch 0 is the only one and is still open: it ends at the log end.
+                            Some(p) if epoch == LEADER_EPOCH => EpochEndOffset {
+                                partition: index,
+                                error: ErrorCode::NONE,
+                                leader_epoch: LEADER_EPOCH,
+                                end_offset: p.log_end_offset() as i64,
+                            },
+                            Some(_) => EpochEndOffset {
+                                partition: index,
+                                error: ErrorCode::NONE,
+                                leader_epoch: -1,
+                                end_offset: -1,
+                            },
+                        }
                     })
                     .collect();
                 OffsetForLeaderEpochTopicResult { name, partitions }

@@ -34,7 +34,12 @@ impl Durability {
                     .expect("spawn fsync thread"),
             ),
         };
-        Durability { policy, tx: Mutex::new(Some(tx)), thread: Mutex::new(thread), data_changed }
+        Durability {
+            policy,
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(thread),
+            data_changed,
+        }
     }
 
     pub fn policy(&self) -> FsyncPolicy {
@@ -54,7 +59,9 @@ impl Durability {
                 if p.advance_high_watermark(end) {
                     self.data_changed.send_modify(|n| *n += 1);
                 }
-                if let (FsyncPolicy::Interval(_), Some(tx)) = (self.policy, &*self.tx.lock().unwrap()) {
+                if let (FsyncPolicy::Interval(_), Some(tx)) =
+                    (self.policy, &*self.tx.lock().unwrap())
+                {
                     let _ = tx.send(p.clone());
                 }
             }

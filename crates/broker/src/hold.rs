@@ -41,24 +41,49 @@ const TIMEOUT_MARGIN_MS: i64 = 1000;
 
 impl HeldHeartbeats {
     pub fn new(hold_ms: i64, settled_interval_ms: i32) -> HeldHeartbeats {
-        HeldHeartbeats { hold_ms, settled_interval_ms, by_member: HashMap::new(), last_interval: HashMap::new() }
+        HeldHeartbeats {
+            hold_ms,
+            settled_interval_ms,
+            by_member: HashMap::new(),
+            last_interval: HashMap::new(),
+        }
     }
 
     /// Keeps back a settled member's successful heartbeat answer; hands back
     /// any other reply to be sent now.
-    pub fn park(&mut self, now: i64, group: Option<&str>, connection: u64, tx: Reply, response: GroupResponse) -> Option<(Reply, GroupResponse)> {
-        let hold = self.hold_ms.min(self.settled_interval_ms as i64 - TIMEOUT_MARGIN_MS);
+    pub fn park(
+        &mut self,
+        now: i64,
+        group: Option<&str>,
+        connection: u64,
+        tx: Reply,
+        response: GroupResponse,
+    ) -> Option<(Reply, GroupResponse)> {
+        let hold = self
+            .hold_ms
+            .min(self.settled_interval_ms as i64 - TIMEOUT_MARGIN_MS);
         let (key, settled) = match (&response, group) {
-            (GroupResponse::ConsumerGroupHeartbeat(h), Some(g)) if self.hold_ms > 0 => match &h.member_id {
-                Some(m) => (
-                    (g.to_string(), m.clone()),
-                    h.error == ErrorCode::NONE && h.member_epoch > 0 && h.heartbeat_interval_ms == self.settled_interval_ms,
-                ),
-                None => return Some((tx, response)),
-            },
+            (GroupResponse::ConsumerGroupHeartbeat(h), Some(g)) if self.hold_ms > 0 => {
+                match &h.member_id {
+                    Some(m) => (
+                        (g.to_string(), m.clone()),
+                        h.error == ErrorCode::NONE
+                            && h.member_epoch > 0
+                            && h.heartbeat_interval_ms == self.settled_interval_ms,
+                    ),
+                    None => return Some((tx, response)),
+                }
+            }
             _ => return Some((tx, response)),
         };
-        let told = self.last_interval.insert(key.clone(), if settled { self.settled_interval_ms } else { -1 });
+        let told = self.last_interval.insert(
+            key.clone(),
+            if settled {
+                self.settled_interval_ms
+            } else {
+                -1
+            },
+        );
         if !settled || hold <= 0 || told != Some(self.settled_interval_ms) {
             return Some((tx, response));
         }
@@ -66,7 +91,15 @@ impl HeldHeartbeats {
         if let Some(old) = self.by_member.remove(&key) {
             let _ = old.tx.send(old.response);
         }
-        self.by_member.insert(key, Held { tx, response, until: now + hold, connection });
+        self.by_member.insert(
+            key,
+            Held {
+                tx,
+                response,
+                until: now + hold,
+                connection,
+            },
+        );
         None
     }
 
@@ -89,8 +122,12 @@ impl HeldHeartbeats {
         if self.by_member.values().all(|h| h.connection != connection) {
             return;
         }
-        let keys: Vec<(String, String)> =
-            self.by_member.iter().filter(|(_, h)| h.connection == connection).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<(String, String)> = self
+            .by_member
+            .iter()
+            .filter(|(_, h)| h.connection == connection)
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in keys {
             let h = self.by_member.remove(&k).unwrap();
             let _ = h.tx.send(h.response);
@@ -98,7 +135,12 @@ impl HeldHeartbeats {
     }
 
     pub fn release_due(&mut self, now: i64) {
-        let due: Vec<(String, String)> = self.by_member.iter().filter(|(_, h)| h.until <= now).map(|(k, _)| k.clone()).collect();
+        let due: Vec<(String, String)> = self
+            .by_member
+            .iter()
+            .filter(|(_, h)| h.until <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in due {
             let h = self.by_member.remove(&k).unwrap();
             let _ = h.tx.send(h.response);
@@ -108,7 +150,8 @@ impl HeldHeartbeats {
     /// The member left or was removed.
     pub fn forget(&mut self, group: &str, member: &str) {
         self.release_member(group, member);
-        self.last_interval.remove(&(group.to_string(), member.to_string()));
+        self.last_interval
+            .remove(&(group.to_string(), member.to_string()));
     }
 
     pub fn next_deadline(&self) -> Option<i64> {

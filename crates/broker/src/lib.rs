@@ -63,7 +63,11 @@ struct ClusterFile {
 }
 
 fn topic_image(topics: &TopicTable) -> coordination::TopicImage {
-    topics.all().iter().map(|t| (t.name.clone(), (t.id, t.partitions.len() as i32))).collect()
+    topics
+        .all()
+        .iter()
+        .map(|t| (t.name.clone(), (t.id, t.partitions.len() as i32)))
+        .collect()
 }
 
 pub fn now_ms() -> i64 {
@@ -95,8 +99,14 @@ impl Broker {
                 f.cluster_id
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let f = ClusterFile { cluster_id: new_cluster_id(), node_id: config.node_id };
-                topics::write_atomically(&cluster_path, &serde_json::to_vec(&f).map_err(io::Error::other)?)?;
+                let f = ClusterFile {
+                    cluster_id: new_cluster_id(),
+                    node_id: config.node_id,
+                };
+                topics::write_atomically(
+                    &cluster_path,
+                    &serde_json::to_vec(&f).map_err(io::Error::other)?,
+                )?;
                 f.cluster_id
             }
             Err(e) => return Err(e),
@@ -135,7 +145,11 @@ impl Broker {
 
     fn me(&self) -> BrokerAddress {
         let (host, port) = self.config.advertised();
-        BrokerAddress { node_id: self.config.node_id, host, port }
+        BrokerAddress {
+            node_id: self.config.node_id,
+            host,
+            port,
+        }
     }
 
     /// Answers one request. Work that must happen in arrival order (appends)
@@ -152,19 +166,31 @@ impl Broker {
             Request::Produce(r) => self.produce(r),
             Request::Fetch(r) => self.fetch(r),
             Request::ListOffsets(r) => Reply::Now(Response::ListOffsets(self.list_offsets(r))),
-            Request::InitProducerId(r) => Reply::Now(Response::InitProducerId(self.init_producer_id(r))),
-            Request::OffsetForLeaderEpoch(r) => {
-                Reply::Now(Response::OffsetForLeaderEpoch(self.offset_for_leader_epoch(r)))
+            Request::InitProducerId(r) => {
+                Reply::Now(Response::InitProducerId(self.init_producer_id(r)))
             }
-            Request::FindCoordinator(r) => Reply::Now(Response::FindCoordinator(self.find_coordinator(r))),
-            Request::DescribeCluster => Reply::Now(Response::DescribeCluster(self.describe_cluster())),
-            Request::DescribeConfigs(r) => Reply::Now(Response::DescribeConfigs(self.describe_configs(r))),
+            Request::OffsetForLeaderEpoch(r) => Reply::Now(Response::OffsetForLeaderEpoch(
+                self.offset_for_leader_epoch(r),
+            )),
+            Request::FindCoordinator(r) => {
+                Reply::Now(Response::FindCoordinator(self.find_coordinator(r)))
+            }
+            Request::DescribeCluster => {
+                Reply::Now(Response::DescribeCluster(self.describe_cluster()))
+            }
+            Request::DescribeConfigs(r) => {
+                Reply::Now(Response::DescribeConfigs(self.describe_configs(r)))
+            }
         }
     }
 
     /// Hands a group request to the coordinator, after filling in what only the
     /// broker knows: the client's identity, and which partitions exist.
-    fn group_request(self: &Arc<Self>, mut g: cohort_types::group::GroupRequest, client: &ClientInfo) -> Reply {
+    fn group_request(
+        self: &Arc<Self>,
+        mut g: cohort_types::group::GroupRequest,
+        client: &ClientInfo,
+    ) -> Reply {
         use cohort_types::group::GroupRequest;
         match &mut g {
             GroupRequest::JoinGroup(j) => {
@@ -179,17 +205,22 @@ impl Broker {
         }
         if matches!(
             g,
-            GroupRequest::ConsumerGroupHeartbeat(_) | GroupRequest::Heartbeat(_) | GroupRequest::JoinGroup(_) | GroupRequest::SyncGroup(_)
+            GroupRequest::ConsumerGroupHeartbeat(_)
+                | GroupRequest::Heartbeat(_)
+                | GroupRequest::JoinGroup(_)
+                | GroupRequest::SyncGroup(_)
         ) {
-            self.membership_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.membership_requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         match &mut g {
             GroupRequest::OffsetCommit(c) => {
                 let topics = self.topics.read().unwrap();
                 for o in &mut c.offsets {
-                    o.unknown_partition = !topics
-                        .get(&o.partition.topic)
-                        .is_some_and(|t| o.partition.partition >= 0 && (o.partition.partition as usize) < t.partitions.len());
+                    o.unknown_partition = !topics.get(&o.partition.topic).is_some_and(|t| {
+                        o.partition.partition >= 0
+                            && (o.partition.partition as usize) < t.partitions.len()
+                    });
                 }
             }
             _ => {}
@@ -198,7 +229,10 @@ impl Broker {
         let connection = client.connection;
         Reply::Later(Box::pin(async move {
             let refused = g.refused(cohort_types::ErrorCode::COORDINATOR_NOT_AVAILABLE);
-            let trace = matches!(g, cohort_types::group::GroupRequest::ConsumerGroupHeartbeat(_));
+            let trace = matches!(
+                g,
+                cohort_types::group::GroupRequest::ConsumerGroupHeartbeat(_)
+            );
             if trace {
                 tracing::debug!(request = ?g, "group request");
             }
@@ -237,8 +271,12 @@ impl Broker {
             for p in &t.partitions {
                 match p.apply_retention(now, retention) {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(topic = %t.name, partition = p.index, "retention removed {n} offsets"),
-                    Err(e) => tracing::error!(topic = %t.name, partition = p.index, "retention failed: {e}"),
+                    Ok(n) => {
+                        tracing::info!(topic = %t.name, partition = p.index, "retention removed {n} offsets")
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %t.name, partition = p.index, "retention failed: {e}")
+                    }
                 }
             }
         }
@@ -247,7 +285,9 @@ impl Broker {
     /// Syncs everything and stops the fsync thread. Called once, at shutdown.
     pub fn close(&self) {
         tracing::info!(
-            membership_requests = self.membership_requests.load(std::sync::atomic::Ordering::Relaxed),
+            membership_requests = self
+                .membership_requests
+                .load(std::sync::atomic::Ordering::Relaxed),
             "group membership requests served (heartbeats, joins, syncs)"
         );
         let all = self.topics.read().unwrap().all_partitions();

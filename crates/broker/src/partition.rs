@@ -58,7 +58,11 @@ impl Partition {
         Ok(Partition {
             topic: topic.to_string(),
             index,
-            state: Mutex::new(State { log, producers, failed: false }),
+            state: Mutex::new(State {
+                log,
+                producers,
+                failed: false,
+            }),
             high_watermark: watch::channel(end).0,
             durable: watch::channel(Durable::UpTo(end)).0,
         })
@@ -87,7 +91,10 @@ impl Partition {
                     st.failed = true;
                     ErrorCode::KAFKA_STORAGE_ERROR
                 })?;
-                st.producers.record(&BatchHeader { base_offset, ..*header });
+                st.producers.record(&BatchHeader {
+                    base_offset,
+                    ..*header
+                });
                 Ok(Appended {
                     base_offset,
                     end_offset: st.log.end_offset(),
@@ -165,7 +172,11 @@ impl Partition {
     }
 
     pub fn apply_retention(&self, now_ms: i64, retention: Retention) -> io::Result<u64> {
-        self.state.lock().unwrap().log.apply_retention(now_ms, retention)
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .apply_retention(now_ms, retention)
     }
 
     /// Removes the partition's files. Anyone still holding the partition gets

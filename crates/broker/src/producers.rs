@@ -75,8 +75,10 @@ impl ProducerStates {
             };
         }
         let last_seq = h.last_sequence();
-        if let Some(b) =
-            entry.batches.iter().find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
+        if let Some(b) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
         {
             return Verdict::Duplicate(b.base_offset);
         }
@@ -121,12 +123,18 @@ impl ProducerIdAllocator {
     pub fn open(meta_dir: &Path) -> io::Result<ProducerIdAllocator> {
         let path = meta_dir.join("producer-id-block");
         let reserved = match std::fs::read_to_string(&path) {
-            Ok(s) => s.trim().parse::<i64>().map_err(|e| io::Error::other(format!("{path:?}: {e}")))?,
+            Ok(s) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|e| io::Error::other(format!("{path:?}: {e}")))?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),
         };
         // Everything below the last reserved end may have been handed out.
-        Ok(ProducerIdAllocator { path, state: Mutex::new((reserved, reserved)) })
+        Ok(ProducerIdAllocator {
+            path,
+            state: Mutex::new((reserved, reserved)),
+        })
     }
 
     pub fn next(&self) -> io::Result<i64> {
@@ -150,7 +158,10 @@ mod tests {
     fn header(pid: i64, epoch: i16, seq: i32, n: usize, base: u64) -> BatchHeader {
         let values: Vec<&[u8]> = (0..n).map(|_| &b"v"[..]).collect();
         let b = build_batch(0, &values, Some((pid, epoch, seq)));
-        BatchHeader { base_offset: base, ..BatchHeader::parse(&b).unwrap() }
+        BatchHeader {
+            base_offset: base,
+            ..BatchHeader::parse(&b).unwrap()
+        }
     }
 
     #[test]
@@ -169,10 +180,19 @@ mod tests {
     #[test]
     fn gaps_old_epochs_and_late_starts_are_rejected() {
         let mut s = ProducerStates::default();
-        assert_eq!(s.check(&header(1, 0, 5, 1, 0)), Verdict::Reject(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER));
+        assert_eq!(
+            s.check(&header(1, 0, 5, 1, 0)),
+            Verdict::Reject(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
         s.record(&header(1, 1, 0, 1, 0));
-        assert_eq!(s.check(&header(1, 1, 2, 1, 0)), Verdict::Reject(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER));
-        assert_eq!(s.check(&header(1, 0, 1, 1, 0)), Verdict::Reject(ErrorCode::INVALID_PRODUCER_EPOCH));
+        assert_eq!(
+            s.check(&header(1, 1, 2, 1, 0)),
+            Verdict::Reject(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
+        assert_eq!(
+            s.check(&header(1, 0, 1, 1, 0)),
+            Verdict::Reject(ErrorCode::INVALID_PRODUCER_EPOCH)
+        );
         // A new epoch starts again at zero.
         assert_eq!(s.check(&header(1, 2, 0, 1, 0)), Verdict::Append);
     }
@@ -185,7 +205,10 @@ mod tests {
         }
         assert_eq!(s.check(&header(9, 0, 6, 1, 0)), Verdict::Duplicate(6));
         assert_eq!(s.check(&header(9, 0, 2, 1, 0)), Verdict::Duplicate(2));
-        assert!(matches!(s.check(&header(9, 0, 1, 1, 0)), Verdict::Reject(_)));
+        assert!(matches!(
+            s.check(&header(9, 0, 1, 1, 0)),
+            Verdict::Reject(_)
+        ));
     }
 
     #[test]

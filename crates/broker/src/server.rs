@@ -102,14 +102,21 @@ impl Server {
             connections.abort_all();
         }
         let broker = self.broker.clone();
-        tokio::task::spawn_blocking(move || broker.close()).await.map_err(io::Error::other)?;
+        tokio::task::spawn_blocking(move || broker.close())
+            .await
+            .map_err(io::Error::other)?;
         Ok(())
     }
 }
 
 /// Turns one frame into the future of its answer, or an error that must close
 /// the connection.
-fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: &SocketAddr, connection: u64) -> Result<(Answer, bool), String> {
+fn dispatch(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    peer: &SocketAddr,
+    connection: u64,
+) -> Result<(Answer, bool), String> {
     let (header, decoded) = decode_request(frame).map_err(|e| e.to_string())?;
     let heartbeat = header.api_key == CONSUMER_GROUP_HEARTBEAT;
     dispatch_decoded(broker, header, decoded, peer, connection).map(|a| (a, heartbeat))
@@ -137,15 +144,15 @@ fn dispatch_decoded(
                 client_host: format!("/{}", peer.ip()),
             };
             match broker.handle(request, &client) {
-            Reply::Nothing => Ok(Box::pin(async { Ok(None) })),
-            Reply::Now(response) => {
-                let bytes = encode_response(&header, &response)?;
-                Ok(Box::pin(async move { Ok(Some(bytes)) }))
-            }
-            Reply::Later(fut) => Ok(Box::pin(async move {
-                let response = fut.await;
-                encode_response(&header, &response).map(Some)
-            })),
+                Reply::Nothing => Ok(Box::pin(async { Ok(None) })),
+                Reply::Now(response) => {
+                    let bytes = encode_response(&header, &response)?;
+                    Ok(Box::pin(async move { Ok(Some(bytes)) }))
+                }
+                Reply::Later(fut) => Ok(Box::pin(async move {
+                    let response = fut.await;
+                    encode_response(&header, &response).map(Some)
+                })),
             }
         }
     }
@@ -153,7 +160,11 @@ fn dispatch_decoded(
 
 static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-async fn connection(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
+async fn connection(
+    stream: TcpStream,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let peer = stream.peer_addr()?;
     let (mut rd, mut wr) = stream.into_split();

@@ -65,9 +65,14 @@ pub fn valid_topic_name(name: &str) -> Result<(), String> {
         return Err(format!("Topic name \"{name}\" is illegal"));
     }
     if name.len() > 249 {
-        return Err(format!("Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"));
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        ));
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
         return Err(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         ));
@@ -84,15 +89,24 @@ pub struct TopicTable {
 fn partition_dir(data_dir: &Path, id: &TopicId, partition: i32) -> PathBuf {
     // Named by topic id, not name, so a topic deleted and recreated under the same
     // name never meets the old one's files.
-    data_dir.join("partitions").join(format!("{}-{partition}", id_to_hex(id)))
+    data_dir
+        .join("partitions")
+        .join(format!("{}-{partition}", id_to_hex(id)))
 }
 
-pub fn log_config(configs: &BTreeMap<String, String>, defaults: &crate::BrokerConfig) -> LocalLogConfig {
+pub fn log_config(
+    configs: &BTreeMap<String, String>,
+    defaults: &crate::BrokerConfig,
+) -> LocalLogConfig {
     let get = |k: &str| configs.get(k).and_then(|v| v.parse::<i64>().ok());
     LocalLogConfig {
-        segment_bytes: get("segment.bytes").map(|v| v.max(14) as u64).unwrap_or(defaults.segment_bytes),
+        segment_bytes: get("segment.bytes")
+            .map(|v| v.max(14) as u64)
+            .unwrap_or(defaults.segment_bytes),
         segment_ms: get("segment.ms").unwrap_or(defaults.segment_ms),
-        index_interval_bytes: get("index.interval.bytes").map(|v| v.max(0) as usize).unwrap_or(4096),
+        index_interval_bytes: get("index.interval.bytes")
+            .map(|v| v.max(0) as usize)
+            .unwrap_or(4096),
     }
 }
 
@@ -103,18 +117,35 @@ impl TopicTable {
         std::fs::create_dir_all(config.data_dir.join("partitions"))?;
         let path = config.data_dir.join("meta/topics.json");
         let file: TopicsFile = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| io::Error::other(format!("{path:?}: {e}")))?,
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| io::Error::other(format!("{path:?}: {e}")))?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => TopicsFile::default(),
             Err(e) => return Err(e),
         };
-        let mut table = TopicTable { data_dir: config.data_dir.clone(), by_name: HashMap::new(), by_id: HashMap::new() };
+        let mut table = TopicTable {
+            data_dir: config.data_dir.clone(),
+            by_name: HashMap::new(),
+            by_id: HashMap::new(),
+        };
         for rec in file.topics {
-            let id = id_from_hex(&rec.id).ok_or_else(|| io::Error::other(format!("bad topic id {}", rec.id)))?;
+            let id = id_from_hex(&rec.id)
+                .ok_or_else(|| io::Error::other(format!("bad topic id {}", rec.id)))?;
             let mut partitions = Vec::new();
             for p in 0..rec.partitions {
-                partitions.push(Arc::new(open_partition(config, &rec.name, &id, p, &rec.configs)?));
+                partitions.push(Arc::new(open_partition(
+                    config,
+                    &rec.name,
+                    &id,
+                    p,
+                    &rec.configs,
+                )?));
             }
-            let topic = Arc::new(Topic { name: rec.name.clone(), id, configs: rec.configs, partitions });
+            let topic = Arc::new(Topic {
+                name: rec.name.clone(),
+                id,
+                configs: rec.configs,
+                partitions,
+            });
             table.by_id.insert(id, topic.clone());
             table.by_name.insert(rec.name, topic);
         }
@@ -128,9 +159,9 @@ impl TopicTable {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
             let owned = name.rsplit_once('-').is_some_and(|(id, p)| {
-                id_from_hex(id).and_then(|id| self.by_id.get(&id)).is_some_and(|t| {
-                    p.parse::<usize>().is_ok_and(|p| p < t.partitions.len())
-                })
+                id_from_hex(id)
+                    .and_then(|id| self.by_id.get(&id))
+                    .is_some_and(|t| p.parse::<usize>().is_ok_and(|p| p < t.partitions.len()))
             });
             if !owned {
                 tracing::warn!("removing orphaned partition directory {name}");
@@ -182,7 +213,12 @@ impl TopicTable {
         for p in 0..partitions {
             parts.push(Arc::new(open_partition(config, name, &id, p, &configs)?));
         }
-        let topic = Arc::new(Topic { name: name.to_string(), id, configs, partitions: parts });
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id,
+            configs,
+            partitions: parts,
+        });
         self.by_name.insert(name.to_string(), topic.clone());
         self.by_id.insert(id, topic.clone());
         if let Err(e) = self.persist() {
@@ -195,7 +231,9 @@ impl TopicTable {
 
     /// Forgets the topic (durably), then removes its files.
     pub fn delete(&mut self, name: &str) -> io::Result<Option<Arc<Topic>>> {
-        let Some(topic) = self.by_name.remove(name) else { return Ok(None) };
+        let Some(topic) = self.by_name.remove(name) else {
+            return Ok(None);
+        };
         self.by_id.remove(&topic.id);
         self.persist()?;
         for p in &topic.partitions {
@@ -204,13 +242,33 @@ impl TopicTable {
         Ok(Some(topic))
     }
 
-    pub fn add_partitions(&mut self, config: &crate::BrokerConfig, name: &str, count: i32) -> io::Result<Arc<Topic>> {
-        let old = self.by_name.get(name).cloned().ok_or_else(|| io::Error::other("no such topic"))?;
+    pub fn add_partitions(
+        &mut self,
+        config: &crate::BrokerConfig,
+        name: &str,
+        count: i32,
+    ) -> io::Result<Arc<Topic>> {
+        let old = self
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| io::Error::other("no such topic"))?;
         let mut partitions = old.partitions.clone();
         for p in partitions.len() as i32..count {
-            partitions.push(Arc::new(open_partition(config, name, &old.id, p, &old.configs)?));
+            partitions.push(Arc::new(open_partition(
+                config,
+                name,
+                &old.id,
+                p,
+                &old.configs,
+            )?));
         }
-        let topic = Arc::new(Topic { name: old.name.clone(), id: old.id, configs: old.configs.clone(), partitions });
+        let topic = Arc::new(Topic {
+            name: old.name.clone(),
+            id: old.id,
+            configs: old.configs.clone(),
+            partitions,
+        });
         self.by_name.insert(name.to_string(), topic.clone());
         self.by_id.insert(topic.id, topic.clone());
         self.persist()?;
@@ -218,7 +276,10 @@ impl TopicTable {
     }
 
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.by_name.values().flat_map(|t| t.partitions.iter().cloned()).collect()
+        self.by_name
+            .values()
+            .flat_map(|t| t.partitions.iter().cloned())
+            .collect()
     }
 }
 

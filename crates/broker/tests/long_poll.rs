@@ -24,7 +24,11 @@ fn start() -> (String, tempfile::TempDir) {
     config.advertise = "127.0.0.1:0".into();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let server = Server::bind(config).await.unwrap();
             tx.send(server.local_addr().unwrap().to_string()).unwrap();
@@ -43,7 +47,11 @@ fn batch(value: &[u8]) -> Bytes {
 fn a_waiting_fetch_is_answered_with_the_records_a_later_produce_writes() {
     let (addr, _dir) = start();
     let mut admin = TcpStream::connect(&addr).unwrap();
-    assert_eq!(client::create_topic_response(call(&mut admin, &client::create_topic_request(1, "lp", 1))).unwrap(), 0);
+    assert_eq!(
+        client::create_topic_response(call(&mut admin, &client::create_topic_request(1, "lp", 1)))
+            .unwrap(),
+        0
+    );
 
     // Nothing is there yet: a fetch with a long max wait must hold until the
     // produce below, then carry its record (not an empty timeout answer).
@@ -51,13 +59,25 @@ fn a_waiting_fetch_is_answered_with_the_records_a_later_produce_writes() {
         let addr = addr.clone();
         std::thread::spawn(move || {
             let mut s = TcpStream::connect(&addr).unwrap();
-            let (_, parts) = client::fetch_response(call(&mut s, &client::fetch_request(7, "lp", 0, 0, 1 << 20, 60_000))).unwrap();
-            (parts[0].error, parts[0].high_watermark, parts[0].records.len())
+            let (_, parts) = client::fetch_response(call(
+                &mut s,
+                &client::fetch_request(7, "lp", 0, 0, 1 << 20, 60_000),
+            ))
+            .unwrap();
+            (
+                parts[0].error,
+                parts[0].high_watermark,
+                parts[0].records.len(),
+            )
         })
     };
     std::thread::sleep(std::time::Duration::from_millis(200));
     let mut producer = TcpStream::connect(&addr).unwrap();
-    let (_, res) = client::produce_response(call(&mut producer, &client::produce_request(1, "lp", 0, batch(b"wake"), -1))).unwrap();
+    let (_, res) = client::produce_response(call(
+        &mut producer,
+        &client::produce_request(1, "lp", 0, batch(b"wake"), -1),
+    ))
+    .unwrap();
     assert_eq!(res, vec![(0, 0, 0)]);
     let (error, hw, len) = fetcher.join().unwrap();
     assert_eq!((error, hw), (0, 1));
@@ -68,11 +88,16 @@ fn a_waiting_fetch_is_answered_with_the_records_a_later_produce_writes() {
 fn pipelined_answers_come_back_in_request_order() {
     let (addr, _dir) = start();
     let mut s = TcpStream::connect(&addr).unwrap();
-    assert_eq!(client::create_topic_response(call(&mut s, &client::create_topic_request(1, "empty", 1))).unwrap(), 0);
+    assert_eq!(
+        client::create_topic_response(call(&mut s, &client::create_topic_request(1, "empty", 1)))
+            .unwrap(),
+        0
+    );
     // Pipeline: a waiting fetch, then a produce on the same connection. The
     // produce is appended while the fetch waits (and may even wake it), but the
     // answers come back in request order: the fetch's first.
-    s.write_all(&client::fetch_request(10, "empty", 0, 0, 1 << 20, 100)).unwrap();
+    s.write_all(&client::fetch_request(10, "empty", 0, 0, 1 << 20, 100))
+        .unwrap();
     let produce = client::produce_request(11, "empty", 0, batch(b"x"), -1);
     let first = call(&mut s, &produce);
     let (corr, parts) = client::fetch_response(first).unwrap();

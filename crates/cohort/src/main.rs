@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "cohort", version, about = "A Kafka-wire-compatible broker built around fast, safe consumer-group rebalancing")]
+#[command(
+    name = "cohort",
+    version,
+    about = "A Kafka-wire-compatible broker built around fast, safe consumer-group rebalancing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,7 +53,9 @@ fn parse_style(s: &str) -> Result<cohort_sim::client::Style, String> {
         "eager" => Ok(cohort_sim::client::Style::Eager),
         "cooperative" => Ok(cohort_sim::client::Style::Cooperative),
         "consumer" => Ok(cohort_sim::client::Style::Consumer),
-        other => Err(format!("style must be Eager, Cooperative or Consumer, not {other}")),
+        other => Err(format!(
+            "style must be Eager, Cooperative or Consumer, not {other}"
+        )),
     }
 }
 
@@ -121,69 +127,126 @@ struct ServeArgs {
     #[arg(long, env = "COHORT_SEGMENT_MS", default_value_t = 7 * 24 * 3600 * 1000)]
     segment_ms: i64,
     /// How often retention runs, in ms (log.retention.check.interval.ms).
-    #[arg(long, env = "COHORT_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
+    #[arg(
+        long,
+        env = "COHORT_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 300_000
+    )]
     retention_check_interval_ms: u64,
     /// Delay of the first rebalance of an empty classic group (group.initial.rebalance.delay.ms).
-    #[arg(long, env = "COHORT_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        default_value_t = 3000
+    )]
     group_initial_rebalance_delay_ms: i32,
     /// Smallest session timeout a member may ask for (group.min.session.timeout.ms).
-    #[arg(long, env = "COHORT_GROUP_MIN_SESSION_TIMEOUT_MS", default_value_t = 6000)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_MIN_SESSION_TIMEOUT_MS",
+        default_value_t = 6000
+    )]
     group_min_session_timeout_ms: i32,
     /// Largest session timeout a member may ask for (group.max.session.timeout.ms).
-    #[arg(long, env = "COHORT_GROUP_MAX_SESSION_TIMEOUT_MS", default_value_t = 1_800_000)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_MAX_SESSION_TIMEOUT_MS",
+        default_value_t = 1_800_000
+    )]
     group_max_session_timeout_ms: i32,
     /// Most members a group may have (group.max.size).
     #[arg(long, env = "COHORT_GROUP_MAX_SIZE", default_value_t = i32::MAX as usize)]
     group_max_size: usize,
     /// How long committed offsets of an empty group are kept (offsets.retention.minutes).
-    #[arg(long, env = "COHORT_OFFSETS_RETENTION_MINUTES", default_value_t = 10080)]
+    #[arg(
+        long,
+        env = "COHORT_OFFSETS_RETENTION_MINUTES",
+        default_value_t = 10080
+    )]
     offsets_retention_minutes: i64,
     /// How often expired offsets are removed, in ms (offsets.retention.check.interval.ms).
-    #[arg(long, env = "COHORT_OFFSETS_RETENTION_CHECK_INTERVAL_MS", default_value_t = 600_000)]
+    #[arg(
+        long,
+        env = "COHORT_OFFSETS_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 600_000
+    )]
     offsets_retention_check_interval_ms: i64,
     /// Compact the coordinator log once it holds this many records (and more
     /// than twice the live state).
-    #[arg(long, env = "COHORT_COORDINATOR_COMPACT_AFTER", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "COHORT_COORDINATOR_COMPACT_AFTER",
+        default_value_t = 10_000
+    )]
     coordinator_compact_after: usize,
     /// Session timeout of consumer-protocol members (group.consumer.session.timeout.ms).
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 45_000)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_SESSION_TIMEOUT_MS",
+        default_value_t = 45_000
+    )]
     group_consumer_session_timeout_ms: i32,
     /// Heartbeat interval given to settled consumer-protocol members
     /// (group.consumer.heartbeat.interval.ms; Kafka's default is 5000). It
     /// bounds how soon an owner hears it must give a partition up.
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", default_value_t = 1_000)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 1_000
+    )]
     group_consumer_heartbeat_interval_ms: i32,
     /// Heartbeat interval given to members with reconciliation pending (revoke,
     /// pick up released partitions, move to a new epoch).
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_RECONCILE_HEARTBEAT_INTERVAL_MS", default_value_t = 50)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_RECONCILE_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 50
+    )]
     group_consumer_reconcile_heartbeat_interval_ms: i32,
     /// Most members a consumer group may have (group.consumer.max.size).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX as usize)]
     group_consumer_max_size: usize,
     /// Server assignors offered, the first being the default (group.consumer.assignors).
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_ASSIGNORS", default_value = "uniform,range")]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_ASSIGNORS",
+        default_value = "uniform,range"
+    )]
     group_consumer_assignors: String,
     /// Hold a settled consumer-protocol member's heartbeat answer up to this
     /// long and answer it the moment its target assignment changes (a long
     /// poll; a later request on the same connection releases it). 0 turns
     /// holding off.
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_HOLD_HEARTBEAT_MS", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_HOLD_HEARTBEAT_MS",
+        default_value_t = 0
+    )]
     group_consumer_hold_heartbeat_ms: i64,
     /// Least time between two resolutions of one consumer group's regex
     /// subscriptions, so topics created together join in one rebalance (Kafka:
     /// a fixed 10 s).
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_REGEX_REFRESH_MIN_INTERVAL_MS", default_value_t = 1_000)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_REGEX_REFRESH_MIN_INTERVAL_MS",
+        default_value_t = 1_000
+    )]
     group_consumer_regex_refresh_min_interval_ms: i64,
     /// Re-resolve regex subscriptions at least this often even when no topic
     /// was created (group.consumer.regex.refresh.interval.ms).
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_REGEX_REFRESH_INTERVAL_MS", default_value_t = 600_000)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_REGEX_REFRESH_INTERVAL_MS",
+        default_value_t = 600_000
+    )]
     group_consumer_regex_refresh_interval_ms: i64,
 }
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COHORT_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("COHORT_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -215,20 +278,26 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.retention_bytes = args.retention_bytes;
     config.segment_bytes = args.segment_bytes;
     config.segment_ms = args.segment_ms;
-    config.retention_check_interval = Duration::from_millis(args.retention_check_interval_ms.max(1));
+    config.retention_check_interval =
+        Duration::from_millis(args.retention_check_interval_ms.max(1));
     config.coordinator.initial_rebalance_delay_ms = args.group_initial_rebalance_delay_ms.max(0);
     config.coordinator.min_session_timeout_ms = args.group_min_session_timeout_ms;
     config.coordinator.max_session_timeout_ms = args.group_max_session_timeout_ms;
     config.coordinator.max_group_size = args.group_max_size.max(1);
     config.coordinator.offsets_retention_ms = args.offsets_retention_minutes * 60_000;
-    config.coordinator.offsets_retention_check_interval_ms = args.offsets_retention_check_interval_ms.max(1);
+    config.coordinator.offsets_retention_check_interval_ms =
+        args.offsets_retention_check_interval_ms.max(1);
     config.coordinator_compact_after = args.coordinator_compact_after;
     config.coordinator.consumer_session_timeout_ms = args.group_consumer_session_timeout_ms;
-    config.coordinator.consumer_heartbeat_interval_ms = args.group_consumer_heartbeat_interval_ms.max(1);
-    config.coordinator.consumer_reconcile_heartbeat_interval_ms = args.group_consumer_reconcile_heartbeat_interval_ms.max(1);
+    config.coordinator.consumer_heartbeat_interval_ms =
+        args.group_consumer_heartbeat_interval_ms.max(1);
+    config.coordinator.consumer_reconcile_heartbeat_interval_ms =
+        args.group_consumer_reconcile_heartbeat_interval_ms.max(1);
     config.consumer_hold_heartbeat_ms = args.group_consumer_hold_heartbeat_ms.max(0);
-    config.coordinator.consumer_regex_refresh_min_interval_ms = args.group_consumer_regex_refresh_min_interval_ms.max(0);
-    config.coordinator.consumer_regex_refresh_interval_ms = args.group_consumer_regex_refresh_interval_ms.max(1);
+    config.coordinator.consumer_regex_refresh_min_interval_ms =
+        args.group_consumer_regex_refresh_min_interval_ms.max(0);
+    config.coordinator.consumer_regex_refresh_interval_ms =
+        args.group_consumer_regex_refresh_interval_ms.max(1);
     config.coordinator.consumer_max_group_size = args.group_consumer_max_size.max(1);
     let assignors: Vec<String> = args
         .group_consumer_assignors
@@ -245,7 +314,10 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     if !assignors.is_empty() {
         config.coordinator.consumer_assignors = assignors;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = runtime.block_on(async move {
         let server = Server::bind(config.clone()).await?;
         tracing::info!(

@@ -4,11 +4,11 @@ use crate::classic::GroupState;
 use crate::records::Record;
 use crate::{Coordinator, Out};
 use cohort_types::group::{
-    DescribedConsumerGroup, DescribedConsumerMember, DescribedGroup, DescribedMember, ListGroupsRequest,
-    ListGroupsResponse, ListedGroup,
+    DescribedConsumerGroup, DescribedConsumerMember, DescribedGroup, DescribedMember,
+    ListGroupsRequest, ListGroupsResponse, ListedGroup,
 };
-use cohort_types::TopicId;
 use cohort_types::ErrorCode;
+use cohort_types::TopicId;
 
 impl Coordinator {
     pub(crate) fn list_groups(&self, r: ListGroupsRequest) -> ListGroupsResponse {
@@ -16,8 +16,15 @@ impl Coordinator {
             .groups
             .values()
             .filter(|g| !g.is(GroupState::Dead))
-            .filter(|g| r.states.is_empty() || r.states.iter().any(|s| s.eq_ignore_ascii_case(g.state.name())))
-            .filter(|_| r.types.is_empty() || r.types.iter().any(|t| t.eq_ignore_ascii_case("classic")))
+            .filter(|g| {
+                r.states.is_empty()
+                    || r.states
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(g.state.name()))
+            })
+            .filter(|_| {
+                r.types.is_empty() || r.types.iter().any(|t| t.eq_ignore_ascii_case("classic"))
+            })
             .map(|g| ListedGroup {
                 group_id: g.group_id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
@@ -27,8 +34,12 @@ impl Coordinator {
         let consumer = self
             .consumer_groups
             .values()
-            .filter(|g| r.states.is_empty() || r.states.iter().any(|s| s.eq_ignore_ascii_case(g.state())))
-            .filter(|_| r.types.is_empty() || r.types.iter().any(|t| t.eq_ignore_ascii_case("consumer")))
+            .filter(|g| {
+                r.states.is_empty() || r.states.iter().any(|s| s.eq_ignore_ascii_case(g.state()))
+            })
+            .filter(|_| {
+                r.types.is_empty() || r.types.iter().any(|t| t.eq_ignore_ascii_case("consumer"))
+            })
             .map(|g| ListedGroup {
                 group_id: g.group_id.clone(),
                 protocol_type: "consumer".into(),
@@ -37,7 +48,10 @@ impl Coordinator {
             });
         let mut groups: Vec<ListedGroup> = groups.chain(consumer).collect();
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        ListGroupsResponse { error: ErrorCode::NONE, groups }
+        ListGroupsResponse {
+            error: ErrorCode::NONE,
+            groups,
+        }
     }
 
     pub(crate) fn describe_groups(&self, ids: Vec<String>) -> Vec<DescribedGroup> {
@@ -66,7 +80,11 @@ impl Coordinator {
                             group_instance_id: m.group_instance_id.clone(),
                             client_id: m.client_id.clone(),
                             client_host: m.client_host.clone(),
-                            metadata: if stable { m.metadata_for(&protocol) } else { Default::default() },
+                            metadata: if stable {
+                                m.metadata_for(&protocol)
+                            } else {
+                                Default::default()
+                            },
                             assignment: m.assignment.clone(),
                         })
                         .collect();
@@ -83,13 +101,22 @@ impl Coordinator {
             .collect()
     }
 
-    pub(crate) fn delete_groups(&mut self, ids: Vec<String>, out: &mut Out) -> Vec<(String, ErrorCode)> {
+    pub(crate) fn delete_groups(
+        &mut self,
+        ids: Vec<String>,
+        out: &mut Out,
+    ) -> Vec<(String, ErrorCode)> {
         ids.into_iter()
             .map(|id| {
                 if let Some(g) = self.consumer_groups.get(&id) {
                     let error = if g.members.is_empty() {
                         self.timers.cancel_group(&id);
-                        self.emit(out, Record::ConsumerGroupTombstone { group_id: id.clone() });
+                        self.emit(
+                            out,
+                            Record::ConsumerGroupTombstone {
+                                group_id: id.clone(),
+                            },
+                        );
                         ErrorCode::NONE
                     } else {
                         ErrorCode::NON_EMPTY_GROUP
@@ -102,7 +129,12 @@ impl Coordinator {
                     Some(g) if !g.is(GroupState::Empty) => ErrorCode::NON_EMPTY_GROUP,
                     Some(_) => {
                         self.timers.cancel_group(&id);
-                        self.emit(out, Record::GroupTombstone { group_id: id.clone() });
+                        self.emit(
+                            out,
+                            Record::GroupTombstone {
+                                group_id: id.clone(),
+                            },
+                        );
                         ErrorCode::NONE
                     }
                 };
@@ -114,22 +146,32 @@ impl Coordinator {
 
 impl Coordinator {
     pub(crate) fn consumer_group_describe(&self, ids: Vec<String>) -> Vec<DescribedConsumerGroup> {
-        let name_of: std::collections::BTreeMap<TopicId, &String> = self.topics.iter().map(|(n, (id, _))| (*id, n)).collect();
+        let name_of: std::collections::BTreeMap<TopicId, &String> =
+            self.topics.iter().map(|(n, (id, _))| (*id, n)).collect();
         let named = |a: &cohort_assign::server::Assignment| -> Vec<(TopicId, String, Vec<i32>)> {
             a.iter()
-                .filter_map(|(t, ps)| name_of.get(t).map(|n| (*t, (*n).clone(), ps.iter().copied().collect())))
+                .filter_map(|(t, ps)| {
+                    name_of
+                        .get(t)
+                        .map(|n| (*t, (*n).clone(), ps.iter().copied().collect()))
+                })
                 .collect()
         };
         ids.into_iter()
             .map(|id| match self.consumer_groups.get(&id) {
-                None if id.is_empty() => DescribedConsumerGroup::error(&id, ErrorCode::INVALID_GROUP_ID),
+                None if id.is_empty() => {
+                    DescribedConsumerGroup::error(&id, ErrorCode::INVALID_GROUP_ID)
+                }
                 None => {
                     let msg = if self.groups.contains_key(&id) {
                         format!("Group {id} is not a consumer group.")
                     } else {
                         format!("Group {id} not found.")
                     };
-                    DescribedConsumerGroup { error_message: Some(msg), ..DescribedConsumerGroup::error(&id, ErrorCode::GROUP_ID_NOT_FOUND) }
+                    DescribedConsumerGroup {
+                        error_message: Some(msg),
+                        ..DescribedConsumerGroup::error(&id, ErrorCode::GROUP_ID_NOT_FOUND)
+                    }
                 }
                 Some(g) => DescribedConsumerGroup {
                     error: ErrorCode::NONE,
@@ -149,10 +191,16 @@ impl Coordinator {
                             member_epoch: m.member_epoch,
                             client_id: m.client_id.clone(),
                             client_host: m.client_host.clone(),
-                            subscribed_topic_names: m.subscribed_topic_names.iter().cloned().collect(),
+                            subscribed_topic_names: m
+                                .subscribed_topic_names
+                                .iter()
+                                .cloned()
+                                .collect(),
                             subscribed_topic_regex: m.subscribed_topic_regex.clone(),
                             assignment: named(&m.assigned),
-                            target_assignment: named(&g.targets.get(&m.member_id).cloned().unwrap_or_default()),
+                            target_assignment: named(
+                                &g.targets.get(&m.member_id).cloned().unwrap_or_default(),
+                            ),
                         })
                         .collect(),
                 },

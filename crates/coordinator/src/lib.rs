@@ -89,7 +89,11 @@ impl Default for CoordinatorConfig {
 #[derive(Clone, Debug)]
 pub enum Input {
     /// A client request. `entropy` seeds any member id the request needs.
-    Request { id: RequestId, request: GroupRequest, entropy: u128 },
+    Request {
+        id: RequestId,
+        request: GroupRequest,
+        entropy: u128,
+    },
     /// Time has passed; fire whatever is due.
     Tick,
     /// The topics that exist now: name -> (id, partition count). Sent at start
@@ -100,14 +104,32 @@ pub enum Input {
 /// Something that happened, for metrics and timelines in the shell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    RebalanceStarted { group: String, generation: i32, reason: String },
-    JoinCompleted { group: String, generation: i32, members: usize },
-    Stable { group: String, generation: i32 },
-    MemberRemoved { group: String, member: String, reason: String },
+    RebalanceStarted {
+        group: String,
+        generation: i32,
+        reason: String,
+    },
+    JoinCompleted {
+        group: String,
+        generation: i32,
+        members: usize,
+    },
+    Stable {
+        group: String,
+        generation: i32,
+    },
+    MemberRemoved {
+        group: String,
+        member: String,
+        reason: String,
+    },
     /// A consumer-group member's target assignment changed: it has
     /// partitions to give up or to receive. A shell holding that member's
     /// heartbeat answers it now.
-    TargetChanged { group: String, member: String },
+    TargetChanged {
+        group: String,
+        member: String,
+    },
 }
 
 #[derive(Default, Debug)]
@@ -171,9 +193,14 @@ impl Coordinator {
     }
 
     pub fn handle(&mut self, now: Millis, input: Input) -> Effects {
-        let mut out = Out { effects: Effects::default() };
+        let mut out = Out {
+            effects: Effects::default(),
+        };
         if !self.timers.is_armed(&TimerKey::OffsetExpiry) {
-            self.timers.arm(TimerKey::OffsetExpiry, now + self.config.offsets_retention_check_interval_ms);
+            self.timers.arm(
+                TimerKey::OffsetExpiry,
+                now + self.config.offsets_retention_check_interval_ms,
+            );
         }
         match input {
             Input::Tick => {
@@ -181,13 +208,24 @@ impl Coordinator {
                     self.fire(now, key, &mut out);
                 }
             }
-            Input::Request { id, request, entropy } => self.request(now, id, request, entropy, &mut out),
+            Input::Request {
+                id,
+                request,
+                entropy,
+            } => self.request(now, id, request, entropy, &mut out),
             Input::Topics(image) => self.topics_changed(image),
         }
         out.effects
     }
 
-    fn request(&mut self, now: Millis, id: RequestId, request: GroupRequest, entropy: u128, out: &mut Out) {
+    fn request(
+        &mut self,
+        now: Millis,
+        id: RequestId,
+        request: GroupRequest,
+        entropy: u128,
+        out: &mut Out,
+    ) {
         match request {
             GroupRequest::JoinGroup(r) => self.join_group(now, id, r, entropy, out),
             GroupRequest::SyncGroup(r) => self.sync_group(now, id, r, out),
@@ -203,12 +241,16 @@ impl Coordinator {
                 let resp = self.offset_commit(now, r, out);
                 out.reply(id, GroupResponse::OffsetCommit(resp));
             }
-            GroupRequest::OffsetFetch(r) => out.reply(id, GroupResponse::OffsetFetch(self.offset_fetch(r))),
+            GroupRequest::OffsetFetch(r) => {
+                out.reply(id, GroupResponse::OffsetFetch(self.offset_fetch(r)))
+            }
             GroupRequest::OffsetDelete(r) => {
                 let resp = self.offset_delete(now, r, out);
                 out.reply(id, GroupResponse::OffsetDelete(resp));
             }
-            GroupRequest::ListGroups(r) => out.reply(id, GroupResponse::ListGroups(self.list_groups(r))),
+            GroupRequest::ListGroups(r) => {
+                out.reply(id, GroupResponse::ListGroups(self.list_groups(r)))
+            }
             GroupRequest::DescribeGroups(ids) => {
                 out.reply(id, GroupResponse::DescribeGroups(self.describe_groups(ids)))
             }
@@ -220,25 +262,35 @@ impl Coordinator {
                 let resp = self.consumer_heartbeat(now, r, entropy, out);
                 out.reply(id, GroupResponse::ConsumerGroupHeartbeat(resp));
             }
-            GroupRequest::ConsumerGroupDescribe(ids) => {
-                out.reply(id, GroupResponse::ConsumerGroupDescribe(self.consumer_group_describe(ids)))
-            }
+            GroupRequest::ConsumerGroupDescribe(ids) => out.reply(
+                id,
+                GroupResponse::ConsumerGroupDescribe(self.consumer_group_describe(ids)),
+            ),
         }
     }
 
     fn fire(&mut self, now: Millis, key: TimerKey, out: &mut Out) {
         match key {
             TimerKey::Heartbeat { group, member } => self.expire_member(now, &group, &member, out),
-            TimerKey::PendingMember { group, member } => self.expire_pending(now, &group, &member, out),
+            TimerKey::PendingMember { group, member } => {
+                self.expire_pending(now, &group, &member, out)
+            }
             TimerKey::Join { group } => self.join_timeout(now, &group, out),
             TimerKey::InitialDelay { group } => self.initial_delay_elapsed(now, &group, out),
             TimerKey::Sync { group } => self.sync_timeout(now, &group, out),
-            TimerKey::ConsumerSession { group, member } => self.consumer_session_expired(now, &group, &member, out),
-            TimerKey::ConsumerRebalance { group, member } => self.consumer_rebalance_expired(now, &group, &member, out),
+            TimerKey::ConsumerSession { group, member } => {
+                self.consumer_session_expired(now, &group, &member, out)
+            }
+            TimerKey::ConsumerRebalance { group, member } => {
+                self.consumer_rebalance_expired(now, &group, &member, out)
+            }
             TimerKey::RegexRefresh { group } => self.refresh_regexes(now, &group, out),
             TimerKey::OffsetExpiry => {
                 self.expire_offsets(now, out);
-                self.timers.arm(TimerKey::OffsetExpiry, now + self.config.offsets_retention_check_interval_ms);
+                self.timers.arm(
+                    TimerKey::OffsetExpiry,
+                    now + self.config.offsets_retention_check_interval_ms,
+                );
             }
         }
     }
@@ -258,9 +310,16 @@ impl Coordinator {
                 self.offsets.remove(group_id);
             }
             Record::Offset(o) => {
-                self.offsets.entry(o.group_id.clone()).or_default().insert((o.topic.clone(), o.partition), o.clone());
+                self.offsets
+                    .entry(o.group_id.clone())
+                    .or_default()
+                    .insert((o.topic.clone(), o.partition), o.clone());
             }
-            Record::OffsetTombstone { group_id, topic, partition } => {
+            Record::OffsetTombstone {
+                group_id,
+                topic,
+                partition,
+            } => {
                 if let Some(g) = self.offsets.get_mut(group_id) {
                     g.remove(&(topic.clone(), *partition));
                     if g.is_empty() {
@@ -294,10 +353,19 @@ impl Coordinator {
             g.metadata_dirty = true;
             g.state_timestamp = now;
             for m in g.members.values() {
-                self.timers.arm(TimerKey::ConsumerSession { group: g.group_id.clone(), member: m.member_id.clone() }, now + session);
+                self.timers.arm(
+                    TimerKey::ConsumerSession {
+                        group: g.group_id.clone(),
+                        member: m.member_id.clone(),
+                    },
+                    now + session,
+                );
                 if m.state == consumer::MemberState::UnrevokedPartitions {
                     self.timers.arm(
-                        TimerKey::ConsumerRebalance { group: g.group_id.clone(), member: m.member_id.clone() },
+                        TimerKey::ConsumerRebalance {
+                            group: g.group_id.clone(),
+                            member: m.member_id.clone(),
+                        },
                         now + m.rebalance_timeout_ms.max(0) as i64,
                     );
                 }
@@ -344,7 +412,14 @@ impl Coordinator {
 /// Formats entropy as the random part of a member id, UUID-shaped like Kafka's.
 pub(crate) fn uuid_from(entropy: u128) -> String {
     let h = format!("{entropy:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use crate::records::{OffsetRecord, Record};
 use crate::timers::TimerKey;
 use crate::{Coordinator, Out};
 use cohort_types::group::{
-    FetchedOffset, GroupOffsets, OffsetCommitRequest, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
+    FetchedOffset, GroupOffsets, OffsetCommitRequest, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest,
 };
 use cohort_types::{ErrorCode, Millis, TopicPartition};
 
@@ -35,8 +36,18 @@ fn validate_commit(g: &ClassicGroup, r: &OffsetCommitRequest) -> Result<(), Erro
 }
 
 impl Coordinator {
-    pub(crate) fn offset_commit(&mut self, now: Millis, r: OffsetCommitRequest, out: &mut Out) -> Vec<(TopicPartition, ErrorCode)> {
-        let all = |e: ErrorCode| r.offsets.iter().map(|o| (o.partition.clone(), e)).collect::<Vec<_>>();
+    pub(crate) fn offset_commit(
+        &mut self,
+        now: Millis,
+        r: OffsetCommitRequest,
+        out: &mut Out,
+    ) -> Vec<(TopicPartition, ErrorCode)> {
+        let all = |e: ErrorCode| {
+            r.offsets
+                .iter()
+                .map(|o| (o.partition.clone(), e))
+                .collect::<Vec<_>>()
+        };
         if r.group_id.is_empty() {
             return all(ErrorCode::INVALID_GROUP_ID);
         }
@@ -45,35 +56,47 @@ impl Coordinator {
                 return all(e);
             }
         } else {
-        match self.groups.get(&r.group_id) {
-            None if r.generation_id < 0 => {
-                let g = ClassicGroup::new(&r.group_id, now);
-                let rec = g.to_record(false);
-                self.groups.insert(r.group_id.clone(), g);
-                self.emit(out, Record::Group(rec));
-            }
-            None if r.group_id_not_found_supported => return all(ErrorCode::GROUP_ID_NOT_FOUND),
-            None => return all(ErrorCode::ILLEGAL_GENERATION),
-            Some(g) => {
-                if let Err(e) = validate_commit(g, &r) {
-                    return all(e);
+            match self.groups.get(&r.group_id) {
+                None if r.generation_id < 0 => {
+                    let g = ClassicGroup::new(&r.group_id, now);
+                    let rec = g.to_record(false);
+                    self.groups.insert(r.group_id.clone(), g);
+                    self.emit(out, Record::Group(rec));
                 }
-                // A commit is a sign of life.
-                if matches!(g.state, GroupState::Stable | GroupState::PreparingRebalance) {
-                    if let Some(m) = g.members.get(&r.member_id) {
-                        let at = now + m.session_timeout_ms as i64;
-                        self.timers.arm(TimerKey::Heartbeat { group: r.group_id.clone(), member: r.member_id.clone() }, at);
+                None if r.group_id_not_found_supported => {
+                    return all(ErrorCode::GROUP_ID_NOT_FOUND)
+                }
+                None => return all(ErrorCode::ILLEGAL_GENERATION),
+                Some(g) => {
+                    if let Err(e) = validate_commit(g, &r) {
+                        return all(e);
+                    }
+                    // A commit is a sign of life.
+                    if matches!(g.state, GroupState::Stable | GroupState::PreparingRebalance) {
+                        if let Some(m) = g.members.get(&r.member_id) {
+                            let at = now + m.session_timeout_ms as i64;
+                            self.timers.arm(
+                                TimerKey::Heartbeat {
+                                    group: r.group_id.clone(),
+                                    member: r.member_id.clone(),
+                                },
+                                at,
+                            );
+                        }
                     }
                 }
             }
-        }
         }
         let expire = (r.retention_ms >= 0).then(|| now + r.retention_ms);
         let mut results = Vec::new();
         for o in r.offsets {
             let error = if o.unknown_partition {
                 ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-            } else if o.metadata.as_ref().is_some_and(|m| m.len() > self.config.offset_metadata_max_bytes) {
+            } else if o
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > self.config.offset_metadata_max_bytes)
+            {
                 ErrorCode::OFFSET_METADATA_TOO_LARGE
             } else {
                 let rec = OffsetRecord {
@@ -98,11 +121,18 @@ impl Coordinator {
     /// still accepted for partitions the member holds (assigned, or being
     /// revoked), so commits made while its epoch moves are not falsely fenced;
     /// a newer one is STALE_MEMBER_EPOCH.
-    fn validate_consumer_commit(&self, g: &crate::consumer::ConsumerGroup, r: &OffsetCommitRequest) -> Result<(), ErrorCode> {
+    fn validate_consumer_commit(
+        &self,
+        g: &crate::consumer::ConsumerGroup,
+        r: &OffsetCommitRequest,
+    ) -> Result<(), ErrorCode> {
         if r.generation_id < 0 && g.members.is_empty() {
             return Ok(());
         }
-        let m = g.members.get(&r.member_id).ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
+        let m = g
+            .members
+            .get(&r.member_id)
+            .ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
         if !r.group_id_not_found_supported {
             return Err(ErrorCode::UNSUPPORTED_VERSION);
         }
@@ -113,7 +143,9 @@ impl Coordinator {
             return Err(ErrorCode::STALE_MEMBER_EPOCH);
         }
         let holds_all = r.offsets.iter().all(|o| {
-            self.topics.get(&o.partition.topic).is_some_and(|(id, _)| m.holds(id, o.partition.partition))
+            self.topics
+                .get(&o.partition.topic)
+                .is_some_and(|(id, _)| m.holds(id, o.partition.partition))
         });
         if holds_all {
             Ok(())
@@ -128,35 +160,43 @@ impl Coordinator {
             .into_iter()
             .enumerate()
             .map(|(i, (group_id, wanted))| {
-                if let (Some(g), Some(Some((member_id, epoch)))) = (self.consumer_groups.get(&group_id), members.get(i)) {
+                if let (Some(g), Some(Some((member_id, epoch)))) =
+                    (self.consumer_groups.get(&group_id), members.get(i))
+                {
                     let error = match g.members.get(member_id) {
                         None => Some(ErrorCode::UNKNOWN_MEMBER_ID),
                         Some(m) if m.member_epoch != *epoch => Some(ErrorCode::STALE_MEMBER_EPOCH),
                         Some(_) => None,
                     };
                     if let Some(error) = error {
-                        return GroupOffsets { group_id, error, partitions: vec![] };
+                        return GroupOffsets {
+                            group_id,
+                            error,
+                            partitions: vec![],
+                        };
                     }
                 }
                 let committed = self.offsets.get(&group_id);
                 let partitions = match wanted {
                     Some(tps) => tps
                         .into_iter()
-                        .map(|tp| match committed.and_then(|c| c.get(&(tp.topic.clone(), tp.partition))) {
-                            Some(o) => FetchedOffset {
-                                partition: tp,
-                                offset: o.offset,
-                                leader_epoch: o.leader_epoch,
-                                metadata: o.metadata.clone(),
-                                error: ErrorCode::NONE,
-                            },
-                            None => FetchedOffset {
-                                partition: tp,
-                                offset: -1,
-                                leader_epoch: -1,
-                                metadata: Some(String::new()),
-                                error: ErrorCode::NONE,
-                            },
+                        .map(|tp| {
+                            match committed.and_then(|c| c.get(&(tp.topic.clone(), tp.partition))) {
+                                Some(o) => FetchedOffset {
+                                    partition: tp,
+                                    offset: o.offset,
+                                    leader_epoch: o.leader_epoch,
+                                    metadata: o.metadata.clone(),
+                                    error: ErrorCode::NONE,
+                                },
+                                None => FetchedOffset {
+                                    partition: tp,
+                                    offset: -1,
+                                    leader_epoch: -1,
+                                    metadata: Some(String::new()),
+                                    error: ErrorCode::NONE,
+                                },
+                            }
                         })
                         .collect(),
                     None => committed
@@ -173,18 +213,32 @@ impl Coordinator {
                         })
                         .unwrap_or_default(),
                 };
-                GroupOffsets { group_id, error: ErrorCode::NONE, partitions }
+                GroupOffsets {
+                    group_id,
+                    error: ErrorCode::NONE,
+                    partitions,
+                }
             })
             .collect()
     }
 
-    pub(crate) fn offset_delete(&mut self, _now: Millis, r: OffsetDeleteRequest, out: &mut Out) -> OffsetDeleteResponse {
-        let fail = |e| OffsetDeleteResponse { error: e, partitions: vec![] };
+    pub(crate) fn offset_delete(
+        &mut self,
+        _now: Millis,
+        r: OffsetDeleteRequest,
+        out: &mut Out,
+    ) -> OffsetDeleteResponse {
+        let fail = |e| OffsetDeleteResponse {
+            error: e,
+            partitions: vec![],
+        };
         if let Some(g) = self.consumer_groups.get(&r.group_id) {
             let subscribed = self.subscribed_names(g);
             return self.delete_offsets(&r, &subscribed, out);
         }
-        let Some(g) = self.groups.get(&r.group_id) else { return fail(ErrorCode::GROUP_ID_NOT_FOUND) };
+        let Some(g) = self.groups.get(&r.group_id) else {
+            return fail(ErrorCode::GROUP_ID_NOT_FOUND);
+        };
         if g.is(GroupState::Dead) {
             return fail(ErrorCode::GROUP_ID_NOT_FOUND);
         }
@@ -192,25 +246,44 @@ impl Coordinator {
         if !g.is(GroupState::Empty) && !is_consumer {
             return fail(ErrorCode::NON_EMPTY_GROUP);
         }
-        let subscribed = if g.is(GroupState::Empty) { Default::default() } else { crate::classic::subscribed_topics(g) };
+        let subscribed = if g.is(GroupState::Empty) {
+            Default::default()
+        } else {
+            crate::classic::subscribed_topics(g)
+        };
         self.delete_offsets(&r, &subscribed, out)
     }
 
-    fn delete_offsets(&mut self, r: &OffsetDeleteRequest, subscribed: &std::collections::BTreeSet<String>, out: &mut Out) -> OffsetDeleteResponse {
+    fn delete_offsets(
+        &mut self,
+        r: &OffsetDeleteRequest,
+        subscribed: &std::collections::BTreeSet<String>,
+        out: &mut Out,
+    ) -> OffsetDeleteResponse {
         let mut partitions = Vec::new();
         for tp in r.partitions.iter().cloned() {
             if subscribed.contains(&tp.topic) {
                 partitions.push((tp, ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC));
                 continue;
             }
-            let exists = self.offsets.get(&r.group_id).is_some_and(|o| o.contains_key(&(tp.topic.clone(), tp.partition)));
+            let exists = self
+                .offsets
+                .get(&r.group_id)
+                .is_some_and(|o| o.contains_key(&(tp.topic.clone(), tp.partition)));
             if exists {
-                let rec = Record::OffsetTombstone { group_id: r.group_id.clone(), topic: tp.topic.clone(), partition: tp.partition };
+                let rec = Record::OffsetTombstone {
+                    group_id: r.group_id.clone(),
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                };
                 self.emit(out, rec);
             }
             partitions.push((tp, ErrorCode::NONE));
         }
-        OffsetDeleteResponse { error: ErrorCode::NONE, partitions }
+        OffsetDeleteResponse {
+            error: ErrorCode::NONE,
+            partitions,
+        }
     }
 
     /// Kafka's offset expiry (KIP-211): offsets of a group that uses a protocol
@@ -227,22 +300,35 @@ impl Coordinator {
                 for o in offsets.values() {
                     let at = o.expire_timestamp.unwrap_or(o.commit_timestamp + retention);
                     if !subscribed.contains(&o.topic) && at <= now {
-                        tombstones.push(Record::OffsetTombstone { group_id: group_id.clone(), topic: o.topic.clone(), partition: o.partition });
+                        tombstones.push(Record::OffsetTombstone {
+                            group_id: group_id.clone(),
+                            topic: o.topic.clone(),
+                            partition: o.partition,
+                        });
                     }
                 }
                 continue;
             }
             let g = self.groups.get(group_id);
-            let empty_since = g.filter(|g| g.is(GroupState::Empty)).map(|g| g.state_timestamp);
+            let empty_since = g
+                .filter(|g| g.is(GroupState::Empty))
+                .map(|g| g.state_timestamp);
             let uses_protocol = g.is_some_and(|g| g.protocol_type.is_some());
             for o in offsets.values() {
                 let expired = match (o.expire_timestamp, uses_protocol) {
                     (Some(at), _) => at <= now && (empty_since.is_some() || !uses_protocol),
                     (None, true) => empty_since.is_some_and(|since| since + retention <= now),
-                    (None, false) => g.map_or(true, |g| g.is(GroupState::Empty)) && o.commit_timestamp + retention <= now,
+                    (None, false) => {
+                        g.map_or(true, |g| g.is(GroupState::Empty))
+                            && o.commit_timestamp + retention <= now
+                    }
                 };
                 if expired {
-                    tombstones.push(Record::OffsetTombstone { group_id: group_id.clone(), topic: o.topic.clone(), partition: o.partition });
+                    tombstones.push(Record::OffsetTombstone {
+                        group_id: group_id.clone(),
+                        topic: o.topic.clone(),
+                        partition: o.partition,
+                    });
                 }
             }
         }
@@ -252,7 +338,11 @@ impl Coordinator {
         let dead: Vec<String> = self
             .groups
             .values()
-            .filter(|g| g.is(GroupState::Empty) && g.pending_join.is_empty() && !self.offsets.contains_key(&g.group_id))
+            .filter(|g| {
+                g.is(GroupState::Empty)
+                    && g.pending_join.is_empty()
+                    && !self.offsets.contains_key(&g.group_id)
+            })
             .map(|g| g.group_id.clone())
             .collect();
         for group_id in dead {

@@ -8,28 +8,60 @@ pub enum Record {
     /// A classic group's whole durable state (Kafka's GroupMetadataValue).
     Group(GroupRecord),
     /// The group is gone, and its offsets with it.
-    GroupTombstone { group_id: String },
+    GroupTombstone {
+        group_id: String,
+    },
     Offset(OffsetRecord),
-    OffsetTombstone { group_id: String, topic: String, partition: i32 },
+    OffsetTombstone {
+        group_id: String,
+        topic: String,
+        partition: i32,
+    },
     /// An empty classic group became a consumer group: the classic group is
     /// gone, its offsets stay.
-    ClassicGroupConverted { group_id: String },
+    ClassicGroupConverted {
+        group_id: String,
+    },
     /// A consumer group's epoch and the topic metadata its subscriptions
     /// resolved to when it was bumped: (name, id, partitions).
-    ConsumerGroupEpoch { group_id: String, epoch: i32, subscription: Vec<(String, [u8; 16], i32)> },
+    ConsumerGroupEpoch {
+        group_id: String,
+        epoch: i32,
+        subscription: Vec<(String, [u8; 16], i32)>,
+    },
     ConsumerMember(ConsumerMemberRecord),
     /// The member is gone: its metadata, target and current assignment.
-    ConsumerMemberTombstone { group_id: String, member_id: String },
-    ConsumerTarget { group_id: String, member_id: String, assignment: Vec<([u8; 16], Vec<i32>)> },
-    ConsumerTargetEpoch { group_id: String, assignment_epoch: i32 },
+    ConsumerMemberTombstone {
+        group_id: String,
+        member_id: String,
+    },
+    ConsumerTarget {
+        group_id: String,
+        member_id: String,
+        assignment: Vec<([u8; 16], Vec<i32>)>,
+    },
+    ConsumerTargetEpoch {
+        group_id: String,
+        assignment_epoch: i32,
+    },
     ConsumerCurrent(ConsumerCurrentRecord),
     /// The consumer group is gone, and its offsets with it.
-    ConsumerGroupTombstone { group_id: String },
+    ConsumerGroupTombstone {
+        group_id: String,
+    },
     /// What a regex some member subscribes with matched when it was last
     /// resolved, and when.
-    ConsumerRegex { group_id: String, regex: String, topics: Vec<String>, timestamp: i64 },
+    ConsumerRegex {
+        group_id: String,
+        regex: String,
+        topics: Vec<String>,
+        timestamp: i64,
+    },
     /// No member uses the regex any more.
-    ConsumerRegexTombstone { group_id: String, regex: String },
+    ConsumerRegexTombstone {
+        group_id: String,
+        regex: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,5 +139,4 @@ impl Record {
     pub fn decode(bytes: &[u8]) -> Result<Record, String> {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
-
 }

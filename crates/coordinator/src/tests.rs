@@ -17,7 +17,10 @@ struct Script {
 }
 
 fn config() -> CoordinatorConfig {
-    CoordinatorConfig { initial_rebalance_delay_ms: 100, ..CoordinatorConfig::default() }
+    CoordinatorConfig {
+        initial_rebalance_delay_ms: 100,
+        ..CoordinatorConfig::default()
+    }
 }
 
 impl Script {
@@ -26,7 +29,14 @@ impl Script {
     }
 
     fn with(c: CoordinatorConfig) -> Script {
-        Script { c: Coordinator::new(c), now: 0, next_id: 1, entropy: 0, trace: vec![], replies: vec![] }
+        Script {
+            c: Coordinator::new(c),
+            now: 0,
+            next_id: 1,
+            entropy: 0,
+            trace: vec![],
+            replies: vec![],
+        }
     }
 
     fn absorb(&mut self, e: Effects) {
@@ -43,7 +53,14 @@ impl Script {
         let id = self.next_id;
         self.next_id += 1;
         self.entropy += 1;
-        let e = self.c.handle(self.now, Input::Request { id, request, entropy: self.entropy });
+        let e = self.c.handle(
+            self.now,
+            Input::Request {
+                id,
+                request,
+                entropy: self.entropy,
+            },
+        );
         self.absorb(e);
         id
     }
@@ -78,23 +95,41 @@ impl Script {
     fn join_reply(&self, id: RequestId) -> JoinGroupResponse {
         match self.reply(id) {
             Some(GroupResponse::JoinGroup(j)) => j.clone(),
-            other => panic!("no join reply for #{id}: {other:?}\n{}", self.trace.join("\n")),
+            other => panic!(
+                "no join reply for #{id}: {other:?}\n{}",
+                self.trace.join("\n")
+            ),
         }
     }
 
     fn sync_reply(&self, id: RequestId) -> SyncGroupResponse {
         match self.reply(id) {
             Some(GroupResponse::SyncGroup(s)) => s.clone(),
-            other => panic!("no sync reply for #{id}: {other:?}\n{}", self.trace.join("\n")),
+            other => panic!(
+                "no sync reply for #{id}: {other:?}\n{}",
+                self.trace.join("\n")
+            ),
         }
     }
 
     fn join(&mut self, member_id: &str, protocols: &[(&str, &[u8])]) -> RequestId {
-        self.send(GroupRequest::JoinGroup(join_req("g", member_id, None, protocols)))
+        self.send(GroupRequest::JoinGroup(join_req(
+            "g", member_id, None, protocols,
+        )))
     }
 
-    fn join_static(&mut self, member_id: &str, instance: &str, protocols: &[(&str, &[u8])]) -> RequestId {
-        self.send(GroupRequest::JoinGroup(join_req("g", member_id, Some(instance), protocols)))
+    fn join_static(
+        &mut self,
+        member_id: &str,
+        instance: &str,
+        protocols: &[(&str, &[u8])],
+    ) -> RequestId {
+        self.send(GroupRequest::JoinGroup(join_req(
+            "g",
+            member_id,
+            Some(instance),
+            protocols,
+        )))
     }
 
     /// KIP-394 handshake: first join mints the id, second one parks.
@@ -106,7 +141,12 @@ impl Script {
         (id, second)
     }
 
-    fn sync(&mut self, member_id: &str, generation: i32, assignments: &[(&str, &[u8])]) -> RequestId {
+    fn sync(
+        &mut self,
+        member_id: &str,
+        generation: i32,
+        assignments: &[(&str, &[u8])],
+    ) -> RequestId {
         self.send(GroupRequest::SyncGroup(SyncGroupRequest {
             group_id: "g".into(),
             generation_id: generation,
@@ -114,7 +154,10 @@ impl Script {
             group_instance_id: None,
             protocol_type: Some("consumer".into()),
             protocol_name: None,
-            assignments: assignments.iter().map(|(m, a)| (m.to_string(), Bytes::copy_from_slice(a))).collect(),
+            assignments: assignments
+                .iter()
+                .map(|(m, a)| (m.to_string(), Bytes::copy_from_slice(a)))
+                .collect(),
         }))
     }
 
@@ -147,7 +190,12 @@ impl Script {
 
 const RANGE: &[(&str, &[u8])] = &[("range", b"sub")];
 
-fn join_req(group: &str, member_id: &str, instance: Option<&str>, protocols: &[(&str, &[u8])]) -> JoinGroupRequest {
+fn join_req(
+    group: &str,
+    member_id: &str,
+    instance: Option<&str>,
+    protocols: &[(&str, &[u8])],
+) -> JoinGroupRequest {
     JoinGroupRequest {
         group_id: group.into(),
         session_timeout_ms: 10_000,
@@ -155,7 +203,10 @@ fn join_req(group: &str, member_id: &str, instance: Option<&str>, protocols: &[(
         member_id: member_id.into(),
         group_instance_id: instance.map(String::from),
         protocol_type: "consumer".into(),
-        protocols: protocols.iter().map(|(n, m)| (n.to_string(), Bytes::copy_from_slice(m))).collect(),
+        protocols: protocols
+            .iter()
+            .map(|(n, m)| (n.to_string(), Bytes::copy_from_slice(m)))
+            .collect(),
         reason: None,
         requires_known_member_id: true,
         supports_skip_assignment: false,
@@ -186,8 +237,14 @@ fn stable_group(s: &mut Script, n: usize) -> Vec<String> {
     let leader = s.join_reply(joins[0].1).leader.clone();
     let mut ids: Vec<String> = joins.iter().map(|(m, _)| m.clone()).collect();
     ids.sort_by_key(|m| *m != leader);
-    let assignment: Vec<(String, Vec<u8>)> = ids.iter().map(|m| (m.clone(), format!("a-{m}").into_bytes())).collect();
-    let refs: Vec<(&str, &[u8])> = assignment.iter().map(|(m, a)| (m.as_str(), a.as_slice())).collect();
+    let assignment: Vec<(String, Vec<u8>)> = ids
+        .iter()
+        .map(|m| (m.clone(), format!("a-{m}").into_bytes()))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = assignment
+        .iter()
+        .map(|(m, a)| (m.as_str(), a.as_slice()))
+        .collect();
     for m in &ids[1..] {
         s.sync(m, generation, &[]);
     }
@@ -219,9 +276,16 @@ fn the_first_rebalance_waits_for_the_initial_delay_even_when_everyone_joined() {
     assert!(s.reply(j).is_none());
     s.advance(1);
     let r = s.join_reply(j);
-    assert_eq!((r.error, r.generation_id, r.leader.as_str()), (ErrorCode::NONE, 1, m.as_str()));
+    assert_eq!(
+        (r.error, r.generation_id, r.leader.as_str()),
+        (ErrorCode::NONE, 1, m.as_str())
+    );
     assert_eq!(r.protocol_name.as_deref(), Some("range"));
-    assert_eq!(r.members.len(), 1, "the leader gets every member's metadata");
+    assert_eq!(
+        r.members.len(),
+        1,
+        "the leader gets every member's metadata"
+    );
     assert_eq!(s.state(), GroupState::CompletingRebalance);
 }
 
@@ -236,7 +300,10 @@ fn each_member_arriving_in_the_initial_window_extends_it() {
     s.advance(100);
     assert_eq!(s.join_reply(a).generation_id, 1);
     assert_eq!(s.join_reply(b).generation_id, 1);
-    assert_eq!(s.join_reply(b).members.len() + s.join_reply(a).members.len(), 2);
+    assert_eq!(
+        s.join_reply(b).members.len() + s.join_reply(a).members.len(),
+        2
+    );
 }
 
 #[test]
@@ -255,7 +322,10 @@ fn eager_cycle_leader_sync_hands_every_member_its_assignment() {
     assert_eq!(s.sync_reply(fs).assignment.as_ref(), b"F");
     assert_eq!(s.sync_reply(ls).assignment.as_ref(), b"L");
     assert_eq!(s.state(), GroupState::Stable);
-    assert!(s.trace.iter().any(|t| t.contains("assigned true members 2")));
+    assert!(s
+        .trace
+        .iter()
+        .any(|t| t.contains("assigned true members 2")));
 }
 
 #[test]
@@ -293,7 +363,11 @@ fn an_expired_session_removes_the_member_and_rebalances_the_rest() {
         s.advance(4000);
         s.heartbeat(&ids[0], 1);
     }
-    assert_eq!(s.state(), GroupState::PreparingRebalance, "ids[1] went silent for 20 s");
+    assert_eq!(
+        s.state(),
+        GroupState::PreparingRebalance,
+        "ids[1] went silent for 20 s"
+    );
     assert!(s.c.group("g").unwrap().members.get(&ids[1]).is_none());
     let j = s.join(&ids[0], RANGE);
     let r = s.join_reply(j);
@@ -306,11 +380,24 @@ fn batch_leave_removes_members_and_unknown_ones_get_errors() {
     let ids = stable_group(&mut s, 3);
     let id = s.send(GroupRequest::LeaveGroup(LeaveGroupRequest {
         group_id: "g".into(),
-        members: vec![(ids[1].clone(), None), (ids[2].clone(), None), ("ghost".into(), None)],
+        members: vec![
+            (ids[1].clone(), None),
+            (ids[2].clone(), None),
+            ("ghost".into(), None),
+        ],
     }));
-    let Some(GroupResponse::LeaveGroup(r)) = s.reply(id) else { panic!() };
+    let Some(GroupResponse::LeaveGroup(r)) = s.reply(id) else {
+        panic!()
+    };
     let errors: Vec<ErrorCode> = r.members.iter().map(|m| m.2).collect();
-    assert_eq!(errors, vec![ErrorCode::NONE, ErrorCode::NONE, ErrorCode::UNKNOWN_MEMBER_ID]);
+    assert_eq!(
+        errors,
+        vec![
+            ErrorCode::NONE,
+            ErrorCode::NONE,
+            ErrorCode::UNKNOWN_MEMBER_ID
+        ]
+    );
     assert_eq!(s.state(), GroupState::PreparingRebalance);
     // The remaining member alone completes the join at once (not initial).
     let j = s.join(&ids[0], RANGE);
@@ -331,7 +418,10 @@ fn the_protocol_vote_takes_each_members_first_common_choice() {
     assert_eq!(s.join_reply(jb).protocol_name.as_deref(), Some("range"));
     // A member offering nothing in common is refused.
     let c = s.join("", &[("sticky", b"")]);
-    assert_eq!(s.join_reply(c).error, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        s.join_reply(c).error,
+        ErrorCode::INCONSISTENT_GROUP_PROTOCOL
+    );
 }
 
 #[test]
@@ -341,10 +431,22 @@ fn a_static_member_restarting_in_stable_takes_its_place_without_a_rebalance() {
     let b = s.join_static("", "i-b", RANGE);
     s.settle(a);
     let (ra, rb) = (s.join_reply(a), s.join_reply(b));
-    let (leader, follower) = if ra.leader == ra.member_id { (ra, rb) } else { (rb, ra) };
+    let (leader, follower) = if ra.leader == ra.member_id {
+        (ra, rb)
+    } else {
+        (rb, ra)
+    };
     s.sync(&follower.member_id, 1, &[]);
-    s.sync(&leader.member_id, 1, &[(&leader.member_id, b"L"), (&follower.member_id, b"F")]);
-    let follower_instance = if follower.member_id.starts_with("i-a") { "i-a" } else { "i-b" };
+    s.sync(
+        &leader.member_id,
+        1,
+        &[(&leader.member_id, b"L"), (&follower.member_id, b"F")],
+    );
+    let follower_instance = if follower.member_id.starts_with("i-a") {
+        "i-a"
+    } else {
+        "i-b"
+    };
     // The follower restarts: new member id, same instance id.
     let j = s.join_static("", follower_instance, RANGE);
     let r = s.join_reply(j);
@@ -352,7 +454,11 @@ fn a_static_member_restarting_in_stable_takes_its_place_without_a_rebalance() {
     assert_ne!(r.member_id, follower.member_id);
     assert_eq!(s.state(), GroupState::Stable, "no rebalance");
     let sr = s.sync(&r.member_id, 1, &[]);
-    assert_eq!(s.sync_reply(sr).assignment.as_ref(), b"F", "inherits the old assignment");
+    assert_eq!(
+        s.sync_reply(sr).assignment.as_ref(),
+        b"F",
+        "inherits the old assignment"
+    );
     // The old incarnation is fenced.
     let hb = s.send(GroupRequest::Heartbeat(HeartbeatRequest {
         group_id: "g".into(),
@@ -360,7 +466,10 @@ fn a_static_member_restarting_in_stable_takes_its_place_without_a_rebalance() {
         member_id: follower.member_id.clone(),
         group_instance_id: Some(follower_instance.into()),
     }));
-    assert_eq!(s.reply(hb), Some(&GroupResponse::Heartbeat(ErrorCode::FENCED_INSTANCE_ID)));
+    assert_eq!(
+        s.reply(hb),
+        Some(&GroupResponse::Heartbeat(ErrorCode::FENCED_INSTANCE_ID))
+    );
 }
 
 #[test]
@@ -376,7 +485,11 @@ fn a_pending_member_holds_the_barrier_until_its_session_timeout() {
     for _ in 0..3 {
         s.advance(2000);
     }
-    assert_eq!(s.join_reply(j).generation_id, 2, "released when the pending id expired");
+    assert_eq!(
+        s.join_reply(j).generation_id,
+        2,
+        "released when the pending id expired"
+    );
 }
 
 #[test]
@@ -427,13 +540,25 @@ fn offset_commits_are_checked_against_member_and_generation() {
     assert_eq!(commit(&mut s, 1, &ids[0]), ErrorCode::NONE);
     assert_eq!(commit(&mut s, 0, &ids[0]), ErrorCode::ILLEGAL_GENERATION);
     assert_eq!(commit(&mut s, 1, "x"), ErrorCode::UNKNOWN_MEMBER_ID);
-    assert_eq!(commit(&mut s, -1, ""), ErrorCode::UNKNOWN_MEMBER_ID, "no identity in a non-empty group");
+    assert_eq!(
+        commit(&mut s, -1, ""),
+        ErrorCode::UNKNOWN_MEMBER_ID,
+        "no identity in a non-empty group"
+    );
     let f = s.send(GroupRequest::OffsetFetch(OffsetFetchRequest {
-        groups: vec![("g".into(), Some(vec![TopicPartition::new("t", 0), TopicPartition::new("t", 1)]))],
+        groups: vec![(
+            "g".into(),
+            Some(vec![
+                TopicPartition::new("t", 0),
+                TopicPartition::new("t", 1),
+            ]),
+        )],
         require_stable: true,
         members: vec![None],
     }));
-    let Some(GroupResponse::OffsetFetch(r)) = s.reply(f) else { panic!() };
+    let Some(GroupResponse::OffsetFetch(r)) = s.reply(f) else {
+        panic!()
+    };
     let offsets: Vec<i64> = r[0].partitions.iter().map(|p| p.offset).collect();
     assert_eq!(offsets, vec![42, -1]);
     // A simple commit creates a group with no protocol.
@@ -467,7 +592,10 @@ fn a_restart_resumes_a_stable_group_without_a_rebalance() {
     s.c = restarted;
     assert_eq!(s.heartbeat(&ids[1], 1), ErrorCode::NONE);
     let sr = s.sync(&ids[1], 1, &[]);
-    assert_eq!(s.sync_reply(sr).assignment.as_ref(), format!("a-{}", ids[1]).as_bytes());
+    assert_eq!(
+        s.sync_reply(sr).assignment.as_ref(),
+        format!("a-{}", ids[1]).as_bytes()
+    );
 }
 
 #[test]
@@ -482,14 +610,33 @@ fn live_state_equals_replayed_records_through_a_full_cycle() {
     let mut send = |c: &mut Coordinator, now: i64, r: GroupRequest, all: &mut Vec<Record>| {
         id += 1;
         entropy += 1;
-        let e = c.handle(now, Input::Request { id, request: r, entropy });
+        let e = c.handle(
+            now,
+            Input::Request {
+                id,
+                request: r,
+                entropy,
+            },
+        );
         all.extend(e.records);
         e.replies
     };
-    let replies = send(&mut c, now, GroupRequest::JoinGroup(join_req("h", "", None, RANGE)), &mut all);
-    let GroupResponse::JoinGroup(j) = &replies[0].1 else { panic!() };
+    let replies = send(
+        &mut c,
+        now,
+        GroupRequest::JoinGroup(join_req("h", "", None, RANGE)),
+        &mut all,
+    );
+    let GroupResponse::JoinGroup(j) = &replies[0].1 else {
+        panic!()
+    };
     let m = j.member_id.clone();
-    send(&mut c, now, GroupRequest::JoinGroup(join_req("h", &m, None, RANGE)), &mut all);
+    send(
+        &mut c,
+        now,
+        GroupRequest::JoinGroup(join_req("h", &m, None, RANGE)),
+        &mut all,
+    );
     now += 100;
     all.extend(c.handle(now, Input::Tick).records);
     send(
@@ -515,7 +662,11 @@ fn live_state_equals_replayed_records_through_a_full_cycle() {
 
 #[test]
 fn group_max_size_refuses_the_member_past_the_limit() {
-    let mut s = Script::with(CoordinatorConfig { max_group_size: 1, initial_rebalance_delay_ms: 100, ..CoordinatorConfig::default() });
+    let mut s = Script::with(CoordinatorConfig {
+        max_group_size: 1,
+        initial_rebalance_delay_ms: 100,
+        ..CoordinatorConfig::default()
+    });
     stable_group(&mut s, 1);
     let (id, second) = {
         let first = s.join("", RANGE);

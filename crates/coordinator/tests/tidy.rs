@@ -4,7 +4,14 @@
 
 use std::path::Path;
 
-const FORBIDDEN_DEPS: &[&str] = &["tokio", "rand", "kafka-protocol", "futures", "mio", "getrandom"];
+const FORBIDDEN_DEPS: &[&str] = &[
+    "tokio",
+    "rand",
+    "kafka-protocol",
+    "futures",
+    "mio",
+    "getrandom",
+];
 const FORBIDDEN_SOURCE: &[&str] = &[
     "std::time",
     "SystemTime",
@@ -20,10 +27,19 @@ const FORBIDDEN_SOURCE: &[&str] = &[
 
 fn check_crate(dir: &Path) {
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-    let deps = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap_or("")
+        .split("\n[")
+        .next()
+        .unwrap_or("");
     for dep in FORBIDDEN_DEPS {
         assert!(
-            !deps.lines().any(|l| l.trim_start().starts_with(&format!("{dep} ")) || l.trim_start().starts_with(&format!("{dep}."))),
+            !deps
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{dep} "))
+                    || l.trim_start().starts_with(&format!("{dep}."))),
             "{} depends on {dep}",
             dir.display()
         );

@@ -16,7 +16,11 @@ pub struct Broker {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_port(addr: &str, timeout: Duration) -> Result<(), String> {
@@ -32,7 +36,13 @@ fn wait_port(addr: &str, timeout: Duration) -> Result<(), String> {
 
 impl Broker {
     pub fn external(bootstrap: &str) -> Broker {
-        Broker { kind: "external".into(), version: "unknown".into(), bootstrap: bootstrap.into(), child: None, dir: None }
+        Broker {
+            kind: "external".into(),
+            version: "unknown".into(),
+            bootstrap: bootstrap.into(),
+            child: None,
+            dir: None,
+        }
     }
 
     /// A fresh Cohort on loopback, with `args` added to `cohort serve`.
@@ -40,7 +50,8 @@ impl Broker {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let bootstrap = format!("127.0.0.1:{}", free_port());
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let log = std::fs::File::create(dir.path().join("cohort.log")).map_err(|e| e.to_string())?;
+        let log =
+            std::fs::File::create(dir.path().join("cohort.log")).map_err(|e| e.to_string())?;
         let child = Command::new(exe)
             .args(["serve", "--listen", &bootstrap, "--data-dir"])
             .arg(dir.path().join("data"))
@@ -49,7 +60,13 @@ impl Broker {
             .stderr(log)
             .spawn()
             .map_err(|e| e.to_string())?;
-        let b = Broker { kind: "cohort".into(), version: format!("Cohort {}", env!("CARGO_PKG_VERSION")), bootstrap, child: Some(child), dir: Some(dir) };
+        let b = Broker {
+            kind: "cohort".into(),
+            version: format!("Cohort {}", env!("CARGO_PKG_VERSION")),
+            bootstrap,
+            child: Some(child),
+            dir: Some(dir),
+        };
         wait_port(&b.bootstrap, Duration::from_secs(30))?;
         Ok(b)
     }
@@ -67,7 +84,13 @@ impl Broker {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("{}: {e}", script.display()))?;
-        let b = Broker { kind: "kafka".into(), version: kafka_version(script), bootstrap: format!("127.0.0.1:{port}"), child: Some(child), dir: Some(dir) };
+        let b = Broker {
+            kind: "kafka".into(),
+            version: kafka_version(script),
+            bootstrap: format!("127.0.0.1:{port}"),
+            child: Some(child),
+            dir: Some(dir),
+        };
         wait_port(&b.bootstrap, Duration::from_secs(180))?;
         Ok(b)
     }
@@ -79,10 +102,17 @@ impl Broker {
     pub fn stop(mut self) -> Option<u64> {
         self.shutdown();
         let log = std::fs::read_to_string(self.dir.as_ref()?.path().join("cohort.log")).ok()?;
-        let line = log.lines().rev().find(|l| l.contains("group membership requests served"))?;
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("group membership requests served"))?;
         let plain: String = strip_ansi(line);
         let at = plain.find("membership_requests=")? + "membership_requests=".len();
-        plain[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        plain[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
     }
 
     fn shutdown(&mut self) {
@@ -110,9 +140,18 @@ impl Drop for Broker {
 
 /// The Kafka version the reference script runs (from lab/kafka/pom.xml beside it).
 fn kafka_version(script: &std::path::Path) -> String {
-    let pom = script.parent().and_then(|d| d.parent()).map(|root| root.join("lab/kafka/pom.xml"));
-    let text = pom.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
-    let v = text.split("<kafka.version>").nth(1).and_then(|r| r.split('<').next()).unwrap_or("?");
+    let pom = script
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|root| root.join("lab/kafka/pom.xml"));
+    let text = pom
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let v = text
+        .split("<kafka.version>")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap_or("?");
     format!("Apache Kafka {v}")
 }
 

@@ -107,13 +107,16 @@ pub struct RunArgs {
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected key=value, got {s}"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected key=value, got {s}"))
 }
 
 pub fn main(cmd: LabCommand) -> Result<bool, String> {
     match cmd {
         LabCommand::Member { spec } => {
-            let spec: crate::member::MemberSpec = serde_json::from_str(&spec).map_err(|e| e.to_string())?;
+            let spec: crate::member::MemberSpec =
+                serde_json::from_str(&spec).map_err(|e| e.to_string())?;
             let stop = Arc::new(AtomicBool::new(false));
             // Closing our stdin asks for a graceful close.
             let s = stop.clone();
@@ -122,14 +125,17 @@ pub fn main(cmd: LabCommand) -> Result<bool, String> {
                 let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
                 s.store(true, std::sync::atomic::Ordering::Relaxed);
             });
-            let out = Arc::new(crate::member::StdoutSink(Mutex::new(std::io::BufWriter::new(std::io::stdout()))));
+            let out = Arc::new(crate::member::StdoutSink(Mutex::new(
+                std::io::BufWriter::new(std::io::stdout()),
+            )));
             crate::member::run(&spec, out.clone(), stop)?;
             let _ = std::io::Write::flush(&mut *out.0.lock().unwrap());
             Ok(true)
         }
         LabCommand::Report { dir, summary } => {
             let runs = load(&dir)?;
-            std::fs::write(dir.join("report.html"), crate::report::html(&runs)).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("report.html"), crate::report::html(&runs))
+                .map_err(|e| e.to_string())?;
             if summary {
                 print!("{}", crate::report::summary_markdown(&runs));
             } else {
@@ -143,7 +149,10 @@ pub fn main(cmd: LabCommand) -> Result<bool, String> {
 
 pub fn load(dir: &PathBuf) -> Result<Vec<RunResult>, String> {
     let mut runs = Vec::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     paths.sort();
     for p in paths {
         if p.extension().is_some_and(|e| e == "json") {
@@ -156,12 +165,23 @@ pub fn load(dir: &PathBuf) -> Result<Vec<RunResult>, String> {
 
 fn run_all(a: RunArgs) -> Result<bool, String> {
     let delta = match a.delta.strip_suffix('%') {
-        Some(pct) => ((a.members as f64 * pct.parse::<f64>().map_err(|e| e.to_string())? / 100.0).round() as u32).max(1),
+        Some(pct) => ((a.members as f64 * pct.parse::<f64>().map_err(|e| e.to_string())? / 100.0)
+            .round() as u32)
+            .max(1),
         None => a.delta.parse().map_err(|e| format!("--delta: {e}"))?,
     };
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("lab-results/{}", crate::member::now_us() / 1_000_000)));
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "lab-results/{}",
+            crate::member::now_us() / 1_000_000
+        ))
+    });
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let brokers: Vec<String> = if a.bootstrap.is_some() { vec!["external".into()] } else { a.broker.clone() };
+    let brokers: Vec<String> = if a.bootstrap.is_some() {
+        vec!["external".into()]
+    } else {
+        a.broker.clone()
+    };
     let mut results = Vec::new();
     let mut ok = true;
     for b in &brokers {
@@ -198,19 +218,32 @@ fn run_all(a: RunArgs) -> Result<bool, String> {
                     let s = r.figures.member_seconds;
                     r.figures.group_requests_per_member_s = (s > 0.0).then(|| n as f64 / s);
                 }
-                let name = if a.trials > 1 { format!("{}-{trial}", r.slug()) } else { r.slug() };
-                std::fs::write(out.join(format!("{name}.json")), serde_json::to_string_pretty(&r).unwrap()).map_err(|e| e.to_string())?;
-                std::fs::write(out.join(format!("{name}.svg")), crate::svg::render(&r)).map_err(|e| e.to_string())?;
+                let name = if a.trials > 1 {
+                    format!("{}-{trial}", r.slug())
+                } else {
+                    r.slug()
+                };
+                std::fs::write(
+                    out.join(format!("{name}.json")),
+                    serde_json::to_string_pretty(&r).unwrap(),
+                )
+                .map_err(|e| e.to_string())?;
+                std::fs::write(out.join(format!("{name}.svg")), crate::svg::render(&r))
+                    .map_err(|e| e.to_string())?;
                 let f = &r.figures;
                 if f.missing > 0 || f.double_ownership > 0 || !r.converged {
                     ok = false;
-                    eprintln!("{name}: missing {}, double ownership {} {:?}, steady {}", f.missing, f.double_ownership, f.double_ownership_examples, r.converged);
+                    eprintln!(
+                        "{name}: missing {}, double ownership {} {:?}, steady {}",
+                        f.missing, f.double_ownership, f.double_ownership_examples, r.converged
+                    );
                 }
                 results.push(r);
             }
         }
     }
-    std::fs::write(out.join("report.html"), crate::report::html(&results)).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("report.html"), crate::report::html(&results))
+        .map_err(|e| e.to_string())?;
     print!("{}", crate::report::markdown(&results));
     println!("results: {}", out.display());
     Ok(ok || !a.check)

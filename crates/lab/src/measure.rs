@@ -174,7 +174,10 @@ fn ownership_intervals(r: &Recording) -> BTreeMap<u32, Vec<(u32, Micros, Micros)
 }
 
 pub fn figures(r: &Recording) -> Figures {
-    let mut f = Figures { produced: r.produced.len(), ..Default::default() };
+    let mut f = Figures {
+        produced: r.produced.len(),
+        ..Default::default()
+    };
     // Duplicates and missing.
     let mut first: HashMap<(u32, u64), Micros> = HashMap::with_capacity(r.deliveries.len());
     let mut deliveries = r.deliveries.clone();
@@ -187,11 +190,20 @@ pub fn figures(r: &Recording) -> Figures {
         }
     }
     f.delivered_unique = first.len();
-    f.missing = r.produced.iter().filter(|(p, s, _)| !first.contains_key(&(*p, *s))).count();
+    f.missing = r
+        .produced
+        .iter()
+        .filter(|(p, s, _)| !first.contains_key(&(*p, *s)))
+        .count();
 
     let first_produced = born(r);
     let gaps = silences(r, &first, &first_produced, r.interval);
-    let unavailable: Micros = gaps.iter().map(|(_, a, b)| b - a).filter(|g| *g > r.interval.max(r.stall)).map(|g| g - r.interval).sum();
+    let unavailable: Micros = gaps
+        .iter()
+        .map(|(_, a, b)| b - a)
+        .filter(|g| *g > r.interval.max(r.stall))
+        .map(|g| g - r.interval)
+        .sum();
     f.unavailability_partition_s = unavailable as f64 / 1e6;
     if let Some((p, s, e)) = gaps.iter().max_by_key(|(_, s, e)| e - s) {
         f.worst_gap_ms = ms(e - s);
@@ -206,10 +218,20 @@ pub fn figures(r: &Recording) -> Figures {
                 if a.0 != b.0 && a.1 < b.2 && b.1 < a.2 {
                     f.double_ownership += 1;
                     if f.double_ownership_examples.len() < 5 {
-                        let name = |m: u32| r.member_names.get(&m).cloned().unwrap_or_else(|| m.to_string());
+                        let name = |m: u32| {
+                            r.member_names
+                                .get(&m)
+                                .cloned()
+                                .unwrap_or_else(|| m.to_string())
+                        };
                         f.double_ownership_examples.push(format!(
                             "partition {p}: {} [{:.1}, {:.1}) ms and {} [{:.1}, {:.1}) ms",
-                            name(a.0), ms(a.1), ms(a.2), name(b.0), ms(b.1), ms(b.2)
+                            name(a.0),
+                            ms(a.1),
+                            ms(a.2),
+                            name(b.0),
+                            ms(b.1),
+                            ms(b.2)
                         ));
                     }
                 }
@@ -221,12 +243,20 @@ pub fn figures(r: &Recording) -> Figures {
     // a record produced after t0.
     let final_owner: BTreeMap<u32, u32> = intervals
         .iter()
-        .filter_map(|(p, iv)| iv.iter().filter(|(_, s, e)| *s <= r.end && *e >= r.end).max_by_key(|(_, s, _)| *s).map(|(m, _, _)| (*p, *m)))
+        .filter_map(|(p, iv)| {
+            iv.iter()
+                .filter(|(_, s, e)| *s <= r.end && *e >= r.end)
+                .max_by_key(|(_, s, _)| *s)
+                .map(|(m, _, _)| (*p, *m))
+        })
         .collect();
     let mut t1 = r.t0;
     for &p in first_produced.keys() {
         let got = final_owner.get(&p).and_then(|&m| {
-            deliveries.iter().find(|d| d.partition == p && d.member == m && d.produced > r.t0).map(|d| d.t)
+            deliveries
+                .iter()
+                .find(|d| d.partition == p && d.member == m && d.produced > r.t0)
+                .map(|d| d.t)
         });
         match got {
             Some(t) => t1 = t1.max(t),
@@ -236,11 +266,21 @@ pub fn figures(r: &Recording) -> Figures {
     if f.unconverged_partitions == 0 && !first_produced.is_empty() {
         f.jts_ms = Some(ms(t1 - r.t0));
     }
-    f.member_seconds = r.lifetimes.values().flatten().map(|(a, b)| (b.unwrap_or(r.end).min(r.end) - a).max(0) as f64 / 1e6).sum();
+    f.member_seconds = r
+        .lifetimes
+        .values()
+        .flatten()
+        .map(|(a, b)| (b.unwrap_or(r.end).min(r.end) - a).max(0) as f64 / 1e6)
+        .sum();
     f.last_assignment_change_ms = r
         .ownership
         .iter()
-        .filter(|e| e.t >= r.t0 && e.t <= r.probe_stopped && e.kind != OwnKind::RevokeStarted && !e.partitions.is_empty())
+        .filter(|e| {
+            e.t >= r.t0
+                && e.t <= r.probe_stopped
+                && e.kind != OwnKind::RevokeStarted
+                && !e.partitions.is_empty()
+        })
         .map(|e| ms(e.t - r.t0))
         .fold(None, |a: Option<f64>, t| Some(a.map_or(t, |a| a.max(t))));
     f
@@ -263,7 +303,12 @@ fn born(r: &Recording) -> BTreeMap<u32, Micros> {
 /// partition, the times it first delivered each record within the window,
 /// from the window start (or its first record, for a partition created
 /// later); a silence still open at the probe's stop ends there.
-fn silences(r: &Recording, first: &HashMap<(u32, u64), Micros>, born: &BTreeMap<u32, Micros>, longer_than: Micros) -> Vec<(u32, Micros, Micros)> {
+fn silences(
+    r: &Recording,
+    first: &HashMap<(u32, u64), Micros>,
+    born: &BTreeMap<u32, Micros>,
+    longer_than: Micros,
+) -> Vec<(u32, Micros, Micros)> {
     let mut times: BTreeMap<u32, Vec<Micros>> = BTreeMap::new();
     for ((p, _), t) in first {
         if *t >= r.window_start && *t <= r.end {
@@ -275,7 +320,8 @@ fn silences(r: &Recording, first: &HashMap<(u32, u64), Micros>, born: &BTreeMap<
         let mut ts = times.remove(&p).unwrap_or_default();
         ts.sort_unstable();
         let mut last = r.window_start.max(b);
-        let tail = (ts.last().copied().unwrap_or(last) < r.probe_stopped).then_some(r.probe_stopped);
+        let tail =
+            (ts.last().copied().unwrap_or(last) < r.probe_stopped).then_some(r.probe_stopped);
         for t in ts.into_iter().chain(tail) {
             if t - last > longer_than {
                 out.push((p, last, t));
@@ -289,11 +335,19 @@ fn silences(r: &Recording, first: &HashMap<(u32, u64), Micros>, born: &BTreeMap<
 pub fn timeline(r: &Recording) -> Timeline {
     let base = r.window_start;
     let rel = |t: Micros| ms(t - base);
-    let mut tl = Timeline { t0_ms: rel(r.t0), end_ms: rel(r.end), ..Default::default() };
+    let mut tl = Timeline {
+        t0_ms: rel(r.t0),
+        end_ms: rel(r.end),
+        ..Default::default()
+    };
     let mut events = r.ownership.clone();
     events.sort_by_key(|e| e.t);
     for (&m, lives) in &r.lifetimes {
-        let name = r.member_names.get(&m).cloned().unwrap_or_else(|| format!("member-{m}"));
+        let name = r
+            .member_names
+            .get(&m)
+            .cloned()
+            .unwrap_or_else(|| format!("member-{m}"));
         let mut segments = Vec::new();
         for &(start, stop) in lives {
             let stop = stop.unwrap_or(r.end);
@@ -301,7 +355,10 @@ pub fn timeline(r: &Recording) -> Timeline {
             let mut owned: BTreeSet<u32> = BTreeSet::new();
             let mut revoking = false;
             let mut cuts: Vec<(Micros, usize, bool)> = vec![(start, 0, false)];
-            for e in events.iter().filter(|e| e.member == m && e.t >= start && e.t <= stop) {
+            for e in events
+                .iter()
+                .filter(|e| e.member == m && e.t >= start && e.t <= stop)
+            {
                 match e.kind {
                     OwnKind::Assigned => owned.extend(&e.partitions),
                     OwnKind::RevokeStarted => revoking = true,
@@ -329,11 +386,19 @@ pub fn timeline(r: &Recording) -> Timeline {
                 } else {
                     MemberState::Idle
                 };
-                let seg = Segment { start_ms: rel(t.max(base)), end_ms: rel(end.max(base)), state, owned: n };
+                let seg = Segment {
+                    start_ms: rel(t.max(base)),
+                    end_ms: rel(end.max(base)),
+                    state,
+                    owned: n,
+                };
                 match segments.last_mut() {
-                    Some(Segment { end_ms, state: s, owned: o, .. }) if *s == state && *o == n && *end_ms == seg.start_ms => {
-                        *end_ms = seg.end_ms
-                    }
+                    Some(Segment {
+                        end_ms,
+                        state: s,
+                        owned: o,
+                        ..
+                    }) if *s == state && *o == n && *end_ms == seg.start_ms => *end_ms = seg.end_ms,
                     _ if seg.end_ms > seg.start_ms => segments.push(seg),
                     _ => {}
                 }
@@ -347,8 +412,10 @@ pub fn timeline(r: &Recording) -> Timeline {
         let e = first.entry((d.partition, d.seq)).or_insert(d.t);
         *e = (*e).min(d.t);
     }
-    let mut gaps: Vec<(u32, f64, f64)> =
-        silences(r, &first, &born(r), GAP_DRAWN).into_iter().map(|(p, a, b)| (p, rel(a), rel(b))).collect();
+    let mut gaps: Vec<(u32, f64, f64)> = silences(r, &first, &born(r), GAP_DRAWN)
+        .into_iter()
+        .map(|(p, a, b)| (p, rel(a), rel(b)))
+        .collect();
     gaps.sort_by(|a, b| (b.2 - b.1).total_cmp(&(a.2 - a.1)));
     gaps.truncate(500);
     tl.gaps = gaps;
@@ -360,15 +427,34 @@ mod tests {
     use super::*;
 
     fn deliver(r: &mut Recording, member: u32, partition: u32, seq: u64, t: Micros) {
-        let produced = r.produced.iter().find(|x| x.0 == partition && x.1 == seq).map(|x| x.2).unwrap();
-        r.deliveries.push(Delivery { member, partition, seq, produced, t });
+        let produced = r
+            .produced
+            .iter()
+            .find(|x| x.0 == partition && x.1 == seq)
+            .map(|x| x.2)
+            .unwrap();
+        r.deliveries.push(Delivery {
+            member,
+            partition,
+            seq,
+            produced,
+            t,
+        });
     }
 
     /// Two partitions, a record every 10 ms for one second; partition 1 is
     /// silent from 300 ms to 800 ms. Exactly 0.49 partition-seconds.
     fn synthetic() -> Recording {
         let ms = 1000;
-        let mut r = Recording { interval: 10 * ms, stall: 250 * ms, t0: 300 * ms, window_start: 0, probe_stopped: 1000 * ms, end: 1100 * ms, ..Default::default() };
+        let mut r = Recording {
+            interval: 10 * ms,
+            stall: 250 * ms,
+            t0: 300 * ms,
+            window_start: 0,
+            probe_stopped: 1000 * ms,
+            end: 1100 * ms,
+            ..Default::default()
+        };
         for seq in 0..100u64 {
             for p in 0..2 {
                 r.produced.push((p, seq, seq as i64 * 10 * ms));
@@ -376,10 +462,30 @@ mod tests {
         }
         r.lifetimes.insert(0, vec![(0, None)]);
         r.lifetimes.insert(1, vec![(0, None)]);
-        r.ownership.push(OwnEvent { member: 0, t: 0, kind: OwnKind::Assigned, partitions: vec![0, 1] });
-        r.ownership.push(OwnEvent { member: 0, t: 300 * ms, kind: OwnKind::RevokeStarted, partitions: vec![1] });
-        r.ownership.push(OwnEvent { member: 0, t: 301 * ms, kind: OwnKind::Revoked, partitions: vec![1] });
-        r.ownership.push(OwnEvent { member: 1, t: 750 * ms, kind: OwnKind::Assigned, partitions: vec![1] });
+        r.ownership.push(OwnEvent {
+            member: 0,
+            t: 0,
+            kind: OwnKind::Assigned,
+            partitions: vec![0, 1],
+        });
+        r.ownership.push(OwnEvent {
+            member: 0,
+            t: 300 * ms,
+            kind: OwnKind::RevokeStarted,
+            partitions: vec![1],
+        });
+        r.ownership.push(OwnEvent {
+            member: 0,
+            t: 301 * ms,
+            kind: OwnKind::Revoked,
+            partitions: vec![1],
+        });
+        r.ownership.push(OwnEvent {
+            member: 1,
+            t: 750 * ms,
+            kind: OwnKind::Assigned,
+            partitions: vec![1],
+        });
         for seq in 0..100u64 {
             let t = seq as i64 * 10 * ms;
             deliver(&mut r, 0, 0, seq, t);
@@ -401,10 +507,17 @@ mod tests {
         // Partition 1 delivered at 290 ms, then nothing until 800 ms: a gap of
         // 510 ms, of which 500 ms beyond the 10 ms probe interval. The last
         // records (990 ms) to the probe's stop (1000 ms) count nothing.
-        assert!((f.unavailability_partition_s - 0.500).abs() < 1e-9, "{}", f.unavailability_partition_s);
+        assert!(
+            (f.unavailability_partition_s - 0.500).abs() < 1e-9,
+            "{}",
+            f.unavailability_partition_s
+        );
         assert_eq!(f.worst_gap_ms, 510.0);
         assert_eq!(f.worst_gap_partition, Some(1));
-        assert_eq!((f.produced, f.delivered_unique, f.duplicates, f.missing), (200, 200, 0, 0));
+        assert_eq!(
+            (f.produced, f.delivered_unique, f.duplicates, f.missing),
+            (200, 200, 0, 0)
+        );
         assert_eq!(f.double_ownership, 0);
         // The first record produced after t0 = 300 ms on partition 1 reached
         // its final owner at 800 ms; partition 0 at 310 ms.
@@ -422,16 +535,26 @@ mod tests {
     fn overlapping_owners_are_caught() {
         let mut r = synthetic();
         // Member 1 takes partition 1 before member 0 let go of it.
-        r.ownership.push(OwnEvent { member: 1, t: 200_000, kind: OwnKind::Assigned, partitions: vec![1] });
+        r.ownership.push(OwnEvent {
+            member: 1,
+            t: 200_000,
+            kind: OwnKind::Assigned,
+            partitions: vec![1],
+        });
         let f = figures(&r);
         assert_eq!(f.double_ownership, 1);
-        assert!(f.double_ownership_examples[0].starts_with("partition 1:"), "{:?}", f.double_ownership_examples);
+        assert!(
+            f.double_ownership_examples[0].starts_with("partition 1:"),
+            "{:?}",
+            f.double_ownership_examples
+        );
     }
 
     #[test]
     fn a_partition_never_reaching_its_owner_means_no_jts() {
         let mut r = synthetic();
-        r.deliveries.retain(|d| !(d.partition == 1 && d.produced > r.t0));
+        r.deliveries
+            .retain(|d| !(d.partition == 1 && d.produced > r.t0));
         let f = figures(&r);
         assert_eq!(f.jts_ms, None);
         assert_eq!(f.unconverged_partitions, 1);
@@ -441,9 +564,25 @@ mod tests {
     fn the_timeline_shows_revoking_waiting_and_consuming() {
         let r = synthetic();
         let tl = timeline(&r);
-        let states = |i: usize| tl.members[i].segments.iter().map(|s| s.state).collect::<Vec<_>>();
-        assert_eq!(states(0), vec![MemberState::Consuming, MemberState::Revoking, MemberState::Consuming]);
-        assert_eq!(states(1), vec![MemberState::Waiting, MemberState::Consuming]);
+        let states = |i: usize| {
+            tl.members[i]
+                .segments
+                .iter()
+                .map(|s| s.state)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            states(0),
+            vec![
+                MemberState::Consuming,
+                MemberState::Revoking,
+                MemberState::Consuming
+            ]
+        );
+        assert_eq!(
+            states(1),
+            vec![MemberState::Waiting, MemberState::Consuming]
+        );
         assert_eq!(tl.gaps, vec![(1, 290.0, 800.0)]);
     }
 }

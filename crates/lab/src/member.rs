@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub fn now_us() -> Micros {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as Micros
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as Micros
 }
 
 /// Where a member's observations go.
@@ -55,13 +58,16 @@ impl MemberSpec {
             .set("enable.partition.eof", "false");
         match self.protocol.as_str() {
             "consumer" => {
-                c.set("group.protocol", "consumer").set("group.remote.assignor", &self.assignor);
+                c.set("group.protocol", "consumer")
+                    .set("group.remote.assignor", &self.assignor);
             }
             "cooperative" => {
-                c.set("group.protocol", "classic").set("partition.assignment.strategy", "cooperative-sticky");
+                c.set("group.protocol", "classic")
+                    .set("partition.assignment.strategy", "cooperative-sticky");
             }
             _ => {
-                c.set("group.protocol", "classic").set("partition.assignment.strategy", "range");
+                c.set("group.protocol", "classic")
+                    .set("partition.assignment.strategy", "range");
             }
         }
         if let Some(i) = &self.instance_id {
@@ -70,7 +76,11 @@ impl MemberSpec {
         for (k, v) in &self.client_config {
             // The broker owns these under the consumer protocol; librdkafka
             // refuses them there. One settings list serves every protocol.
-            let classic_only = ["session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy"];
+            let classic_only = [
+                "session.timeout.ms",
+                "heartbeat.interval.ms",
+                "partition.assignment.strategy",
+            ];
             if self.protocol == "consumer" && classic_only.contains(&k.as_str()) {
                 continue;
             }
@@ -89,7 +99,10 @@ struct Ctx {
 impl ClientContext for Ctx {}
 
 fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<u32> {
-    tpl.elements().iter().map(|e| e.partition() as u32).collect()
+    tpl.elements()
+        .iter()
+        .map(|e| e.partition() as u32)
+        .collect()
 }
 
 impl ConsumerContext for Ctx {
@@ -99,7 +112,12 @@ impl ConsumerContext for Ctx {
             if c.assignment_lost() {
                 return;
             }
-            self.sink.own(OwnEvent { member: self.id, t: now_us(), kind: OwnKind::RevokeStarted, partitions: ps.clone() });
+            self.sink.own(OwnEvent {
+                member: self.id,
+                t: now_us(),
+                kind: OwnKind::RevokeStarted,
+                partitions: ps.clone(),
+            });
             if !self.revoke_sleep.is_zero() && !ps.is_empty() {
                 std::thread::sleep(self.revoke_sleep);
             }
@@ -113,7 +131,12 @@ impl ConsumerContext for Ctx {
             Rebalance::Revoke(tpl) => (OwnKind::Revoked, tpl),
             Rebalance::Error(_) => return,
         };
-        self.sink.own(OwnEvent { member: self.id, t: now_us(), kind, partitions: partitions(tpl) });
+        self.sink.own(OwnEvent {
+            member: self.id,
+            t: now_us(),
+            kind,
+            partitions: partitions(tpl),
+        });
     }
 }
 
@@ -125,10 +148,23 @@ pub struct Member {
 
 /// Creates the consumer and subscribes (a bad setting fails here, at once).
 pub fn create(spec: &MemberSpec, sink: Arc<dyn Sink>) -> Result<Member, String> {
-    let ctx = Ctx { id: spec.id, sink: sink.clone(), revoke_sleep: Duration::from_millis(spec.revoke_sleep_ms) };
-    let consumer: BaseConsumer<Ctx> = spec.config().create_with_context(ctx).map_err(|e| format!("{}: {e}", spec.name))?;
-    consumer.subscribe(&[&spec.topic]).map_err(|e| e.to_string())?;
-    Ok(Member { consumer, id: spec.id, sink })
+    let ctx = Ctx {
+        id: spec.id,
+        sink: sink.clone(),
+        revoke_sleep: Duration::from_millis(spec.revoke_sleep_ms),
+    };
+    let consumer: BaseConsumer<Ctx> = spec
+        .config()
+        .create_with_context(ctx)
+        .map_err(|e| format!("{}: {e}", spec.name))?;
+    consumer
+        .subscribe(&[&spec.topic])
+        .map_err(|e| e.to_string())?;
+    Ok(Member {
+        consumer,
+        id: spec.id,
+        sink,
+    })
 }
 
 /// Runs the member until `stop` is set, then closes it gracefully (the
@@ -187,7 +223,13 @@ fn decode(member: u32, partition: u32, payload: Option<&[u8]>) -> Option<Deliver
     }
     let seq = u64::from_be_bytes(p[..8].try_into().ok()?);
     let produced = i64::from_be_bytes(p[8..].try_into().ok()?);
-    Some(Delivery { member, partition, seq, produced, t: now_us() })
+    Some(Delivery {
+        member,
+        partition,
+        seq,
+        produced,
+        t: now_us(),
+    })
 }
 
 /// Observations kept in memory by the lab.
@@ -203,7 +245,10 @@ pub struct Collector {
 
 impl Sink for Collector {
     fn delivery(&self, d: Delivery) {
-        self.freshest.lock().unwrap().insert(d.partition, (d.member, d.produced));
+        self.freshest
+            .lock()
+            .unwrap()
+            .insert(d.partition, (d.member, d.produced));
         self.deliveries.lock().unwrap().push(d);
     }
 
@@ -245,7 +290,13 @@ impl Collector {
     /// change), every running member has a partition when there are enough to
     /// go round, and nothing moved for `quiet`.
     pub fn steady(&self, partitions: u32, running: &[u32], since: Micros, quiet: Micros) -> bool {
-        let last_change = self.ownership.lock().unwrap().last().map(|e| e.t).unwrap_or(0);
+        let last_change = self
+            .ownership
+            .lock()
+            .unwrap()
+            .last()
+            .map(|e| e.t)
+            .unwrap_or(0);
         let now = now_us();
         if now - last_change < quiet || !self.converged(partitions, since.max(last_change)) {
             return false;
@@ -260,9 +311,21 @@ impl Collector {
 
     /// A member (e.g. one just killed) no longer owns anything.
     pub fn forget(&self, member: u32, t: Micros) {
-        let owned: Vec<u32> = self.owners.lock().unwrap().iter().filter(|(_, m)| **m == member).map(|(p, _)| *p).collect();
+        let owned: Vec<u32> = self
+            .owners
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, m)| **m == member)
+            .map(|(p, _)| *p)
+            .collect();
         if !owned.is_empty() {
-            self.own(OwnEvent { member, t, kind: OwnKind::Lost, partitions: owned });
+            self.own(OwnEvent {
+                member,
+                t,
+                kind: OwnKind::Lost,
+                partitions: owned,
+            });
         }
     }
 }

@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-struct Acks(Arc<Mutex<Vec<(u32, u64, Micros)>>>, Arc<Mutex<std::collections::BTreeMap<String, u64>>>);
+struct Acks(
+    Arc<Mutex<Vec<(u32, u64, Micros)>>>,
+    Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
+);
 
 impl ClientContext for Acks {}
 
@@ -36,7 +39,12 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn start(bootstrap: &str, topic: &str, partitions: u32, interval: Duration) -> Result<Probe, String> {
+    pub fn start(
+        bootstrap: &str,
+        topic: &str,
+        partitions: u32,
+        interval: Duration,
+    ) -> Result<Probe, String> {
         let acked = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
         let producer: BaseProducer<Acks> = ClientConfig::new()
@@ -49,7 +57,12 @@ impl Probe {
             .map_err(|e| e.to_string())?;
         let count = Arc::new(AtomicU32::new(partitions));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, s, topic, errs) = (count.clone(), stop.clone(), topic.to_string(), errors.clone());
+        let (c, s, topic, errs) = (
+            count.clone(),
+            stop.clone(),
+            topic.to_string(),
+            errors.clone(),
+        );
         let thread = std::thread::spawn(move || {
             let mut seq: Vec<u64> = Vec::new();
             let mut known = 0u32;
@@ -58,8 +71,16 @@ impl Probe {
                 let want = c.load(Ordering::Relaxed);
                 if known < want {
                     // Learn new partitions now rather than at the next refresh.
-                    if let Ok(md) = producer.client().fetch_metadata(Some(&topic), Duration::from_secs(1)) {
-                        known = md.topics().first().map(|t| t.partitions().len() as u32).unwrap_or(0).min(want);
+                    if let Ok(md) = producer
+                        .client()
+                        .fetch_metadata(Some(&topic), Duration::from_secs(1))
+                    {
+                        known = md
+                            .topics()
+                            .first()
+                            .map(|t| t.partitions().len() as u32)
+                            .unwrap_or(0)
+                            .min(want);
                     }
                 }
                 seq.resize(known as usize, 0);
@@ -67,10 +88,19 @@ impl Probe {
                     let t = now_us();
                     let n = seq[p as usize];
                     let value = encode(n, t);
-                    let record = BaseRecord::<(), [u8], _>::with_opaque_to(&topic, Box::new((p, n, t))).partition(p as i32).payload(&value[..]);
+                    let record =
+                        BaseRecord::<(), [u8], _>::with_opaque_to(&topic, Box::new((p, n, t)))
+                            .partition(p as i32)
+                            .payload(&value[..]);
                     match producer.send(record) {
                         Ok(()) => seq[p as usize] += 1,
-                        Err((e, _)) => *errs.lock().unwrap().entry(format!("send: {e}")).or_default() += 1,
+                        Err((e, _)) => {
+                            *errs
+                                .lock()
+                                .unwrap()
+                                .entry(format!("send: {e}"))
+                                .or_default() += 1
+                        }
                     }
                 }
                 next += interval;
@@ -86,7 +116,13 @@ impl Probe {
             }
             let _ = producer.flush(Duration::from_secs(10));
         });
-        Ok(Probe { acked, errors, partitions: count, stop, thread: Some(thread) })
+        Ok(Probe {
+            acked,
+            errors,
+            partitions: count,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// Stops writing and waits for every record in flight to be acknowledged.

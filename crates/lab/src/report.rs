@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -18,7 +20,11 @@ pub fn table_rows(runs: &[RunResult]) -> Vec<[String; 12]> {
     runs.iter()
         .map(|r| {
             let f = &r.figures;
-            let mut proto = if r.spec.protocol == "consumer" { format!("consumer ({})", r.spec.assignor) } else { r.spec.protocol.clone() };
+            let mut proto = if r.spec.protocol == "consumer" {
+                format!("consumer ({})", r.spec.assignor)
+            } else {
+                r.spec.protocol.clone()
+            };
             if r.spec.client != "librdkafka" {
                 proto = format!("{proto}, {}", r.spec.client);
             }
@@ -34,7 +40,9 @@ pub fn table_rows(runs: &[RunResult]) -> Vec<[String; 12]> {
                 f.duplicates.to_string(),
                 f.missing.to_string(),
                 f.double_ownership.to_string(),
-                f.group_requests_per_member_s.map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into()),
+                f.group_requests_per_member_s
+                    .map(|x| format!("{x:.2}"))
+                    .unwrap_or_else(|| "—".into()),
             ]
         })
         .collect()
@@ -56,7 +64,11 @@ pub const HEADERS: [&str; 12] = [
 ];
 
 pub fn markdown(runs: &[RunResult]) -> String {
-    let mut s = format!("| {} |\n|{}\n", HEADERS.join(" | "), "---|".repeat(HEADERS.len()));
+    let mut s = format!(
+        "| {} |\n|{}\n",
+        HEADERS.join(" | "),
+        "---|".repeat(HEADERS.len())
+    );
     for row in table_rows(runs) {
         let _ = writeln!(s, "| {} |", row.join(" | "));
     }
@@ -65,7 +77,13 @@ pub fn markdown(runs: &[RunResult]) -> String {
 
 pub fn html(runs: &[RunResult]) -> String {
     let mut runs: Vec<&RunResult> = runs.iter().collect();
-    runs.sort_by_key(|r| (r.spec.scenario.name(), r.spec.protocol.clone(), r.broker.clone()));
+    runs.sort_by_key(|r| {
+        (
+            r.spec.scenario.name(),
+            r.spec.protocol.clone(),
+            r.broker.clone(),
+        )
+    });
     let mut s = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Cohort rebalance lab</title><style>\
          body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
@@ -92,7 +110,12 @@ pub fn html(runs: &[RunResult]) -> String {
         s.push_str("<tr>");
         for (i, c) in row.iter().enumerate() {
             let bad = ((i == 9 || i == 10) && c != "0") || (i == 4 && (c == "—" || !r.converged));
-            let _ = write!(s, "<td{}>{}</td>", if bad { " class=\"bad\"" } else { "" }, esc(c));
+            let _ = write!(
+                s,
+                "<td{}>{}</td>",
+                if bad { " class=\"bad\"" } else { "" },
+                esc(c)
+            );
         }
         s.push_str("</tr>");
     }
@@ -103,7 +126,13 @@ pub fn html(runs: &[RunResult]) -> String {
             scenario = r.spec.scenario.name();
             let _ = write!(s, "<h2>{scenario}</h2>");
         }
-        let _ = write!(s, "<h3>{} ({})</h3><details><summary>settings</summary><pre>{}</pre></details>", esc(&r.slug()), esc(&r.broker_version), esc(&serde_json::to_string_pretty(&r.spec).unwrap()));
+        let _ = write!(
+            s,
+            "<h3>{} ({})</h3><details><summary>settings</summary><pre>{}</pre></details>",
+            esc(&r.slug()),
+            esc(&r.broker_version),
+            esc(&serde_json::to_string_pretty(&r.spec).unwrap())
+        );
         s.push_str(&crate::svg::render(r));
     }
     s.push_str("</body></html>\n");
@@ -125,14 +154,23 @@ fn percentile(mut v: Vec<f64>, q: f64) -> Option<f64> {
 pub fn summary_markdown(runs: &[RunResult]) -> String {
     let mut groups: BTreeMap<(String, String, String, String), Vec<&RunResult>> = BTreeMap::new();
     for r in runs {
-        let mut proto = if r.spec.protocol == "consumer" { format!("consumer ({})", r.spec.assignor) } else { r.spec.protocol.clone() };
+        let mut proto = if r.spec.protocol == "consumer" {
+            format!("consumer ({})", r.spec.assignor)
+        } else {
+            r.spec.protocol.clone()
+        };
         if r.spec.static_members {
             proto.push_str(", static");
         }
         if r.spec.client != "librdkafka" {
             proto = format!("{proto}, {}", r.spec.client);
         }
-        let key = (r.spec.scenario.name().to_string(), proto, r.broker.clone(), format!("{}/{}", r.spec.members, r.spec.partitions));
+        let key = (
+            r.spec.scenario.name().to_string(),
+            proto,
+            r.broker.clone(),
+            format!("{}/{}", r.spec.members, r.spec.partitions),
+        );
         groups.entry(key).or_default().push(r);
     }
     let mut s = String::from(
@@ -140,15 +178,39 @@ pub fn summary_markdown(runs: &[RunResult]) -> String {
     );
     for ((scenario, proto, broker, size), rs) in groups {
         let jts: Vec<f64> = rs.iter().filter_map(|r| r.figures.jts_ms).collect();
-        let unconverged = rs.iter().filter(|r| r.figures.jts_ms.is_none() || !r.converged).count();
+        let unconverged = rs
+            .iter()
+            .filter(|r| r.figures.jts_ms.is_none() || !r.converged)
+            .count();
         let fmt = |v: Option<f64>| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "—".into());
-        let jts_p50 = if unconverged > 0 { format!("{} ({unconverged} not steady)", fmt(percentile(jts.clone(), 0.5))) } else { fmt(percentile(jts.clone(), 0.5)) };
-        let u = percentile(rs.iter().map(|r| r.figures.unavailability_partition_s).collect(), 0.5).unwrap_or(0.0);
-        let gap = rs.iter().map(|r| r.figures.worst_gap_ms).fold(0.0, f64::max);
+        let jts_p50 = if unconverged > 0 {
+            format!(
+                "{} ({unconverged} not steady)",
+                fmt(percentile(jts.clone(), 0.5))
+            )
+        } else {
+            fmt(percentile(jts.clone(), 0.5))
+        };
+        let u = percentile(
+            rs.iter()
+                .map(|r| r.figures.unavailability_partition_s)
+                .collect(),
+            0.5,
+        )
+        .unwrap_or(0.0);
+        let gap = rs
+            .iter()
+            .map(|r| r.figures.worst_gap_ms)
+            .fold(0.0, f64::max);
         let dup: usize = rs.iter().map(|r| r.figures.duplicates).sum();
         let missing: usize = rs.iter().map(|r| r.figures.missing).sum();
         let double: usize = rs.iter().map(|r| r.figures.double_ownership).sum();
-        let req = percentile(rs.iter().filter_map(|r| r.figures.group_requests_per_member_s).collect(), 0.5);
+        let req = percentile(
+            rs.iter()
+                .filter_map(|r| r.figures.group_requests_per_member_s)
+                .collect(),
+            0.5,
+        );
         let _ = writeln!(
             s,
             "| {scenario} | {proto} | {broker} | {size} | {} | {jts_p50} | {} | {u:.2} | {gap:.0} | {dup} | {missing} | {double} | {} |",

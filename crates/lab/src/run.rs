@@ -98,10 +98,22 @@ pub struct Machine {
 impl Machine {
     pub fn read() -> Machine {
         let file = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-        let cpu = file("/proc/cpuinfo").lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).unwrap_or("").trim().to_string();
-        let os = file("/etc/os-release").lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| l[12..].trim_matches('"').to_string()).unwrap_or_default();
+        let cpu = file("/proc/cpuinfo")
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let os = file("/etc/os-release")
+            .lines()
+            .find(|l| l.starts_with("PRETTY_NAME="))
+            .map(|l| l[12..].trim_matches('"').to_string())
+            .unwrap_or_default();
         Machine {
-            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             cpu,
             os,
             kernel: file("/proc/sys/kernel/osrelease").trim().to_string(),
@@ -133,9 +145,22 @@ pub struct RunResult {
 impl RunResult {
     /// `broker-protocol-scenario`, for file names.
     pub fn slug(&self) -> String {
-        let proto = if self.spec.protocol == "consumer" { format!("consumer-{}", self.spec.assignor) } else { self.spec.protocol.clone() };
-        let client = if self.spec.client == "librdkafka" { String::new() } else { format!("-{}", self.spec.client) };
-        format!("{}-{}-{}{client}", self.broker, proto, self.spec.scenario.name())
+        let proto = if self.spec.protocol == "consumer" {
+            format!("consumer-{}", self.spec.assignor)
+        } else {
+            self.spec.protocol.clone()
+        };
+        let client = if self.spec.client == "librdkafka" {
+            String::new()
+        } else {
+            format!("-{}", self.spec.client)
+        };
+        format!(
+            "{}-{}-{}{client}",
+            self.broker,
+            proto,
+            self.spec.scenario.name()
+        )
     }
 }
 
@@ -145,7 +170,10 @@ pub fn client_version(client: &str) -> String {
         let v = cp
             .split(':')
             .filter_map(|j| j.rsplit('/').next())
-            .find_map(|f| f.strip_prefix("kafka-clients-").and_then(|v| v.strip_suffix(".jar")))
+            .find_map(|f| {
+                f.strip_prefix("kafka-clients-")
+                    .and_then(|v| v.strip_suffix(".jar"))
+            })
             .unwrap_or("?")
             .to_string();
         return format!("Java kafka-clients {v} (one JVM per member)");
@@ -156,9 +184,11 @@ pub fn client_version(client: &str) -> String {
 
 /// The Java harness (interop/java, built by `mvn compile`).
 pub fn java_classpath() -> Result<String, String> {
-    let root = std::env::var("COHORT_JAVA_HARNESS").unwrap_or_else(|_| "interop/java/target".into());
-    let deps = std::fs::read_to_string(format!("{root}/classpath.txt"))
-        .map_err(|e| format!("{root}/classpath.txt: {e} (build it: mvn -f interop/java/pom.xml compile)"))?;
+    let root =
+        std::env::var("COHORT_JAVA_HARNESS").unwrap_or_else(|_| "interop/java/target".into());
+    let deps = std::fs::read_to_string(format!("{root}/classpath.txt")).map_err(|e| {
+        format!("{root}/classpath.txt: {e} (build it: mvn -f interop/java/pom.xml compile)")
+    })?;
     Ok(format!("{root}/classes:{}", deps.trim()))
 }
 
@@ -171,11 +201,20 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: String) -> Progress {
-        Progress { label, tty: std::io::stderr().is_terminal(), started: Instant::now() }
+        Progress {
+            label,
+            tty: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+        }
     }
 
     pub fn phase(&self, what: &str) {
-        let line = format!("[{}] {:6.1}s {}", self.label, self.started.elapsed().as_secs_f64(), what);
+        let line = format!(
+            "[{}] {:6.1}s {}",
+            self.label,
+            self.started.elapsed().as_secs_f64(),
+            what
+        );
         let mut e = std::io::stderr();
         if self.tty {
             let _ = write!(e, "\r\x1b[2K{line}");
@@ -194,8 +233,14 @@ impl Progress {
 }
 
 enum Handle {
-    Thread { stop: Arc<AtomicBool>, join: std::thread::JoinHandle<()> },
-    Process { child: Child, reader: std::thread::JoinHandle<()> },
+    Thread {
+        stop: Arc<AtomicBool>,
+        join: std::thread::JoinHandle<()>,
+    },
+    Process {
+        child: Child,
+        reader: std::thread::JoinHandle<()>,
+    },
 }
 
 struct Group {
@@ -221,7 +266,12 @@ impl Group {
     fn start(&mut self, spec: MemberSpec, in_process: bool) -> Result<(), String> {
         let id = spec.id;
         self.names.insert(id, spec.name.clone());
-        self.lifetimes.lock().unwrap().entry(id).or_default().push((now_us(), None));
+        self.lifetimes
+            .lock()
+            .unwrap()
+            .entry(id)
+            .or_default()
+            .push((now_us(), None));
         let handle = if in_process {
             let stop = Arc::new(AtomicBool::new(false));
             let m = member::create(&spec, self.collector.clone() as Arc<dyn Sink>)?;
@@ -232,13 +282,27 @@ impl Group {
             let mut cmd = if spec.client == "java" {
                 let mut c = Command::new("java");
                 c.args(["-cp", &java_classpath()?, "cohort.interop.LabMember"]);
-                c.args([&spec.bootstrap, &spec.group, &spec.topic, &spec.protocol, &spec.assignor, &spec.id.to_string(), &spec.name]);
-                c.arg(spec.instance_id.clone().unwrap_or_default()).arg(spec.revoke_sleep_ms.to_string());
+                c.args([
+                    &spec.bootstrap,
+                    &spec.group,
+                    &spec.topic,
+                    &spec.protocol,
+                    &spec.assignor,
+                    &spec.id.to_string(),
+                    &spec.name,
+                ]);
+                c.arg(spec.instance_id.clone().unwrap_or_default())
+                    .arg(spec.revoke_sleep_ms.to_string());
                 c.args(spec.client_config.iter().map(|(k, v)| format!("{k}={v}")));
                 c
             } else {
                 let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
-                c.args(["lab", "member", "--spec", &serde_json::to_string(&spec).unwrap()]);
+                c.args([
+                    "lab",
+                    "member",
+                    "--spec",
+                    &serde_json::to_string(&spec).unwrap(),
+                ]);
                 c
             };
             let mut child = cmd
@@ -251,7 +315,13 @@ impl Group {
             let reader = std::thread::spawn(move || {
                 for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
                     match serde_json::from_str::<Line>(&line) {
-                        Ok(Line::D(partition, seq, produced, t)) => c.delivery(measure::Delivery { member: id, partition, seq, produced, t }),
+                        Ok(Line::D(partition, seq, produced, t)) => c.delivery(measure::Delivery {
+                            member: id,
+                            partition,
+                            seq,
+                            produced,
+                            t,
+                        }),
                         Ok(Line::O(e)) => c.own(e),
                         Err(_) => {}
                     }
@@ -264,7 +334,13 @@ impl Group {
     }
 
     fn mark_stopped(&self, id: u32, t: Micros) {
-        if let Some(l) = self.lifetimes.lock().unwrap().get_mut(&id).and_then(|l| l.last_mut()) {
+        if let Some(l) = self
+            .lifetimes
+            .lock()
+            .unwrap()
+            .get_mut(&id)
+            .and_then(|l| l.last_mut())
+        {
             l.1.get_or_insert(t);
         }
     }
@@ -311,7 +387,10 @@ impl Group {
 }
 
 fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, String> {
-    ClientConfig::new().set("bootstrap.servers", bootstrap).create().map_err(|e| e.to_string())
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(|e| e.to_string())
 }
 
 fn create_topic(bootstrap: &str, topic: &str, partitions: u32) -> Result<(), String> {
@@ -328,14 +407,25 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: u32) -> Result<(), Str
 fn grow_topic(bootstrap: &str, topic: &str, to: u32) -> Result<(), String> {
     let a = admin(bootstrap)?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let r = futures::executor::block_on(a.create_partitions([&NewPartitions::new(topic, to as usize)], &opts)).map_err(|e| e.to_string())?;
+    let r = futures::executor::block_on(
+        a.create_partitions([&NewPartitions::new(topic, to as usize)], &opts),
+    )
+    .map_err(|e| e.to_string())?;
     for x in r {
         x.map_err(|(t, e)| format!("growing {t}: {e}"))?;
     }
     Ok(())
 }
 
-fn wait_converged(g: &Group, partitions: u32, since: Micros, timeout: Duration, quiet: Micros, p: &Progress, what: &str) -> bool {
+fn wait_converged(
+    g: &Group,
+    partitions: u32,
+    since: Micros,
+    timeout: Duration,
+    quiet: Micros,
+    p: &Progress,
+    what: &str,
+) -> bool {
     let until = Instant::now() + timeout;
     let started = Instant::now();
     let running: Vec<u32> = g.handles.keys().copied().collect();
@@ -344,7 +434,10 @@ fn wait_converged(g: &Group, partitions: u32, since: Micros, timeout: Duration, 
             return true;
         }
         let owned = g.collector.owners.lock().unwrap().len();
-        p.phase(&format!("{what}: {:.1}s, {owned}/{partitions} partitions owned", started.elapsed().as_secs_f64()));
+        p.phase(&format!(
+            "{what}: {:.1}s, {owned}/{partitions} partitions owned",
+            started.elapsed().as_secs_f64()
+        ));
         std::thread::sleep(Duration::from_millis(20));
     }
     false
@@ -354,7 +447,12 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
     let tag: u32 = rng.gen();
     let topic = format!("lab-{}-{tag:08x}", spec.scenario.name());
-    let progress = Progress::new(format!("{} {} {}", broker.kind, spec.protocol, spec.scenario.name()));
+    let progress = Progress::new(format!(
+        "{} {} {}",
+        broker.kind,
+        spec.protocol,
+        spec.scenario.name()
+    ));
     let started_unix_ms = now_us() / 1000;
     progress.phase("creating topic");
     create_topic(&broker.bootstrap, &topic, spec.partitions)?;
@@ -389,11 +487,24 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
     if spec.scenario != Scenario::NewGroup {
         for id in 0..spec.members {
             // The crash victim runs in its own process, so it can be killed.
-            let in_process = !(spec.scenario == Scenario::Crash && id == 0) && spec.client != "java";
-            let revoke = if spec.scenario == Scenario::Slow && id == 0 { spec.revoke_ms } else { 0 };
+            let in_process =
+                !(spec.scenario == Scenario::Crash && id == 0) && spec.client != "java";
+            let revoke = if spec.scenario == Scenario::Slow && id == 0 {
+                spec.revoke_ms
+            } else {
+                0
+            };
             g.start(g.spec(id, spec.static_members, revoke), in_process)?;
         }
-        if !wait_converged(&g, partitions, warm, timeout, quiet, &progress, "warming up") {
+        if !wait_converged(
+            &g,
+            partitions,
+            warm,
+            timeout,
+            quiet,
+            &progress,
+            "warming up",
+        ) {
             return Err("the group never reached a steady state before the trigger".into());
         }
     }
@@ -407,19 +518,26 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
         Scenario::ScaleOut | Scenario::Slow => {
             // A slow run doubles the group, so every member (the slow one
             // too) must give partitions up.
-            let joining = if spec.scenario == Scenario::Slow { spec.members } else { spec.delta.max(1) };
+            let joining = if spec.scenario == Scenario::Slow {
+                spec.members
+            } else {
+                spec.delta.max(1)
+            };
             for id in spec.members..spec.members + joining {
                 g.start(g.spec(id, spec.static_members, 0), spec.client != "java")?;
             }
         }
         Scenario::ScaleIn => {
-            let ids: Vec<u32> = (spec.members.saturating_sub(spec.delta.max(1))..spec.members).collect();
+            let ids: Vec<u32> =
+                (spec.members.saturating_sub(spec.delta.max(1))..spec.members).collect();
             g.stop(&ids);
         }
         Scenario::Crash => g.kill(0),
         Scenario::Partitions => {
             grow_topic(&broker.bootstrap, &topic, spec.to_partitions)?;
-            probe.partitions.store(spec.to_partitions, Ordering::Relaxed);
+            probe
+                .partitions
+                .store(spec.to_partitions, Ordering::Relaxed);
             partitions = spec.to_partitions;
         }
         Scenario::NewGroup => {
@@ -434,7 +552,15 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
                 g.stop(&[id]);
                 std::thread::sleep(Duration::from_millis(spec.down_ms));
                 g.start(g.spec(id, spec.static_members, 0), spec.client != "java")?;
-                converged &= wait_converged(&g, partitions, ti, timeout, quiet, &progress, &format!("member-{id} restarted"));
+                converged &= wait_converged(
+                    &g,
+                    partitions,
+                    ti,
+                    timeout,
+                    quiet,
+                    &progress,
+                    &format!("member-{id} restarted"),
+                );
             }
         }
     }
@@ -472,8 +598,14 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
     let figures = measure::figures(&recording);
     let timeline = measure::timeline(&recording);
     progress.done(&match figures.jts_ms {
-        Some(j) => format!("steady after {:.0} ms, {:.2} partition-s unavailable", j, figures.unavailability_partition_s),
-        None => format!("not steady: {} partitions never delivered to their owner", figures.unconverged_partitions),
+        Some(j) => format!(
+            "steady after {:.0} ms, {:.2} partition-s unavailable",
+            j, figures.unavailability_partition_s
+        ),
+        None => format!(
+            "not steady: {} partitions never delivered to their owner",
+            figures.unconverged_partitions
+        ),
     });
     Ok(RunResult {
         spec: spec.clone(),

@@ -20,14 +20,20 @@ pub fn colour(s: MemberState) -> &'static str {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A round tick step giving about eight ticks.
 fn tick_step(span_ms: f64) -> f64 {
     let raw = span_ms / 8.0;
     let mag = 10f64.powf(raw.max(1.0).log10().floor());
-    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag)
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag)
 }
 
 pub fn render(r: &RunResult) -> String {
@@ -44,7 +50,10 @@ pub fn render(r: &RunResult) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">"#
     );
     let f = &r.figures;
-    let jts = f.jts_ms.map(|j| format!("{j:.0} ms")).unwrap_or_else(|| "not steady".into());
+    let jts = f
+        .jts_ms
+        .map(|j| format!("{j:.0} ms"))
+        .unwrap_or_else(|| "not steady".into());
     let _ = write!(
         s,
         r#"<text x="4" y="14" font-size="13" font-weight="bold">{}</text><text x="4" y="30">{} members, {} partitions, {}</text><text x="4" y="45">join-to-steady {jts}, {:.2} partition-s unavailable, worst gap {:.0} ms, {} duplicates, {} missing, {} double ownership</text>"#,
@@ -60,7 +69,12 @@ pub fn render(r: &RunResult) -> String {
     );
     for (i, m) in tl.members.iter().enumerate() {
         let y = top + i as f64 * ROW;
-        let _ = write!(s, r#"<text x="4" y="{:.1}">{}</text>"#, y + ROW - 3.0, esc(&m.name));
+        let _ = write!(
+            s,
+            r#"<text x="4" y="{:.1}">{}</text>"#,
+            y + ROW - 3.0,
+            esc(&m.name)
+        );
         for seg in &m.segments {
             let (a, b) = (x(seg.start_ms), x(seg.end_ms));
             let _ = write!(
@@ -77,7 +91,11 @@ pub fn render(r: &RunResult) -> String {
             );
         }
     }
-    let _ = write!(s, r#"<text x="4" y="{:.1}">partition gaps</text>"#, gaps_y + 24.0);
+    let _ = write!(
+        s,
+        r#"<text x="4" y="{:.1}">partition gaps</text>"#,
+        gaps_y + 24.0
+    );
     for (p, a, b) in &tl.gaps {
         let _ = write!(
             s,
@@ -103,13 +121,22 @@ pub fn render(r: &RunResult) -> String {
             r#"<line x1="{a:.1}" y1="{axis}" x2="{a:.1}" y2="{:.1}" stroke="black"/><text x="{a:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             axis + 4.0,
             axis + 15.0,
-            if step >= 1000.0 { format!("{:.0} s", t / 1000.0) } else { format!("{t:.0} ms") },
+            if step >= 1000.0 {
+                format!("{:.0} s", t / 1000.0)
+            } else {
+                format!("{t:.0} ms")
+            },
             a = x(t)
         );
         t += step;
     }
     let mut lx = LEFT;
-    for st in [MemberState::Consuming, MemberState::Revoking, MemberState::Waiting, MemberState::Idle] {
+    for st in [
+        MemberState::Consuming,
+        MemberState::Revoking,
+        MemberState::Waiting,
+        MemberState::Idle,
+    ] {
         let _ = write!(
             s,
             r#"<rect x="{lx}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,

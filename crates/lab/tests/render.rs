@@ -17,7 +17,10 @@ fn timeline_svg_draws_every_member_and_the_gaps() {
     }
     // One rectangle per member segment, one per drawn gap, plus the legend.
     let segments: usize = r.timeline.members.iter().map(|m| m.segments.len()).sum();
-    assert_eq!(svg.matches("<rect").count(), segments + r.timeline.gaps.len() + 4);
+    assert_eq!(
+        svg.matches("<rect").count(),
+        segments + r.timeline.gaps.len() + 4
+    );
     // The killed member's partitions were silent for its session timeout.
     assert!(r.timeline.gaps.iter().any(|(_, a, b)| b - a > 5000.0));
     assert!(svg.contains(">t0<"));
@@ -30,5 +33,9 @@ fn report_lays_out_the_table_and_timelines() {
     assert!(html.contains("<table>") && html.contains("crash") && html.contains("<svg"));
     let md = cohort_lab::report::markdown(&[r]);
     assert_eq!(md.lines().count(), 3);
-    assert!(md.lines().nth(2).unwrap().starts_with("| crash | cohort | consumer (uniform) | 3/6 |"));
+    assert!(md
+        .lines()
+        .nth(2)
+        .unwrap()
+        .starts_with("| crash | cohort | consumer (uniform) | 3/6 |"));
 }

@@ -120,16 +120,28 @@ impl LocalLog {
             segments.insert(0, Segment::create(dir, 0)?);
         }
         sync_dir(dir)?;
-        let log = LocalLog { dir: dir.to_path_buf(), config, segments, unsynced: Vec::new(), dir_dirty: false };
+        let log = LocalLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            unsynced: Vec::new(),
+            dir_dirty: false,
+        };
         Ok((log, recovery))
     }
 
     fn active(&self) -> &Segment {
-        self.segments.values().next_back().expect("a log always has a segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has a segment")
     }
 
     fn active_mut(&mut self) -> &mut Segment {
-        self.segments.values_mut().next_back().expect("a log always has a segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has a segment")
     }
 
     fn roll(&mut self) -> io::Result<()> {
@@ -161,7 +173,10 @@ impl LogStore for LocalLog {
         let h = BatchHeader::parse(batch)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         if h.size != batch.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "batch length mismatch"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "batch length mismatch",
+            ));
         }
         let active = self.active();
         let too_big = active.size > 0 && active.size + h.size as u64 > self.config.segment_bytes;
@@ -175,7 +190,10 @@ impl LogStore for LocalLog {
         }
         let base = self.end_offset();
         set_base_offset(batch, base);
-        let h = BatchHeader { base_offset: base, ..h };
+        let h = BatchHeader {
+            base_offset: base,
+            ..h
+        };
         let interval = self.config.index_interval_bytes;
         let seg = self.active_mut();
         let pos = seg.size;
@@ -185,7 +203,11 @@ impl LogStore for LocalLog {
     }
 
     fn start_offset(&self) -> u64 {
-        *self.segments.keys().next().expect("a log always has a segment")
+        *self
+            .segments
+            .keys()
+            .next()
+            .expect("a log always has a segment")
     }
 
     fn end_offset(&self) -> u64 {
@@ -195,16 +217,25 @@ impl LogStore for LocalLog {
     fn read(&self, from: u64, up_to: u64, max_bytes: usize) -> io::Result<Bytes> {
         let mut out = Vec::new();
         let from = from.max(self.start_offset());
-        for seg in self.segments.range(..=from).next_back().into_iter().map(|(_, s)| s).chain(
-            self.segments.range(from + 1..).map(|(_, s)| s),
-        ) {
-            let Some((start, _)) = seg.position_of(from.max(seg.base))? else { continue };
+        for seg in self
+            .segments
+            .range(..=from)
+            .next_back()
+            .into_iter()
+            .map(|(_, s)| s)
+            .chain(self.segments.range(from + 1..).map(|(_, s)| s))
+        {
+            let Some((start, _)) = seg.position_of(from.max(seg.base))? else {
+                continue;
+            };
             let mut end = start;
             let mut full = false;
             let before = out.len() as u64;
             seg.headers_from(start, &mut |pos, h| {
                 let taken = before + (end - start);
-                if h.next_offset() > up_to || (taken > 0 && taken + h.size as u64 > max_bytes as u64) {
+                if h.next_offset() > up_to
+                    || (taken > 0 && taken + h.size as u64 > max_bytes as u64)
+                {
                     full = true;
                     return false;
                 }
@@ -230,8 +261,14 @@ impl LogStore for LocalLog {
             }
             // Start from the last indexed batch known to be older than the target.
             let i = seg.time_index.partition_point(|&(ts, _)| ts < timestamp);
-            let from = if i == 0 { seg.base } else { seg.base + seg.time_index[i - 1].1 as u64 };
-            let Some((pos, _)) = seg.position_of(from)? else { continue };
+            let from = if i == 0 {
+                seg.base
+            } else {
+                seg.base + seg.time_index[i - 1].1 as u64
+            };
+            let Some((pos, _)) = seg.position_of(from)? else {
+                continue;
+            };
             let mut found = None;
             seg.headers_from(pos, &mut |_, h| {
                 if h.max_timestamp >= timestamp {
@@ -248,14 +285,13 @@ impl LogStore for LocalLog {
     }
 
     fn max_timestamp(&self) -> io::Result<Option<(u64, i64)>> {
-        Ok(self
-            .segments
-            .values()
-            .filter(|s| s.size > 0)
-            .fold(None, |best: Option<(u64, i64)>, s| match best {
+        Ok(self.segments.values().filter(|s| s.size > 0).fold(
+            None,
+            |best: Option<(u64, i64)>, s| match best {
                 Some((_, t)) if t >= s.max_timestamp => best,
                 _ => Some((s.max_timestamp_offset, s.max_timestamp)),
-            }))
+            },
+        ))
     }
 
     fn syncer(&mut self) -> io::Result<Syncer> {
@@ -291,8 +327,8 @@ impl LogStore for LocalLog {
             let too_old = retention.retention_ms >= 0
                 && seg.size > 0
                 && seg.max_timestamp < now_ms - retention.retention_ms;
-            let too_big =
-                retention.retention_bytes >= 0 && (total - seg.size) as i64 >= retention.retention_bytes;
+            let too_big = retention.retention_bytes >= 0
+                && (total - seg.size) as i64 >= retention.retention_bytes;
             if !(too_old || too_big) {
                 break;
             }

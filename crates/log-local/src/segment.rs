@@ -46,7 +46,11 @@ pub struct Scan {
 
 impl Segment {
     pub fn create(dir: &Path, base: u64) -> io::Result<Segment> {
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(log_path(dir, base))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(log_path(dir, base))?;
         Ok(Segment::empty(base, file))
     }
 
@@ -66,7 +70,10 @@ impl Segment {
     }
 
     pub fn open_file(dir: &Path, base: u64) -> io::Result<File> {
-        OpenOptions::new().read(true).write(true).open(log_path(dir, base))
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(log_path(dir, base))
     }
 
     /// Reads every batch header from the start. With `check_crc`, each batch is
@@ -95,7 +102,10 @@ impl Segment {
                 break Some(format!("torn batch at byte {pos}"));
             }
             if h.base_offset != expected {
-                break Some(format!("offset {} at byte {pos}, expected {expected}", h.base_offset));
+                break Some(format!(
+                    "offset {} at byte {pos}, expected {expected}",
+                    h.base_offset
+                ));
             }
             if check_crc {
                 whole.resize(h.size, 0);
@@ -108,7 +118,11 @@ impl Segment {
             expected = h.next_offset();
             pos += h.size as u64;
         };
-        Ok(Scan { batches, valid_len: pos, stopped })
+        Ok(Scan {
+            batches,
+            valid_len: pos,
+            stopped,
+        })
     }
 
     /// Builds a segment's in-memory state from a scan of its file.
@@ -187,9 +201,10 @@ impl Segment {
     pub fn open_sealed(dir: &Path, base: u64, next_offset: u64) -> io::Result<Option<Segment>> {
         let file = Segment::open_file(dir, base)?;
         let size = file.metadata()?.len();
-        let (Ok(idx), Ok(tidx)) =
-            (std::fs::read(index_path(dir, base)), std::fs::read(time_index_path(dir, base)))
-        else {
+        let (Ok(idx), Ok(tidx)) = (
+            std::fs::read(index_path(dir, base)),
+            std::fs::read(time_index_path(dir, base)),
+        ) else {
             return Ok(None);
         };
         if idx.len() % 8 != 0 || tidx.len() % 12 != 0 || idx.is_empty() || size == 0 {
@@ -197,11 +212,21 @@ impl Segment {
         }
         let index: Vec<(u32, u32)> = idx
             .chunks(8)
-            .map(|c| (u32::from_be_bytes(c[0..4].try_into().unwrap()), u32::from_be_bytes(c[4..8].try_into().unwrap())))
+            .map(|c| {
+                (
+                    u32::from_be_bytes(c[0..4].try_into().unwrap()),
+                    u32::from_be_bytes(c[4..8].try_into().unwrap()),
+                )
+            })
             .collect();
         let time_index: Vec<(i64, u32)> = tidx
             .chunks(12)
-            .map(|c| (i64::from_be_bytes(c[0..8].try_into().unwrap()), u32::from_be_bytes(c[8..12].try_into().unwrap())))
+            .map(|c| {
+                (
+                    i64::from_be_bytes(c[0..8].try_into().unwrap()),
+                    u32::from_be_bytes(c[8..12].try_into().unwrap()),
+                )
+            })
             .collect();
         let ascending = index.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
             && time_index.windows(2).all(|w| w[0].0 < w[1].0);
@@ -228,7 +253,11 @@ impl Segment {
         Ok(Some(seg))
     }
 
-    fn position_of_with(&self, index: &[(u32, u32)], offset: u64) -> io::Result<Option<(u64, BatchHeader)>> {
+    fn position_of_with(
+        &self,
+        index: &[(u32, u32)],
+        offset: u64,
+    ) -> io::Result<Option<(u64, BatchHeader)>> {
         let rel = offset.saturating_sub(self.base) as u32;
         let i = index.partition_point(|&(r, _)| r <= rel);
         let mut pos = if i == 0 { 0 } else { index[i - 1].1 as u64 };
@@ -245,7 +274,11 @@ impl Segment {
     }
 
     pub fn remove_files(dir: &Path, base: u64) -> io::Result<()> {
-        for p in [log_path(dir, base), index_path(dir, base), time_index_path(dir, base)] {
+        for p in [
+            log_path(dir, base),
+            index_path(dir, base),
+            time_index_path(dir, base),
+        ] {
             match std::fs::remove_file(&p) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}

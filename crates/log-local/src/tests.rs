@@ -4,7 +4,11 @@ use cohort_log::conformance;
 use std::io::Write;
 
 fn small() -> LocalLogConfig {
-    LocalLogConfig { segment_bytes: 300, segment_ms: i64::MAX / 2, index_interval_bytes: 100 }
+    LocalLogConfig {
+        segment_bytes: 300,
+        segment_ms: i64::MAX / 2,
+        index_interval_bytes: 100,
+    }
 }
 
 fn append(log: &mut LocalLog, ts: i64, value: &[u8]) -> u64 {
@@ -18,12 +22,20 @@ fn local_log_passes_the_conformance_suite() {
     let mut n = 0;
     conformance::run_all(&mut || {
         n += 1;
-        Box::new(LocalLog::open(&dir.path().join(n.to_string()), small()).unwrap().0)
+        Box::new(
+            LocalLog::open(&dir.path().join(n.to_string()), small())
+                .unwrap()
+                .0,
+        )
     });
     // And again with one segment per log, so reads never cross a segment.
     conformance::run_all(&mut || {
         n += 1;
-        Box::new(LocalLog::open(&dir.path().join(n.to_string()), LocalLogConfig::default()).unwrap().0)
+        Box::new(
+            LocalLog::open(&dir.path().join(n.to_string()), LocalLogConfig::default())
+                .unwrap()
+                .0,
+        )
     });
 }
 
@@ -32,7 +44,10 @@ fn reopen_keeps_every_batch_and_rolls_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = LocalLog::open(dir.path(), small()).unwrap().0;
     for i in 0..50 {
-        assert_eq!(append(&mut log, i, format!("value-{i}").as_bytes()), i as u64);
+        assert_eq!(
+            append(&mut log, i, format!("value-{i}").as_bytes()),
+            i as u64
+        );
     }
     (log.syncer().unwrap())().unwrap();
     let before = log.read(0, u64::MAX, usize::MAX).unwrap();
@@ -40,7 +55,10 @@ fn reopen_keeps_every_batch_and_rolls_segments() {
     drop(log);
     let (log, rec) = LocalLog::open(dir.path(), small()).unwrap();
     assert_eq!(rec.truncated_bytes, 0);
-    assert_eq!(rec.rebuilt_indexes, 0, "sealed segments' indexes are trusted");
+    assert_eq!(
+        rec.rebuilt_indexes, 0,
+        "sealed segments' indexes are trusted"
+    );
     assert_eq!(log.end_offset(), 50);
     assert_eq!(log.read(0, u64::MAX, usize::MAX).unwrap(), before);
     assert_eq!(log.offset_for_timestamp(25).unwrap(), Some((25, 25)));
@@ -49,14 +67,19 @@ fn reopen_keeps_every_batch_and_rolls_segments() {
 #[test]
 fn a_torn_tail_is_cut_at_the_last_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = LocalLog::open(dir.path(), LocalLogConfig::default()).unwrap().0;
+    let mut log = LocalLog::open(dir.path(), LocalLogConfig::default())
+        .unwrap()
+        .0;
     for i in 0..5 {
         append(&mut log, i, b"x");
     }
     drop(log);
     // Half a batch arrives, then the crash.
     let half = build_batch(9, &[b"torn"], None);
-    let mut f = std::fs::OpenOptions::new().append(true).open(segment::log_path(dir.path(), 0)).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(segment::log_path(dir.path(), 0))
+        .unwrap();
     f.write_all(&half[..half.len() / 2]).unwrap();
     drop(f);
     let (mut log, rec) = LocalLog::open(dir.path(), LocalLogConfig::default()).unwrap();
@@ -68,15 +91,21 @@ fn a_torn_tail_is_cut_at_the_last_whole_batch() {
 #[test]
 fn a_corrupt_batch_cuts_it_and_everything_after() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = LocalLog::open(dir.path(), LocalLogConfig::default()).unwrap().0;
+    let mut log = LocalLog::open(dir.path(), LocalLogConfig::default())
+        .unwrap()
+        .0;
     for i in 0..5 {
         append(&mut log, i, b"abcdef");
     }
     let third = log.read(2, 3, usize::MAX).unwrap();
     let pos_of_third = 2 * third.len() as u64;
     drop(log);
-    let f = std::fs::OpenOptions::new().write(true).open(segment::log_path(dir.path(), 0)).unwrap();
-    f.write_all_at(&[0xAA], pos_of_third + third.len() as u64 - 2).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(segment::log_path(dir.path(), 0))
+        .unwrap();
+    f.write_all_at(&[0xAA], pos_of_third + third.len() as u64 - 2)
+        .unwrap();
     drop(f);
     let (log, rec) = LocalLog::open(dir.path(), LocalLogConfig::default()).unwrap();
     assert!(rec.reason.unwrap().contains("corrupt"));
@@ -106,11 +135,22 @@ fn retention_by_size_removes_old_segments_and_files() {
         append(&mut log, i, b"0123456789");
     }
     let segments = log.segment_count();
-    log.apply_retention(0, Retention { retention_ms: -1, retention_bytes: 600 }).unwrap();
+    log.apply_retention(
+        0,
+        Retention {
+            retention_ms: -1,
+            retention_bytes: 600,
+        },
+    )
+    .unwrap();
     assert!(log.segment_count() < segments);
     assert!(log.size_bytes() >= 600 - 300 && log.start_offset() > 0);
     let files = std::fs::read_dir(dir.path()).unwrap().count();
-    assert_eq!(files, 1 + (log.segment_count() - 1) * 3, "sealed segments keep 3 files, the active 1");
+    assert_eq!(
+        files,
+        1 + (log.segment_count() - 1) * 3,
+        "sealed segments keep 3 files, the active 1"
+    );
     drop(log);
     let log = LocalLog::open(dir.path(), small()).unwrap().0;
     assert_eq!(log.end_offset(), 60);

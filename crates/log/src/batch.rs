@@ -39,7 +39,10 @@ pub enum BatchError {
     BadLength(i32),
     /// Not magic 2 (Kafka 4 accepts only v2 batches).
     BadMagic(i8),
-    BadCrc { stored: u32, computed: u32 },
+    BadCrc {
+        stored: u32,
+        computed: u32,
+    },
     /// lastOffsetDelta disagrees with recordsCount.
     BadCount,
 }
@@ -108,7 +111,10 @@ impl BatchHeader {
     pub fn check_crc(&self, whole: &[u8]) -> Result<(), BatchError> {
         let computed = crc32c::crc32c(&whole[ATTRIBUTES_OFFSET..self.size]);
         if computed != self.crc {
-            return Err(BatchError::BadCrc { stored: self.crc, computed });
+            return Err(BatchError::BadCrc {
+                stored: self.crc,
+                computed,
+            });
         }
         Ok(())
     }
@@ -212,13 +218,22 @@ mod tests {
     fn built_batches_validate_and_a_flipped_bit_does_not() {
         let mut b = build_batch(1000, &[b"a", b"bc"], Some((7, 0, 5)));
         let h = BatchHeader::validate(&b).unwrap();
-        assert_eq!((h.records_count, h.last_offset_delta, h.size), (2, 1, b.len()));
-        assert_eq!((h.producer_id, h.base_sequence, h.last_sequence()), (7, 5, 6));
+        assert_eq!(
+            (h.records_count, h.last_offset_delta, h.size),
+            (2, 1, b.len())
+        );
+        assert_eq!(
+            (h.producer_id, h.base_sequence, h.last_sequence()),
+            (7, 5, 6)
+        );
         set_base_offset(&mut b, 42);
         assert_eq!(BatchHeader::validate(&b).unwrap().base_offset, 42);
         let n = b.len();
         b[n - 2] ^= 1;
-        assert!(matches!(BatchHeader::validate(&b), Err(BatchError::BadCrc { .. })));
+        assert!(matches!(
+            BatchHeader::validate(&b),
+            Err(BatchError::BadCrc { .. })
+        ));
     }
 
     #[test]

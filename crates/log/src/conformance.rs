@@ -90,7 +90,10 @@ pub fn retention_keeps_the_newest_batch(log: &mut dyn LogStore) -> std::io::Resu
     for i in 0..5 {
         append_n(log, i, 1)?;
     }
-    let everything_old = Retention { retention_ms: 0, retention_bytes: -1 };
+    let everything_old = Retention {
+        retention_ms: 0,
+        retention_bytes: -1,
+    };
     log.apply_retention(1_000_000, everything_old)?;
     assert!(log.start_offset() <= 4);
     assert_eq!(log.end_offset(), 5);
@@ -98,7 +101,13 @@ pub fn retention_keeps_the_newest_batch(log: &mut dyn LogStore) -> std::io::Resu
     assert_eq!(rest.last().unwrap().base_offset, 4);
     // Nothing is removed when nothing is past the limits.
     let start = log.start_offset();
-    log.apply_retention(0, Retention { retention_ms: -1, retention_bytes: -1 })?;
+    log.apply_retention(
+        0,
+        Retention {
+            retention_ms: -1,
+            retention_bytes: -1,
+        },
+    )?;
     assert_eq!(log.start_offset(), start);
     Ok(())
 }

@@ -20,7 +20,8 @@ impl MemoryLog {
     }
 
     fn first_holding(&self, offset: u64) -> usize {
-        self.batches.partition_point(|(h, _)| h.next_offset() <= offset)
+        self.batches
+            .partition_point(|(h, _)| h.next_offset() <= offset)
     }
 }
 
@@ -31,7 +32,8 @@ impl LogStore for MemoryLog {
         let h = BatchHeader::parse(batch)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         self.end = h.next_offset();
-        self.batches.push((h, Bytes::copy_from_slice(&batch[..h.size])));
+        self.batches
+            .push((h, Bytes::copy_from_slice(&batch[..h.size])));
         Ok(base)
     }
 
@@ -95,7 +97,8 @@ impl LogStore for MemoryLog {
         let mut total: usize = self.batches.iter().map(|(_, b)| b.len()).sum();
         while self.batches.len() > 1 {
             let (h, b) = &self.batches[0];
-            let too_old = retention.retention_ms >= 0 && h.max_timestamp < now_ms - retention.retention_ms;
+            let too_old =
+                retention.retention_ms >= 0 && h.max_timestamp < now_ms - retention.retention_ms;
             let too_big = retention.retention_bytes >= 0
                 && (total - b.len()) as i64 >= retention.retention_bytes;
             if !(too_old || too_big) {

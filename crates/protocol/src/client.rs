@@ -18,7 +18,9 @@ fn frame<T: Encodable>(key: ApiKey, version: i16, correlation_id: i32, body: &T)
     header.client_id = Some(StrBytes::from_static_str("cohort-tool"));
     let mut buf = BytesMut::new();
     buf.put_i32(0);
-    header.encode(&mut buf, key.request_header_version(version)).expect("header encodes");
+    header
+        .encode(&mut buf, key.request_header_version(version))
+        .expect("header encodes");
     body.encode(&mut buf, version).expect("request encodes");
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
@@ -27,11 +29,18 @@ fn frame<T: Encodable>(key: ApiKey, version: i16, correlation_id: i32, body: &T)
 
 /// Strips the response header; returns the correlation id and the body.
 fn open(key: ApiKey, version: i16, mut frame: Bytes) -> Result<(i32, Bytes), String> {
-    let h = ResponseHeader::decode(&mut frame, key.response_header_version(version)).map_err(|e| e.to_string())?;
+    let h = ResponseHeader::decode(&mut frame, key.response_header_version(version))
+        .map_err(|e| e.to_string())?;
     Ok((h.correlation_id, frame))
 }
 
-pub fn produce_request(correlation_id: i32, topic: &str, partition: i32, batch: Bytes, acks: i16) -> Bytes {
+pub fn produce_request(
+    correlation_id: i32,
+    topic: &str,
+    partition: i32,
+    batch: Bytes,
+    acks: i16,
+) -> Bytes {
     let mut p = produce_request::PartitionProduceData::default();
     p.index = partition;
     p.records = Some(batch);
@@ -52,7 +61,11 @@ pub fn produce_response(frame: Bytes) -> Result<(i32, Vec<(i32, i16, i64)>), Str
     let parts = r
         .responses
         .iter()
-        .flat_map(|t| t.partition_responses.iter().map(|p| (p.index, p.error_code, p.base_offset)))
+        .flat_map(|t| {
+            t.partition_responses
+                .iter()
+                .map(|p| (p.index, p.error_code, p.base_offset))
+        })
         .collect();
     Ok((corr, parts))
 }
@@ -116,12 +129,21 @@ pub fn create_topic_request(correlation_id: i32, topic: &str, partitions: i32) -
     let mut r = CreateTopicsRequest::default();
     r.topics = vec![t];
     r.timeout_ms = 30_000;
-    frame(ApiKey::CreateTopics, CREATE_TOPICS_VERSION, correlation_id, &r)
+    frame(
+        ApiKey::CreateTopics,
+        CREATE_TOPICS_VERSION,
+        correlation_id,
+        &r,
+    )
 }
 
 /// The error code for the one topic created (36 TOPIC_ALREADY_EXISTS included).
 pub fn create_topic_response(frame: Bytes) -> Result<i16, String> {
     let (_, mut body) = open(ApiKey::CreateTopics, CREATE_TOPICS_VERSION, frame)?;
-    let r = CreateTopicsResponse::decode(&mut body, CREATE_TOPICS_VERSION).map_err(|e| e.to_string())?;
-    r.topics.first().map(|t| t.error_code).ok_or_else(|| "no topic in answer".into())
+    let r = CreateTopicsResponse::decode(&mut body, CREATE_TOPICS_VERSION)
+        .map_err(|e| e.to_string())?;
+    r.topics
+        .first()
+        .map(|t| t.error_code)
+        .ok_or_else(|| "no topic in answer".into())
 }

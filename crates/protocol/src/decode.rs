@@ -11,7 +11,9 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 pub enum Decoded {
     /// ApiVersions is answered by this crate from its own table; `supported` is
     /// false when the client asked for a version above ours (KIP-511 downgrade).
-    ApiVersions { supported: bool },
+    ApiVersions {
+        supported: bool,
+    },
     Request(Request),
 }
 
@@ -23,14 +25,20 @@ pub enum DecodeError {
     /// closes the connection for these (only ApiVersions gets an answer).
     Unsupported { api_key: i16, api_version: i16 },
     /// The header was fine but the body was not.
-    BadBody { header: RequestHeader, reason: String },
+    BadBody {
+        header: RequestHeader,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DecodeError::Malformed(r) => write!(f, "malformed request header: {r}"),
-            DecodeError::Unsupported { api_key, api_version } => {
+            DecodeError::Unsupported {
+                api_key,
+                api_version,
+            } => {
                 write!(f, "unsupported api key {api_key} version {api_version}")
             }
             DecodeError::BadBody { header, reason } => write!(
@@ -49,14 +57,19 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Decoded), Deco
     }
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
-    let api_key = ApiKey::try_from(api_key_raw)
-        .map_err(|_| DecodeError::Unsupported { api_key: api_key_raw, api_version })?;
+    let api_key = ApiKey::try_from(api_key_raw).map_err(|_| DecodeError::Unsupported {
+        api_key: api_key_raw,
+        api_version,
+    })?;
 
     if api_key == ApiKey::ApiVersions {
         return decode_api_versions(frame, api_version);
     }
     if !versions::accepts(api_key, api_version) {
-        return Err(DecodeError::Unsupported { api_key: api_key_raw, api_version });
+        return Err(DecodeError::Unsupported {
+            api_key: api_key_raw,
+            api_version,
+        });
     }
     let header_version = api_key.request_header_version(api_version);
     let wire_header = m::RequestHeader::decode(&mut frame, header_version)
@@ -67,7 +80,10 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Decoded), Deco
     }
     match decode_body(api_key, api_version, &mut frame) {
         Ok(request) => Ok((header, Decoded::Request(request))),
-        Err(e) => Err(DecodeError::BadBody { header, reason: e.to_string() }),
+        Err(e) => Err(DecodeError::BadBody {
+            header,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -111,8 +127,10 @@ fn decode_api_versions(
     let header = to_header(&wire_header);
     // The body carries only the client's software name; a body we cannot read is
     // a malformed request like any other.
-    m::ApiVersionsRequest::decode(&mut frame, api_version)
-        .map_err(|e| DecodeError::BadBody { header: header.clone(), reason: e.to_string() })?;
+    m::ApiVersionsRequest::decode(&mut frame, api_version).map_err(|e| DecodeError::BadBody {
+        header: header.clone(),
+        reason: e.to_string(),
+    })?;
     Ok((header, Decoded::ApiVersions { supported: true }))
 }
 
@@ -160,8 +178,15 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                 None => None,
             };
             // v0-3 have no flag: those versions always auto-create.
-            let allow = if v < 4 { true } else { r.allow_auto_topic_creation };
-            Request::Metadata(MetadataRequest { topics, allow_auto_topic_creation: allow })
+            let allow = if v < 4 {
+                true
+            } else {
+                r.allow_auto_topic_creation
+            };
+            Request::Metadata(MetadataRequest {
+                topics,
+                allow_auto_topic_creation: allow,
+            })
         }
         ApiKey::CreateTopics => {
             let r: m::CreateTopicsRequest = body(buf, v)?;
@@ -177,7 +202,12 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                         assignments: t
                             .assignments
                             .iter()
-                            .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                            .map(|a| {
+                                (
+                                    a.partition_index,
+                                    a.broker_ids.iter().map(|b| b.0).collect(),
+                                )
+                            })
                             .collect(),
                         configs: t
                             .configs
@@ -199,7 +229,10 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                     })
                     .collect()
             } else {
-                r.topic_names.iter().map(|n| TopicRef::Name(n.0.to_string())).collect()
+                r.topic_names
+                    .iter()
+                    .map(|n| TopicRef::Name(n.0.to_string()))
+                    .collect()
             };
             Request::DeleteTopics(DeleteTopicsRequest { topics })
         }
@@ -207,7 +240,11 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
             let r: m::CreatePartitionsRequest = body(buf, v)?;
             Request::CreatePartitions(CreatePartitionsRequest {
                 validate_only: r.validate_only,
-                topics: r.topics.iter().map(|t| (t.name.0.to_string(), t.count)).collect(),
+                topics: r
+                    .topics
+                    .iter()
+                    .map(|t| (t.name.0.to_string(), t.count))
+                    .collect(),
             })
         }
         ApiKey::Produce => {
@@ -269,7 +306,10 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                     .topics
                     .iter()
                     .map(|t| {
-                        let parts = t.partitions.iter().map(|p| (p.partition_index, p.timestamp));
+                        let parts = t
+                            .partitions
+                            .iter()
+                            .map(|p| (p.partition_index, p.timestamp));
                         (t.name.0.to_string(), parts.collect())
                     })
                     .collect(),
@@ -304,7 +344,10 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
             } else {
                 vec![s(&r.key)]
             };
-            Request::FindCoordinator(FindCoordinatorRequest { key_type: r.key_type, keys })
+            Request::FindCoordinator(FindCoordinatorRequest {
+                key_type: r.key_type,
+                keys,
+            })
         }
         ApiKey::DescribeCluster => {
             let _: m::DescribeClusterRequest = body(buf, v)?;
@@ -321,7 +364,10 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                     .map(|res| ConfigResource {
                         resource_type: res.resource_type,
                         name: s(&res.resource_name),
-                        keys: res.configuration_keys.as_ref().map(|k| k.iter().map(s).collect()),
+                        keys: res
+                            .configuration_keys
+                            .as_ref()
+                            .map(|k| k.iter().map(s).collect()),
                     })
                     .collect(),
             })

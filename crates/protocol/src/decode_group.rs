@@ -26,11 +26,19 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
                 group_id: s(&r.group_id.0),
                 session_timeout_ms: r.session_timeout_ms,
                 // v0 has no rebalance timeout: the session timeout stands in.
-                rebalance_timeout_ms: if v == 0 { r.session_timeout_ms } else { r.rebalance_timeout_ms },
+                rebalance_timeout_ms: if v == 0 {
+                    r.session_timeout_ms
+                } else {
+                    r.rebalance_timeout_ms
+                },
                 member_id: s(&r.member_id),
                 group_instance_id: os(&r.group_instance_id),
                 protocol_type: s(&r.protocol_type),
-                protocols: r.protocols.iter().map(|p| (s(&p.name), p.metadata.clone())).collect(),
+                protocols: r
+                    .protocols
+                    .iter()
+                    .map(|p| (s(&p.name), p.metadata.clone()))
+                    .collect(),
                 reason: os(&r.reason),
                 requires_known_member_id: v >= 4,
                 supports_skip_assignment: v >= 9,
@@ -48,7 +56,11 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
                 group_instance_id: os(&r.group_instance_id),
                 protocol_type: os(&r.protocol_type),
                 protocol_name: os(&r.protocol_name),
-                assignments: r.assignments.iter().map(|a| (s(&a.member_id), a.assignment.clone())).collect(),
+                assignments: r
+                    .assignments
+                    .iter()
+                    .map(|a| (s(&a.member_id), a.assignment.clone()))
+                    .collect(),
             })
         }
         ApiKey::Heartbeat => {
@@ -65,9 +77,15 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
             let members = if v <= 2 {
                 vec![(s(&r.member_id), None)]
             } else {
-                r.members.iter().map(|m| (s(&m.member_id), os(&m.group_instance_id))).collect()
+                r.members
+                    .iter()
+                    .map(|m| (s(&m.member_id), os(&m.group_instance_id)))
+                    .collect()
             };
-            GroupRequest::LeaveGroup(LeaveGroupRequest { group_id: s(&r.group_id.0), members })
+            GroupRequest::LeaveGroup(LeaveGroupRequest {
+                group_id: s(&r.group_id.0),
+                members,
+            })
         }
         ApiKey::OffsetCommit => {
             let r: m::OffsetCommitRequest = d(buf, v)?;
@@ -109,7 +127,11 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
             let groups = if v <= 7 {
                 let topics = r.topics.as_ref().map(|ts| {
                     ts.iter()
-                        .flat_map(|t| t.partition_indexes.iter().map(|p| TopicPartition::new(t.name.0.as_str(), *p)))
+                        .flat_map(|t| {
+                            t.partition_indexes
+                                .iter()
+                                .map(|p| TopicPartition::new(t.name.0.as_str(), *p))
+                        })
                         .collect()
                 });
                 vec![(s(&r.group_id.0), topics)]
@@ -119,19 +141,31 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
                     .map(|g| {
                         let topics = g.topics.as_ref().map(|ts| {
                             ts.iter()
-                                .flat_map(|t| t.partition_indexes.iter().map(|p| TopicPartition::new(t.name.0.as_str(), *p)))
+                                .flat_map(|t| {
+                                    t.partition_indexes
+                                        .iter()
+                                        .map(|p| TopicPartition::new(t.name.0.as_str(), *p))
+                                })
                                 .collect()
                         });
                         (s(&g.group_id.0), topics)
                     })
                     .collect()
             };
-            GroupRequest::OffsetFetch(OffsetFetchRequest { groups, require_stable: r.require_stable, members })
+            GroupRequest::OffsetFetch(OffsetFetchRequest {
+                groups,
+                require_stable: r.require_stable,
+                members,
+            })
         }
         ApiKey::ListGroups => {
             let r: m::ListGroupsRequest = d(buf, v)?;
             GroupRequest::ListGroups(ListGroupsRequest {
-                states: r.states_filter.iter().map(|x| s(x).to_lowercase()).collect(),
+                states: r
+                    .states_filter
+                    .iter()
+                    .map(|x| s(x).to_lowercase())
+                    .collect(),
                 types: r.types_filter.iter().map(|x| s(x).to_lowercase()).collect(),
             })
         }
@@ -148,9 +182,16 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
             let partitions = r
                 .topics
                 .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| TopicPartition::new(t.name.0.as_str(), p.partition_index)))
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|p| TopicPartition::new(t.name.0.as_str(), p.partition_index))
+                })
                 .collect();
-            GroupRequest::OffsetDelete(OffsetDeleteRequest { group_id: s(&r.group_id.0), partitions })
+            GroupRequest::OffsetDelete(OffsetDeleteRequest {
+                group_id: s(&r.group_id.0),
+                partitions,
+            })
         }
         ApiKey::ConsumerGroupHeartbeat => {
             let r: m::ConsumerGroupHeartbeatRequest = d(buf, v)?;
@@ -161,11 +202,20 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
                 instance_id: os(&r.instance_id),
                 rack_id: os(&r.rack_id),
                 rebalance_timeout_ms: r.rebalance_timeout_ms,
-                subscribed_topic_names: r.subscribed_topic_names.as_ref().map(|ns| ns.iter().map(|n| s(&n.0)).collect()),
-                subscribed_topic_regex: if v >= 1 { os(&r.subscribed_topic_regex) } else { None },
+                subscribed_topic_names: r
+                    .subscribed_topic_names
+                    .as_ref()
+                    .map(|ns| ns.iter().map(|n| s(&n.0)).collect()),
+                subscribed_topic_regex: if v >= 1 {
+                    os(&r.subscribed_topic_regex)
+                } else {
+                    None
+                },
                 server_assignor: os(&r.server_assignor),
                 owned: r.topic_partitions.as_ref().map(|tps| {
-                    tps.iter().map(|tp| (TopicId(*tp.topic_id.as_bytes()), tp.partitions.clone())).collect()
+                    tps.iter()
+                        .map(|tp| (TopicId(*tp.topic_id.as_bytes()), tp.partitions.clone()))
+                        .collect()
                 }),
                 server_generates_member_id: v == 0,
                 client_id: String::new(),

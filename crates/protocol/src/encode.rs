@@ -24,13 +24,20 @@ fn uuid(id: &TopicId) -> uuid::Uuid {
 }
 
 /// Frames `body` behind a response header of the version `api_key`/`version` uses.
-fn frame<T: Encodable>(header: &RequestHeader, body: &T, header_version: i16) -> Result<Bytes, String> {
+fn frame<T: Encodable>(
+    header: &RequestHeader,
+    body: &T,
+    header_version: i16,
+) -> Result<Bytes, String> {
     let mut wire_header = m::ResponseHeader::default();
     wire_header.correlation_id = header.correlation_id;
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0); // size, patched below
-    wire_header.encode(&mut buf, header_version).map_err(|e| e.to_string())?;
-    body.encode(&mut buf, header.api_version).map_err(|e| e.to_string())?;
+    wire_header
+        .encode(&mut buf, header_version)
+        .map_err(|e| e.to_string())?;
+    body.encode(&mut buf, header.api_version)
+        .map_err(|e| e.to_string())?;
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
@@ -57,14 +64,19 @@ pub fn api_versions_response(header: &RequestHeader, supported: bool) -> Bytes {
         r.error_code = ErrorCode::UNSUPPORTED_VERSION.0;
         let mut v = m::api_versions_response::ApiVersion::default();
         v.api_key = ApiKey::ApiVersions as i16;
-        let &(_, min, max) =
-            versions::SUPPORTED.iter().find(|(k, _, _)| *k == ApiKey::ApiVersions).unwrap();
+        let &(_, min, max) = versions::SUPPORTED
+            .iter()
+            .find(|(k, _, _)| *k == ApiKey::ApiVersions)
+            .unwrap();
         v.min_version = min;
         v.max_version = max;
         r.api_keys = vec![v];
         version = 0;
     }
-    let h = RequestHeader { api_version: version, ..header.clone() };
+    let h = RequestHeader {
+        api_version: version,
+        ..header.clone()
+    };
     // The ApiVersions response header is always v0, even for flexible versions, so
     // that a client can read it before it knows what we support.
     frame(&h, &r, 0).expect("ApiVersions response always encodes")
@@ -98,7 +110,8 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
             out.results = r
                 .iter()
                 .map(|t| {
-                    let mut d = m::create_partitions_response::CreatePartitionsTopicResult::default();
+                    let mut d =
+                        m::create_partitions_response::CreatePartitionsTopicResult::default();
                     d.name = tn(&t.name);
                     d.error_code = t.error.0;
                     d.error_message = osb(&t.message);
@@ -147,13 +160,15 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
             out.topics = r
                 .iter()
                 .map(|t| {
-                    let mut d = m::offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default();
+                    let mut d =
+                        m::offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default();
                     d.topic = tn(&t.name);
                     d.partitions = t
                         .partitions
                         .iter()
                         .map(|p| {
-                            let mut x = m::offset_for_leader_epoch_response::EpochEndOffset::default();
+                            let mut x =
+                                m::offset_for_leader_epoch_response::EpochEndOffset::default();
                             x.partition = p.partition;
                             x.error_code = p.error.0;
                             x.leader_epoch = p.leader_epoch;
@@ -198,7 +213,11 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
 struct Raw(Bytes);
 
 impl Encodable for Raw {
-    fn encode<B: kafka_protocol::protocol::buf::ByteBufMut>(&self, buf: &mut B, _version: i16) -> anyhow::Result<()> {
+    fn encode<B: kafka_protocol::protocol::buf::ByteBufMut>(
+        &self,
+        buf: &mut B,
+        _version: i16,
+    ) -> anyhow::Result<()> {
         buf.put_slice(&self.0);
         Ok(())
     }
@@ -408,7 +427,8 @@ fn describe_configs(r: &[DescribeConfigsResult], v: i16) -> m::DescribeConfigsRe
                 .entries
                 .iter()
                 .map(|e| {
-                    let mut x = m::describe_configs_response::DescribeConfigsResourceResult::default();
+                    let mut x =
+                        m::describe_configs_response::DescribeConfigsResourceResult::default();
                     x.name = sb(&e.name);
                     x.value = osb(&e.value);
                     x.read_only = e.read_only;

@@ -79,7 +79,12 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
                 o.error_code = if l.error != ErrorCode::NONE {
                     l.error.0
                 } else {
-                    l.members.iter().map(|x| x.2).find(|c| *c != ErrorCode::NONE).unwrap_or(ErrorCode::NONE).0
+                    l.members
+                        .iter()
+                        .map(|x| x.2)
+                        .find(|c| *c != ErrorCode::NONE)
+                        .unwrap_or(ErrorCode::NONE)
+                        .0
                 };
             } else {
                 o.error_code = l.error.0;
@@ -107,7 +112,8 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
                     x.partitions = ps
                         .into_iter()
                         .map(|(p, code)| {
-                            let mut y = m::offset_commit_response::OffsetCommitResponsePartition::default();
+                            let mut y =
+                                m::offset_commit_response::OffsetCommitResponsePartition::default();
                             y.partition_index = p;
                             y.error_code = code.0;
                             y
@@ -131,7 +137,8 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
                 x.topic_partitions = a
                     .iter()
                     .map(|(id, ps)| {
-                        let mut t = m::consumer_group_heartbeat_response::TopicPartitions::default();
+                        let mut t =
+                            m::consumer_group_heartbeat_response::TopicPartitions::default();
                         t.topic_id = uuid::Uuid::from_bytes(id.0);
                         t.partitions = ps.clone();
                         t
@@ -180,7 +187,11 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
                             y.member_epoch = mm.member_epoch;
                             y.client_id = sb(&mm.client_id);
                             y.client_host = sb(&mm.client_host);
-                            y.subscribed_topic_names = mm.subscribed_topic_names.iter().map(|n| TopicName(sb(n))).collect();
+                            y.subscribed_topic_names = mm
+                                .subscribed_topic_names
+                                .iter()
+                                .map(|n| TopicName(sb(n)))
+                                .collect();
                             y.subscribed_topic_regex = osb(&mm.subscribed_topic_regex);
                             y.assignment = assignment(&mm.assignment);
                             y.target_assignment = assignment(&mm.target_assignment);
@@ -226,7 +237,8 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
                         .members
                         .iter()
                         .map(|mm| {
-                            let mut y = m::describe_groups_response::DescribedGroupMember::default();
+                            let mut y =
+                                m::describe_groups_response::DescribedGroupMember::default();
                             y.member_id = sb(&mm.member_id);
                             y.group_instance_id = osb(&mm.group_instance_id);
                             y.client_id = sb(&mm.client_id);
@@ -265,7 +277,8 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
                     x.partitions = ps
                         .into_iter()
                         .map(|(p, code)| {
-                            let mut y = m::offset_delete_response::OffsetDeleteResponsePartition::default();
+                            let mut y =
+                                m::offset_delete_response::OffsetDeleteResponsePartition::default();
                             y.partition_index = p;
                             y.error_code = code.0;
                             y
@@ -282,7 +295,10 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
 fn offset_fetch(groups: &[GroupOffsets], v: i16, buf: &mut bytes::BytesMut) -> Result<(), String> {
     let mut o = m::OffsetFetchResponse::default();
     let items = |g: &GroupOffsets| -> Vec<(TopicPartition, FetchedOffset)> {
-        g.partitions.iter().map(|p| (p.partition.clone(), p.clone())).collect()
+        g.partitions
+            .iter()
+            .map(|p| (p.partition.clone(), p.clone()))
+            .collect()
     };
     if v <= 7 {
         let g = groups.first().ok_or("no group in answer")?;
@@ -296,12 +312,17 @@ fn offset_fetch(groups: &[GroupOffsets], v: i16, buf: &mut bytes::BytesMut) -> R
                 x.partitions = ps
                     .into_iter()
                     .map(|(p, f)| {
-                        let mut y = m::offset_fetch_response::OffsetFetchResponsePartition::default();
+                        let mut y =
+                            m::offset_fetch_response::OffsetFetchResponsePartition::default();
                         y.partition_index = p;
                         y.committed_offset = f.offset;
                         y.committed_leader_epoch = f.leader_epoch;
                         y.metadata = osb(&f.metadata);
-                        y.error_code = if v < 2 && g.error != ErrorCode::NONE { g.error.0 } else { f.error.0 };
+                        y.error_code = if v < 2 && g.error != ErrorCode::NONE {
+                            g.error.0
+                        } else {
+                            f.error.0
+                        };
                         y
                     })
                     .collect();
@@ -341,4 +362,3 @@ fn offset_fetch(groups: &[GroupOffsets], v: i16, buf: &mut bytes::BytesMut) -> R
     }
     o.encode(buf, v).map_err(|e| e.to_string())
 }
-

@@ -48,7 +48,10 @@ mod tests {
         let mut buf = BytesMut::from(&[0u8, 0, 0, 3, 1, 2][..]);
         assert_eq!(take_frame(&mut buf, 100), Ok(None));
         buf.extend_from_slice(&[3, 0, 0]);
-        assert_eq!(take_frame(&mut buf, 100).unwrap().unwrap().as_ref(), &[1, 2, 3]);
+        assert_eq!(
+            take_frame(&mut buf, 100).unwrap().unwrap().as_ref(),
+            &[1, 2, 3]
+        );
         assert_eq!(buf.as_ref(), &[0, 0]);
     }
 

@@ -16,7 +16,11 @@ pub type Result<T> = std::result::Result<T, String>;
 
 impl<'a> Walker<'a> {
     pub fn new(data: &'a [u8], flexible: bool) -> Walker<'a> {
-        Walker { data, pos: 0, flexible }
+        Walker {
+            data,
+            pos: 0,
+            flexible,
+        }
     }
 
     pub fn consumed(&self) -> usize {
@@ -29,7 +33,10 @@ impl<'a> Walker<'a> {
 
     fn skip(&mut self, n: usize) -> Result<()> {
         if n > self.remaining() {
-            return Err(format!("field of {n} bytes at {} runs past the end", self.pos));
+            return Err(format!(
+                "field of {n} bytes at {} runs past the end",
+                self.pos
+            ));
         }
         self.pos += n;
         Ok(())
@@ -38,7 +45,9 @@ impl<'a> Walker<'a> {
     fn int(&mut self, n: usize) -> Result<i64> {
         let at = self.pos;
         self.skip(n)?;
-        Ok(self.data[at..at + n].iter().fold(0i64, |acc, b| (acc << 8) | *b as i64))
+        Ok(self.data[at..at + n]
+            .iter()
+            .fold(0i64, |acc, b| (acc << 8) | *b as i64))
     }
 
     fn uvarint(&mut self) -> Result<u64> {
@@ -99,7 +108,10 @@ impl<'a> Walker<'a> {
             (self.int(4)? as i32).max(0) as u64
         };
         if n as usize > self.remaining() {
-            return Err(format!("array claims {n} elements with {} bytes left", self.remaining()));
+            return Err(format!(
+                "array claims {n} elements with {} bytes left",
+                self.remaining()
+            ));
         }
         Ok(n as usize)
     }

@@ -3,11 +3,11 @@
 //! types of `cohort_types::api`, and encoding the domain answers back at the
 //! version the client spoke. The broker never sees a `kafka_protocol` type.
 
+pub mod client;
 mod decode;
 mod decode_group;
 mod encode;
 mod encode_group;
-pub mod client;
 pub mod frame;
 mod guard;
 mod guard_group;

@@ -59,7 +59,10 @@ mod tests {
         for &(key, min, max) in SUPPORTED {
             let known = key.valid_versions();
             let lowest = lowest_accepted(key).unwrap_or(min);
-            assert!(lowest >= known.min && max <= known.max, "{key:?} {min}-{max} vs {known}");
+            assert!(
+                lowest >= known.min && max <= known.max,
+                "{key:?} {min}-{max} vs {known}"
+            );
         }
     }
 }

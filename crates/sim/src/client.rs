@@ -21,7 +21,9 @@ pub enum Style {
 pub enum Phase {
     /// Must (re)join; `at` is when the client will send (a slow member's
     /// revocation delays it).
-    NeedJoin { at: i64 },
+    NeedJoin {
+        at: i64,
+    },
     Joining,
     Syncing,
     Stable,
@@ -66,7 +68,9 @@ pub fn encode_parts(ps: &BTreeSet<i32>) -> Bytes {
 }
 
 pub fn decode_parts(b: &[u8]) -> BTreeSet<i32> {
-    b.chunks_exact(4).map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect()
+    b.chunks_exact(4)
+        .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 impl Client {
@@ -100,13 +104,14 @@ impl Client {
         if matches!(self.phase, Phase::NeedJoin { .. } | Phase::Joining) {
             return;
         }
-        let delay = if self.style == Style::Eager && !self.owned.is_empty() && !self.bug_keep_partitions {
-            // onPartitionsRevoked runs (slowly) before the JoinGroup goes out.
-            self.revoking = Some((self.owned.clone(), now + self.revoke_delay_ms));
-            self.revoke_delay_ms
-        } else {
-            0
-        };
+        let delay =
+            if self.style == Style::Eager && !self.owned.is_empty() && !self.bug_keep_partitions {
+                // onPartitionsRevoked runs (slowly) before the JoinGroup goes out.
+                self.revoking = Some((self.owned.clone(), now + self.revoke_delay_ms));
+                self.revoke_delay_ms
+            } else {
+                0
+            };
         self.phase = Phase::NeedJoin { at: now + delay };
         self.in_flight = None;
     }
@@ -179,7 +184,11 @@ impl Client {
             }
             Phase::Stable if now >= self.next_heartbeat => {
                 self.next_heartbeat = now + HEARTBEAT_MS;
-                self.in_flight = Some((corr, "heartbeat", now + REQUEST_TIMEOUT_MS.min(SESSION_MS as i64)));
+                self.in_flight = Some((
+                    corr,
+                    "heartbeat",
+                    now + REQUEST_TIMEOUT_MS.min(SESSION_MS as i64),
+                ));
                 Some(Send {
                     corr,
                     request: GroupRequest::Heartbeat(HeartbeatRequest {
@@ -195,7 +204,15 @@ impl Client {
     }
 
     /// Handles an answer; returns a follow-up request (SyncGroup) if one is due.
-    pub fn on_response(&mut self, now: i64, corr: u64, sent_at: i64, resp: GroupResponse, partitions: i32, next_corr: u64) -> Option<Send> {
+    pub fn on_response(
+        &mut self,
+        now: i64,
+        corr: u64,
+        sent_at: i64,
+        resp: GroupResponse,
+        partitions: i32,
+        next_corr: u64,
+    ) -> Option<Send> {
         match self.in_flight {
             Some((c, _, _)) if c == corr => self.in_flight = None,
             // A duplicate, or the answer to a request given up on.
@@ -223,7 +240,13 @@ impl Client {
         }
     }
 
-    fn on_join(&mut self, now: i64, j: JoinGroupResponse, partitions: i32, corr: u64) -> Option<Send> {
+    fn on_join(
+        &mut self,
+        now: i64,
+        j: JoinGroupResponse,
+        partitions: i32,
+        corr: u64,
+    ) -> Option<Send> {
         match j.error {
             ErrorCode::NONE => {}
             ErrorCode::MEMBER_ID_REQUIRED => {
@@ -250,12 +273,17 @@ impl Client {
                     cohort_assign::range(&ids, partitions)
                 }
                 Style::Cooperative | Style::Consumer => {
-                    let owned: BTreeMap<String, BTreeSet<i32>> =
-                        j.members.iter().map(|m| (m.member_id.clone(), decode_parts(&m.metadata))).collect();
+                    let owned: BTreeMap<String, BTreeSet<i32>> = j
+                        .members
+                        .iter()
+                        .map(|m| (m.member_id.clone(), decode_parts(&m.metadata)))
+                        .collect();
                     cohort_assign::cooperative_sticky(&owned, partitions)
                 }
             };
-            plan.into_iter().map(|(m, ps)| (m, encode_parts(&ps))).collect()
+            plan.into_iter()
+                .map(|(m, ps)| (m, encode_parts(&ps)))
+                .collect()
         } else {
             vec![]
         };
@@ -290,7 +318,8 @@ impl Client {
                         self.phase = Phase::Stable;
                     }
                     Style::Cooperative | Style::Consumer => {
-                        let revoked: BTreeSet<i32> = self.owned.difference(&assigned).copied().collect();
+                        let revoked: BTreeSet<i32> =
+                            self.owned.difference(&assigned).copied().collect();
                         // Newly assigned partitions are free: their old owner
                         // revoked them before this round.
                         self.owned.extend(assigned.iter().copied());

@@ -6,7 +6,9 @@
 //! own member id. Like the classic model, a member that cannot confirm its
 //! membership for a session timeout stops consuming.
 
-use cohort_types::group::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupRequest};
+use cohort_types::group::{
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupRequest,
+};
 use cohort_types::{ErrorCode, TopicId};
 use std::collections::BTreeSet;
 
@@ -35,7 +37,12 @@ pub struct ConsumerClient {
 }
 
 impl ConsumerClient {
-    pub fn new(name: String, member_id: String, start: i64, revoke_delay_ms: i64) -> ConsumerClient {
+    pub fn new(
+        name: String,
+        member_id: String,
+        start: i64,
+        revoke_delay_ms: i64,
+    ) -> ConsumerClient {
         ConsumerClient {
             name,
             member_id,
@@ -89,26 +96,38 @@ impl ConsumerClient {
         self.in_flight = Some((corr, now + REQUEST_TIMEOUT_MS));
         let joining = self.epoch == 0;
         let full = self.full || joining;
-        Some(GroupRequest::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest {
-            group_id: "g".into(),
-            member_id: self.member_id.clone(),
-            member_epoch: self.epoch,
-            instance_id: None,
-            rack_id: None,
-            rebalance_timeout_ms: if full { REBALANCE_MS } else { -1 },
-            subscribed_topic_names: full.then(|| vec![TOPIC.to_string()]),
-            subscribed_topic_regex: None,
-            server_assignor: None,
-            // What it owns, including what it is still revoking; nothing when
-            // (re)joining.
-            owned: Some(if joining { vec![] } else { vec![(TOPIC_ID, self.owned.iter().copied().collect())] }),
-            server_generates_member_id: false,
-            client_id: self.name.clone(),
-            client_host: "/sim".into(),
-        }))
+        Some(GroupRequest::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatRequest {
+                group_id: "g".into(),
+                member_id: self.member_id.clone(),
+                member_epoch: self.epoch,
+                instance_id: None,
+                rack_id: None,
+                rebalance_timeout_ms: if full { REBALANCE_MS } else { -1 },
+                subscribed_topic_names: full.then(|| vec![TOPIC.to_string()]),
+                subscribed_topic_regex: None,
+                server_assignor: None,
+                // What it owns, including what it is still revoking; nothing when
+                // (re)joining.
+                owned: Some(if joining {
+                    vec![]
+                } else {
+                    vec![(TOPIC_ID, self.owned.iter().copied().collect())]
+                }),
+                server_generates_member_id: false,
+                client_id: self.name.clone(),
+                client_host: "/sim".into(),
+            },
+        ))
     }
 
-    pub fn on_response(&mut self, now: i64, corr: u64, sent_at: i64, r: ConsumerGroupHeartbeatResponse) {
+    pub fn on_response(
+        &mut self,
+        now: i64,
+        corr: u64,
+        sent_at: i64,
+        r: ConsumerGroupHeartbeatResponse,
+    ) {
         match self.in_flight {
             Some((c, _)) if c == corr => self.in_flight = None,
             _ => return,
@@ -120,8 +139,11 @@ impl ConsumerClient {
                 self.epoch = r.member_epoch;
                 self.next_heartbeat = now + r.heartbeat_interval_ms.max(1) as i64;
                 if let Some(a) = r.assignment {
-                    let target: BTreeSet<i32> =
-                        a.iter().filter(|(t, _)| *t == TOPIC_ID).flat_map(|(_, ps)| ps.iter().copied()).collect();
+                    let target: BTreeSet<i32> = a
+                        .iter()
+                        .filter(|(t, _)| *t == TOPIC_ID)
+                        .flat_map(|(_, ps)| ps.iter().copied())
+                        .collect();
                     let revoke: BTreeSet<i32> = self.owned.difference(&target).copied().collect();
                     let added = target.difference(&self.owned).count() > 0;
                     // Given partitions are free: their owner revoked them first.

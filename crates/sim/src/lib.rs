@@ -9,10 +9,10 @@ pub mod consumer;
 mod rng;
 
 use client::{Client, Phase, Style};
-use consumer::ConsumerClient;
 use cohort_coordinator::{Coordinator, CoordinatorConfig, Input, Record, RequestId};
 use cohort_types::group::*;
 use cohort_types::{ErrorCode, TopicPartition};
+use consumer::ConsumerClient;
 use rng::Rng;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -62,8 +62,7 @@ impl SimConfig {
 /// crashed member's session timeout, plus a rebalance timeout for a slow
 /// member's barrier, plus a second rebalance timeout (cooperative follow-up
 /// round or pending-sync expiry).
-pub const CONVERGENCE_BOUND_MS: i64 =
-    client::SESSION_MS as i64 + 2 * client::REBALANCE_MS as i64;
+pub const CONVERGENCE_BOUND_MS: i64 = client::SESSION_MS as i64 + 2 * client::REBALANCE_MS as i64;
 
 #[derive(Debug)]
 pub struct Failure {
@@ -75,7 +74,11 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "seed {} failed at step {} (t={} ms): {}", self.seed, self.step, self.at_ms, self.message)
+        write!(
+            f,
+            "seed {} failed at step {} (t={} ms): {}",
+            self.seed, self.step, self.at_ms, self.message
+        )
     }
 }
 
@@ -91,8 +94,18 @@ pub struct Report {
 }
 
 enum Event {
-    ToCoordinator { member: usize, corr: u64, sent_at: i64, request: GroupRequest },
-    ToClient { member: usize, corr: u64, sent_at: i64, response: GroupResponse },
+    ToCoordinator {
+        member: usize,
+        corr: u64,
+        sent_at: i64,
+        request: GroupRequest,
+    },
+    ToClient {
+        member: usize,
+        corr: u64,
+        sent_at: i64,
+        response: GroupResponse,
+    },
     Flush,
     Tick,
 }
@@ -144,21 +157,43 @@ const TICK_MS: i64 = 100;
 impl World {
     fn new(seed: u64, cfg: SimConfig) -> World {
         let mut rng = Rng::new(seed);
-        let n_classic = if cfg.style == Style::Consumer { 0 } else { cfg.members };
+        let n_classic = if cfg.style == Style::Consumer {
+            0
+        } else {
+            cfg.members
+        };
         let n_consumer = cfg.members - n_classic;
         let consumers = (0..n_consumer)
             .map(|i| {
                 let slow = rng.chance(cfg.slow_fraction);
                 let start = rng.below(5000) as i64;
                 let id = format!("{:016x}{:016x}", rng.next(), rng.next());
-                ConsumerClient::new(format!("m{i}"), id, start, if slow { 3000 + rng.below(4000) as i64 } else { 0 })
+                ConsumerClient::new(
+                    format!("m{i}"),
+                    id,
+                    start,
+                    if slow {
+                        3000 + rng.below(4000) as i64
+                    } else {
+                        0
+                    },
+                )
             })
             .collect();
         let clients = (0..n_classic)
             .map(|i| {
                 let slow = rng.chance(cfg.slow_fraction);
                 let start = rng.below(5000) as i64;
-                let mut c = Client::new(format!("m{i}"), cfg.style, start, if slow { 3000 + rng.below(4000) as i64 } else { 0 });
+                let mut c = Client::new(
+                    format!("m{i}"),
+                    cfg.style,
+                    start,
+                    if slow {
+                        3000 + rng.below(4000) as i64
+                    } else {
+                        0
+                    },
+                );
                 c.bug_keep_partitions = cfg.bug_eager_keeps_partitions;
                 c
             })
@@ -200,14 +235,27 @@ impl World {
     /// The broker tells the coordinator which topics exist (at start, and
     /// again after every coordinator restart).
     fn send_topics(&mut self) {
-        let image = [(consumer::TOPIC.to_string(), (consumer::TOPIC_ID, self.cfg.partitions))].into_iter().collect();
+        let image = [(
+            consumer::TOPIC.to_string(),
+            (consumer::TOPIC_ID, self.cfg.partitions),
+        )]
+        .into_iter()
+        .collect();
         self.handle(Input::Topics(image));
     }
 
     /// Every live member's owned partitions, by name.
     fn owned_sets(&self) -> Vec<(&str, &std::collections::BTreeSet<i32>)> {
-        let classic = self.clients.iter().filter(|c| c.alive).map(|c| (c.name.as_str(), &c.owned));
-        let modern = self.consumers.iter().filter(|c| c.alive).map(|c| (c.name.as_str(), &c.owned));
+        let classic = self
+            .clients
+            .iter()
+            .filter(|c| c.alive)
+            .map(|c| (c.name.as_str(), &c.owned));
+        let modern = self
+            .consumers
+            .iter()
+            .filter(|c| c.alive)
+            .map(|c| (c.name.as_str(), &c.owned));
         classic.chain(modern).collect()
     }
 
@@ -222,13 +270,31 @@ impl World {
     }
 
     fn fail(&self, message: String) -> Failure {
-        Failure { seed: self.seed, at_ms: self.now, step: self.step, message }
+        Failure {
+            seed: self.seed,
+            at_ms: self.now,
+            step: self.step,
+            message,
+        }
     }
 
     fn send_to_coordinator(&mut self, member: usize, corr: u64, request: GroupRequest) {
-        let delay = NET_MS + if self.faults_on() { self.rng.below(self.cfg.max_extra_delay_ms as u64 + 1) as i64 } else { 0 };
+        let delay = NET_MS
+            + if self.faults_on() {
+                self.rng.below(self.cfg.max_extra_delay_ms as u64 + 1) as i64
+            } else {
+                0
+            };
         let sent_at = self.now;
-        self.schedule(self.now + delay, Event::ToCoordinator { member, corr, sent_at, request });
+        self.schedule(
+            self.now + delay,
+            Event::ToCoordinator {
+                member,
+                corr,
+                sent_at,
+                request,
+            },
+        );
     }
 
     fn handle(&mut self, input: Input) {
@@ -249,7 +315,9 @@ impl World {
         self.flush_scheduled = false;
         self.durable.append(&mut self.pending);
         for (id, response) in std::mem::take(&mut self.held) {
-            let Some((member, corr, sent_at)) = self.routes.remove(&id) else { continue };
+            let Some((member, corr, sent_at)) = self.routes.remove(&id) else {
+                continue;
+            };
             if let GroupResponse::JoinGroup(j) = &response {
                 self.max_generation_seen = self.max_generation_seen.max(j.generation_id);
             }
@@ -257,12 +325,33 @@ impl World {
                 self.report.dropped += 1;
                 continue;
             }
-            let delay = NET_MS + if self.faults_on() { self.rng.below(self.cfg.max_extra_delay_ms as u64 + 1) as i64 } else { 0 };
+            let delay = NET_MS
+                + if self.faults_on() {
+                    self.rng.below(self.cfg.max_extra_delay_ms as u64 + 1) as i64
+                } else {
+                    0
+                };
             let dup = self.faults_on() && self.rng.chance(self.cfg.duplicate_rate);
             if dup {
-                self.schedule(self.now + delay + 5, Event::ToClient { member, corr, sent_at, response: response.clone() });
+                self.schedule(
+                    self.now + delay + 5,
+                    Event::ToClient {
+                        member,
+                        corr,
+                        sent_at,
+                        response: response.clone(),
+                    },
+                );
             }
-            self.schedule(self.now + delay, Event::ToClient { member, corr, sent_at, response });
+            self.schedule(
+                self.now + delay,
+                Event::ToClient {
+                    member,
+                    corr,
+                    sent_at,
+                    response,
+                },
+            );
         }
     }
 
@@ -297,9 +386,14 @@ impl World {
                     let slow = self.rng.chance(self.cfg.slow_fraction);
                     let name = format!("m{}", self.consumers.len());
                     let id = format!("{:016x}{:016x}", self.rng.next(), self.rng.next());
-                    let delay = if slow { 3000 + self.rng.below(4000) as i64 } else { 0 };
+                    let delay = if slow {
+                        3000 + self.rng.below(4000) as i64
+                    } else {
+                        0
+                    };
                     let start = self.now + self.rng.below(3000) as i64;
-                    self.consumers.push(ConsumerClient::new(name, id, start, delay));
+                    self.consumers
+                        .push(ConsumerClient::new(name, id, start, delay));
                 }
             } else if !self.is_consumer() && self.rng.chance(self.cfg.crash_rate * per_tick) {
                 let victim = self.rng.below(self.clients.len() as u64) as usize;
@@ -308,9 +402,14 @@ impl World {
                     self.clients[victim].alive = false;
                     let slow = self.rng.chance(self.cfg.slow_fraction);
                     let name = format!("m{}", self.clients.len());
-                    let delay = if slow { 3000 + self.rng.below(4000) as i64 } else { 0 };
+                    let delay = if slow {
+                        3000 + self.rng.below(4000) as i64
+                    } else {
+                        0
+                    };
                     let start = self.now + self.rng.below(3000) as i64;
-                    self.clients.push(Client::new(name, self.cfg.style, start, delay));
+                    self.clients
+                        .push(Client::new(name, self.cfg.style, start, delay));
                 }
             }
             if self.rng.chance(self.cfg.restart_rate * per_tick) {
@@ -318,7 +417,11 @@ impl World {
             }
         }
         // Timers due in the coordinator.
-        if self.coordinator.next_deadline().is_some_and(|at| at <= self.now) {
+        if self
+            .coordinator
+            .next_deadline()
+            .is_some_and(|at| at <= self.now)
+        {
             self.handle(Input::Tick);
         }
         // Clients act.
@@ -346,10 +449,22 @@ impl World {
     fn maybe_commit(&mut self, i: usize) {
         let (alive, stable, owned, generation, member_id) = if self.is_consumer() {
             let c = &self.consumers[i];
-            (c.alive, c.epoch > 0, c.owned.clone(), c.epoch, c.member_id.clone())
+            (
+                c.alive,
+                c.epoch > 0,
+                c.owned.clone(),
+                c.epoch,
+                c.member_id.clone(),
+            )
         } else {
             let c = &self.clients[i];
-            (c.alive, c.phase == Phase::Stable, c.owned.clone(), c.generation, c.member_id.clone())
+            (
+                c.alive,
+                c.phase == Phase::Stable,
+                c.owned.clone(),
+                c.generation,
+                c.member_id.clone(),
+            )
         };
         if !alive || !stable || owned.is_empty() || self.commit_in_flight.contains_key(&i) {
             return;
@@ -381,8 +496,18 @@ impl World {
         self.send_to_coordinator(i, corr, request);
     }
 
-    fn deliver_to_client(&mut self, member: usize, corr: u64, sent_at: i64, response: GroupResponse) {
-        let alive = if self.is_consumer() { self.consumers[member].alive } else { self.clients[member].alive };
+    fn deliver_to_client(
+        &mut self,
+        member: usize,
+        corr: u64,
+        sent_at: i64,
+        response: GroupResponse,
+    ) {
+        let alive = if self.is_consumer() {
+            self.consumers[member].alive
+        } else {
+            self.clients[member].alive
+        };
         if !alive {
             return;
         }
@@ -404,7 +529,14 @@ impl World {
             return;
         }
         let next = self.next_corr;
-        if let Some(send) = self.clients[member].on_response(self.now, corr, sent_at, response, self.cfg.partitions, next) {
+        if let Some(send) = self.clients[member].on_response(
+            self.now,
+            corr,
+            sent_at,
+            response,
+            self.cfg.partitions,
+            next,
+        ) {
             self.next_corr += 1;
             self.send_to_coordinator(member, send.corr, send.request);
         }
@@ -428,7 +560,10 @@ impl World {
             self.coordinator.group("g").map_or(0, |g| g.generation)
         };
         if generation < self.max_generation_seen {
-            return Err(format!("generation {generation} is behind {} already handed out", self.max_generation_seen));
+            return Err(format!(
+                "generation {generation} is behind {} already handed out",
+                self.max_generation_seen
+            ));
         }
         // Live state equals the state replayed from the records.
         if self.coordinator.snapshot() != self.shadow.snapshot() {
@@ -442,7 +577,9 @@ impl World {
                 _ => None,
             });
             if have.map_or(true, |h| h < *acked) {
-                return Err(format!("acknowledged commit {acked} for partition {p} lost (have {have:?})"));
+                return Err(format!(
+                    "acknowledged commit {acked} for partition {p} lost (have {have:?})"
+                ));
             }
         }
         Ok(())
@@ -450,24 +587,33 @@ impl World {
 
     fn converged(&self) -> bool {
         if self.is_consumer() {
-            let Some(g) = self.coordinator.consumer_group("g") else { return false };
+            let Some(g) = self.coordinator.consumer_group("g") else {
+                return false;
+            };
             let live: Vec<&ConsumerClient> = self.consumers.iter().filter(|c| c.alive).collect();
             let mut all: Vec<i32> = live.iter().flat_map(|c| c.owned.iter().copied()).collect();
             all.sort();
             return g.state() == "Stable"
                 && g.members.len() == live.len()
-                && live.iter().all(|c| c.settled() && c.epoch == g.assignment_epoch)
+                && live
+                    .iter()
+                    .all(|c| c.settled() && c.epoch == g.assignment_epoch)
                 && all == (0..self.cfg.partitions).collect::<Vec<_>>();
         }
         let live: Vec<&Client> = self.clients.iter().filter(|c| c.alive).collect();
-        let Some(g) = self.coordinator.group("g") else { return false };
-        if g.state != cohort_coordinator::classic::GroupState::Stable || g.members.len() != live.len() {
+        let Some(g) = self.coordinator.group("g") else {
+            return false;
+        };
+        if g.state != cohort_coordinator::classic::GroupState::Stable
+            || g.members.len() != live.len()
+        {
             return false;
         }
         let mut all: Vec<i32> = live.iter().flat_map(|c| c.owned.iter().copied()).collect();
         all.sort();
-        live.iter().all(|c| c.phase == Phase::Stable && c.generation == g.generation && c.revoking.is_none())
-            && all == (0..self.cfg.partitions).collect::<Vec<_>>()
+        live.iter().all(|c| {
+            c.phase == Phase::Stable && c.generation == g.generation && c.revoking.is_none()
+        }) && all == (0..self.cfg.partitions).collect::<Vec<_>>()
     }
 
     fn run(mut self) -> Result<Report, Failure> {
@@ -481,14 +627,28 @@ impl World {
             self.step += 1;
             let event = self.events.remove(&id).expect("scheduled event");
             match event {
-                Event::ToCoordinator { member, corr, sent_at, request } => {
+                Event::ToCoordinator {
+                    member,
+                    corr,
+                    sent_at,
+                    request,
+                } => {
                     let rid = self.next_request;
                     self.next_request += 1;
                     self.routes.insert(rid, (member, corr, sent_at));
                     let entropy = (self.rng.next() as u128) << 64 | self.rng.next() as u128;
-                    self.handle(Input::Request { id: rid, request, entropy });
+                    self.handle(Input::Request {
+                        id: rid,
+                        request,
+                        entropy,
+                    });
                 }
-                Event::ToClient { member, corr, sent_at, response } => self.deliver_to_client(member, corr, sent_at, response),
+                Event::ToClient {
+                    member,
+                    corr,
+                    sent_at,
+                    response,
+                } => self.deliver_to_client(member, corr, sent_at, response),
                 Event::Flush => self.flush(),
                 Event::Tick => self.tick(),
             }
@@ -508,7 +668,10 @@ impl World {
                 self.report.converged_after_ms = t - self.cfg.fault_ms;
                 Ok(self.report)
             }
-            None => Err(self.fail(format!("not stable {} ms after faults stopped", self.cfg.calm_ms))),
+            None => Err(self.fail(format!(
+                "not stable {} ms after faults stopped",
+                self.cfg.calm_ms
+            ))),
         }
     }
 }

@@ -31,7 +31,10 @@ fn cooperative_sticky_groups_keep_every_invariant() {
 fn a_seed_replays_exactly() {
     let a = run(7, SimConfig::new(30, 24, Style::Cooperative)).unwrap();
     let b = run(7, SimConfig::new(30, 24, Style::Cooperative)).unwrap();
-    assert_eq!((a.steps, a.generations, a.crashes, a.restarts), (b.steps, b.generations, b.crashes, b.restarts));
+    assert_eq!(
+        (a.steps, a.generations, a.crashes, a.restarts),
+        (b.steps, b.generations, b.crashes, b.restarts)
+    );
 }
 
 #[test]
@@ -48,7 +51,9 @@ fn a_member_that_keeps_partitions_while_rejoining_is_caught() {
     // leads to two owners at once, and the run reports it with its seed.
     let mut cfg = SimConfig::new(20, 12, Style::Eager);
     cfg.bug_eager_keeps_partitions = true;
-    let err = (0..5).find_map(|seed| run(seed, cfg.clone()).err()).expect("the bug is caught");
+    let err = (0..5)
+        .find_map(|seed| run(seed, cfg.clone()).err())
+        .expect("the bug is caught");
     assert!(err.message.contains("owned by"), "{err}");
 }
 

@@ -43,31 +43,56 @@ impl GroupResponse {
     /// (for when the coordinator cannot stand behind the answer it computed).
     pub fn with_error(self, error: ErrorCode) -> GroupResponse {
         match self {
-            GroupResponse::JoinGroup(j) => GroupResponse::JoinGroup(JoinGroupResponse::error(error, &j.member_id)),
-            GroupResponse::SyncGroup(_) => GroupResponse::SyncGroup(SyncGroupResponse::error(error)),
+            GroupResponse::JoinGroup(j) => {
+                GroupResponse::JoinGroup(JoinGroupResponse::error(error, &j.member_id))
+            }
+            GroupResponse::SyncGroup(_) => {
+                GroupResponse::SyncGroup(SyncGroupResponse::error(error))
+            }
             GroupResponse::Heartbeat(_) => GroupResponse::Heartbeat(error),
-            GroupResponse::LeaveGroup(_) => GroupResponse::LeaveGroup(LeaveGroupResponse { error, members: vec![] }),
+            GroupResponse::LeaveGroup(_) => GroupResponse::LeaveGroup(LeaveGroupResponse {
+                error,
+                members: vec![],
+            }),
             GroupResponse::OffsetCommit(ps) => {
                 GroupResponse::OffsetCommit(ps.into_iter().map(|(tp, _)| (tp, error)).collect())
             }
             GroupResponse::OffsetFetch(gs) => GroupResponse::OffsetFetch(
-                gs.into_iter().map(|g| GroupOffsets { error, partitions: vec![], ..g }).collect(),
+                gs.into_iter()
+                    .map(|g| GroupOffsets {
+                        error,
+                        partitions: vec![],
+                        ..g
+                    })
+                    .collect(),
             ),
-            GroupResponse::ListGroups(_) => GroupResponse::ListGroups(ListGroupsResponse { error, groups: vec![] }),
+            GroupResponse::ListGroups(_) => GroupResponse::ListGroups(ListGroupsResponse {
+                error,
+                groups: vec![],
+            }),
             GroupResponse::DescribeGroups(gs) => GroupResponse::DescribeGroups(
-                gs.into_iter().map(|g| DescribedGroup { error, members: vec![], ..g }).collect(),
+                gs.into_iter()
+                    .map(|g| DescribedGroup {
+                        error,
+                        members: vec![],
+                        ..g
+                    })
+                    .collect(),
             ),
             GroupResponse::DeleteGroups(gs) => {
                 GroupResponse::DeleteGroups(gs.into_iter().map(|(g, _)| (g, error)).collect())
             }
-            GroupResponse::OffsetDelete(_) => {
-                GroupResponse::OffsetDelete(OffsetDeleteResponse { error, partitions: vec![] })
-            }
-            GroupResponse::ConsumerGroupHeartbeat(h) => {
-                GroupResponse::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse::error(error, None, h.member_id))
-            }
+            GroupResponse::OffsetDelete(_) => GroupResponse::OffsetDelete(OffsetDeleteResponse {
+                error,
+                partitions: vec![],
+            }),
+            GroupResponse::ConsumerGroupHeartbeat(_) => GroupResponse::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatResponse::error(error, None),
+            ),
             GroupResponse::ConsumerGroupDescribe(gs) => GroupResponse::ConsumerGroupDescribe(
-                gs.into_iter().map(|g| DescribedConsumerGroup::error(&g.group_id, error)).collect(),
+                gs.into_iter()
+                    .map(|g| DescribedConsumerGroup::error(&g.group_id, error))
+                    .collect(),
             ),
         }
     }
@@ -77,17 +102,35 @@ impl GroupRequest {
     /// The answer to this request when no coordinator can take it.
     pub fn refused(&self, error: ErrorCode) -> GroupResponse {
         match self {
-            GroupRequest::JoinGroup(r) => GroupResponse::JoinGroup(JoinGroupResponse::error(error, &r.member_id)),
+            GroupRequest::JoinGroup(r) => {
+                GroupResponse::JoinGroup(JoinGroupResponse::error(error, &r.member_id))
+            }
             GroupRequest::SyncGroup(_) => GroupResponse::SyncGroup(SyncGroupResponse::error(error)),
             GroupRequest::Heartbeat(_) => GroupResponse::Heartbeat(error),
-            GroupRequest::LeaveGroup(_) => GroupResponse::LeaveGroup(LeaveGroupResponse { error, members: vec![] }),
-            GroupRequest::OffsetCommit(r) => {
-                GroupResponse::OffsetCommit(r.offsets.iter().map(|o| (o.partition.clone(), error)).collect())
-            }
-            GroupRequest::OffsetFetch(r) => GroupResponse::OffsetFetch(
-                r.groups.iter().map(|(g, _)| GroupOffsets { group_id: g.clone(), error, partitions: vec![] }).collect(),
+            GroupRequest::LeaveGroup(_) => GroupResponse::LeaveGroup(LeaveGroupResponse {
+                error,
+                members: vec![],
+            }),
+            GroupRequest::OffsetCommit(r) => GroupResponse::OffsetCommit(
+                r.offsets
+                    .iter()
+                    .map(|o| (o.partition.clone(), error))
+                    .collect(),
             ),
-            GroupRequest::ListGroups(_) => GroupResponse::ListGroups(ListGroupsResponse { error, groups: vec![] }),
+            GroupRequest::OffsetFetch(r) => GroupResponse::OffsetFetch(
+                r.groups
+                    .iter()
+                    .map(|(g, _)| GroupOffsets {
+                        group_id: g.clone(),
+                        error,
+                        partitions: vec![],
+                    })
+                    .collect(),
+            ),
+            GroupRequest::ListGroups(_) => GroupResponse::ListGroups(ListGroupsResponse {
+                error,
+                groups: vec![],
+            }),
             GroupRequest::DescribeGroups(ids) => GroupResponse::DescribeGroups(
                 ids.iter()
                     .map(|g| DescribedGroup {
@@ -100,13 +143,20 @@ impl GroupRequest {
                     })
                     .collect(),
             ),
-            GroupRequest::DeleteGroups(ids) => GroupResponse::DeleteGroups(ids.iter().map(|g| (g.clone(), error)).collect()),
-            GroupRequest::OffsetDelete(_) => GroupResponse::OffsetDelete(OffsetDeleteResponse { error, partitions: vec![] }),
-            GroupRequest::ConsumerGroupHeartbeat(r) => GroupResponse::ConsumerGroupHeartbeat(
-                ConsumerGroupHeartbeatResponse::error(error, None, Some(r.member_id.clone())),
+            GroupRequest::DeleteGroups(ids) => {
+                GroupResponse::DeleteGroups(ids.iter().map(|g| (g.clone(), error)).collect())
+            }
+            GroupRequest::OffsetDelete(_) => GroupResponse::OffsetDelete(OffsetDeleteResponse {
+                error,
+                partitions: vec![],
+            }),
+            GroupRequest::ConsumerGroupHeartbeat(_) => GroupResponse::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatResponse::error(error, None),
             ),
             GroupRequest::ConsumerGroupDescribe(ids) => GroupResponse::ConsumerGroupDescribe(
-                ids.iter().map(|g| DescribedConsumerGroup::error(g, error)).collect(),
+                ids.iter()
+                    .map(|g| DescribedConsumerGroup::error(g, error))
+                    .collect(),
             ),
         }
     }
@@ -208,7 +258,12 @@ pub struct SyncGroupResponse {
 
 impl SyncGroupResponse {
     pub fn error(error: ErrorCode) -> SyncGroupResponse {
-        SyncGroupResponse { error, protocol_type: None, protocol_name: None, assignment: Bytes::new() }
+        SyncGroupResponse {
+            error,
+            protocol_type: None,
+            protocol_name: None,
+            assignment: Bytes::new(),
+        }
     }
 }
 
@@ -385,12 +440,14 @@ pub struct ConsumerGroupHeartbeatResponse {
 }
 
 impl ConsumerGroupHeartbeatResponse {
-    pub fn error(error: ErrorCode, message: Option<String>, member_id: Option<String>) -> Self {
+    /// An error answer carries only the code and message; the other fields
+    /// keep the schema's defaults (no member id, epoch 0), as Kafka sends them.
+    pub fn error(error: ErrorCode, message: Option<String>) -> Self {
         ConsumerGroupHeartbeatResponse {
             error,
             error_message: message,
-            member_id,
-            member_epoch: -1,
+            member_id: None,
+            member_epoch: 0,
             heartbeat_interval_ms: 0,
             assignment: None,
         }

@@ -9,11 +9,21 @@ use cohort_types::group::{GroupResponse, JoinGroupRequest, JoinGroupResponse, Jo
 use cohort_types::{ErrorCode, Millis};
 
 fn join_error(out: &mut Out, id: RequestId, error: ErrorCode, member_id: &str) {
-    out.reply(id, GroupResponse::JoinGroup(JoinGroupResponse::error(error, member_id)));
+    out.reply(
+        id,
+        GroupResponse::JoinGroup(JoinGroupResponse::error(error, member_id)),
+    );
 }
 
 impl Coordinator {
-    pub(crate) fn join_group(&mut self, now: Millis, id: RequestId, r: JoinGroupRequest, entropy: u128, out: &mut Out) {
+    pub(crate) fn join_group(
+        &mut self,
+        now: Millis,
+        id: RequestId,
+        r: JoinGroupRequest,
+        entropy: u128,
+        out: &mut Out,
+    ) {
         if r.group_id.is_empty() {
             return join_error(out, id, ErrorCode::INVALID_GROUP_ID, &r.member_id);
         }
@@ -43,7 +53,10 @@ impl Coordinator {
             if g.members.contains_key(&member_id) {
                 let g = self.groups.get_mut(&r.group_id).unwrap();
                 let removed = g.remove_member(&member_id);
-                self.timers.cancel(&TimerKey::Heartbeat { group: r.group_id.clone(), member: member_id.clone() });
+                self.timers.cancel(&TimerKey::Heartbeat {
+                    group: r.group_id.clone(),
+                    member: member_id.clone(),
+                });
                 if let Some(AwaitingJoin { request, .. }) = removed.and_then(|m| m.awaiting_join) {
                     if request != id {
                         join_error(out, request, ErrorCode::GROUP_MAX_SIZE_REACHED, &member_id);
@@ -54,7 +67,12 @@ impl Coordinator {
             return join_error(out, id, ErrorCode::GROUP_MAX_SIZE_REACHED, &member_id);
         }
         if !g.supports(&r.protocol_type, &r.protocols) {
-            return join_error(out, id, ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
+            return join_error(
+                out,
+                id,
+                ErrorCode::INCONSISTENT_GROUP_PROTOCOL,
+                &r.member_id,
+            );
         }
         if r.member_id.is_empty() {
             self.join_unknown_member(now, id, r, entropy, out)
@@ -69,7 +87,9 @@ impl Coordinator {
         match g.state {
             GroupState::Empty | GroupState::Dead => true,
             GroupState::PreparingRebalance => {
-                g.members.get(member_id).is_some_and(|m| m.awaiting_join.is_some())
+                g.members
+                    .get(member_id)
+                    .is_some_and(|m| m.awaiting_join.is_some())
                     || g.awaiting_join_count() < max
             }
             GroupState::CompletingRebalance | GroupState::Stable => {
@@ -89,13 +109,23 @@ impl Coordinator {
             protocol_type: r.protocol_type.clone(),
             protocols: r.protocols.clone(),
             assignment: Default::default(),
-            awaiting_join: Some(AwaitingJoin { request, supports_skip_assignment: r.supports_skip_assignment }),
+            awaiting_join: Some(AwaitingJoin {
+                request,
+                supports_skip_assignment: r.supports_skip_assignment,
+            }),
             awaiting_sync: None,
             is_new: true,
         }
     }
 
-    fn join_unknown_member(&mut self, now: Millis, id: RequestId, r: JoinGroupRequest, entropy: u128, out: &mut Out) {
+    fn join_unknown_member(
+        &mut self,
+        now: Millis,
+        id: RequestId,
+        r: JoinGroupRequest,
+        entropy: u128,
+        out: &mut Out,
+    ) {
         let prefix = r.group_instance_id.as_deref().unwrap_or(&r.client_id);
         let member_id = format!("{prefix}-{}", uuid_from(entropy));
         let g = self.groups.get_mut(&r.group_id).unwrap();
@@ -111,7 +141,10 @@ impl Coordinator {
             // back with it. This first round trip does not start a rebalance.
             g.pending_join.insert(member_id.clone());
             self.timers.arm(
-                TimerKey::PendingMember { group: r.group_id.clone(), member: member_id.clone() },
+                TimerKey::PendingMember {
+                    group: r.group_id.clone(),
+                    member: member_id.clone(),
+                },
                 now + r.session_timeout_ms as i64,
             );
             return join_error(out, id, ErrorCode::MEMBER_ID_REQUIRED, &member_id);
@@ -120,10 +153,19 @@ impl Coordinator {
         self.add_member_then_rebalance(now, &r.group_id, m, out)
     }
 
-    fn join_known_member(&mut self, now: Millis, id: RequestId, r: JoinGroupRequest, out: &mut Out) {
+    fn join_known_member(
+        &mut self,
+        now: Millis,
+        id: RequestId,
+        r: JoinGroupRequest,
+        out: &mut Out,
+    ) {
         let g = self.groups.get_mut(&r.group_id).unwrap();
         if g.pending_join.remove(&r.member_id) {
-            self.timers.cancel(&TimerKey::PendingMember { group: r.group_id.clone(), member: r.member_id.clone() });
+            self.timers.cancel(&TimerKey::PendingMember {
+                group: r.group_id.clone(),
+                member: r.member_id.clone(),
+            });
             let m = Self::new_member(&r, r.member_id.clone(), id);
             return self.add_member_then_rebalance(now, &r.group_id, m, out);
         }
@@ -133,7 +175,9 @@ impl Coordinator {
         let same = g.members[&r.member_id].protocols == r.protocols;
         let is_leader = g.leader.as_deref() == Some(r.member_id.as_str());
         match g.state {
-            GroupState::PreparingRebalance => self.update_member_then_rebalance(now, id, &r, "member rejoined", out),
+            GroupState::PreparingRebalance => {
+                self.update_member_then_rebalance(now, id, &r, "member rejoined", out)
+            }
             GroupState::CompletingRebalance if same => {
                 // It lost its JoinGroup answer: send the current one again.
                 let resp = self.join_response(&r.group_id, &r.member_id, is_leader, false);
@@ -143,19 +187,31 @@ impl Coordinator {
                 self.update_member_then_rebalance(now, id, &r, "member changed its protocols", out)
             }
             GroupState::Stable if is_leader || !same => {
-                let why = if is_leader { "leader rejoined" } else { "member changed its protocols" };
+                let why = if is_leader {
+                    "leader rejoined"
+                } else {
+                    "member changed its protocols"
+                };
                 self.update_member_then_rebalance(now, id, &r, why, out)
             }
             GroupState::Stable => {
                 let resp = self.join_response(&r.group_id, &r.member_id, false, false);
                 out.reply(id, GroupResponse::JoinGroup(resp));
             }
-            GroupState::Empty | GroupState::Dead => join_error(out, id, ErrorCode::UNKNOWN_MEMBER_ID, &r.member_id),
+            GroupState::Empty | GroupState::Dead => {
+                join_error(out, id, ErrorCode::UNKNOWN_MEMBER_ID, &r.member_id)
+            }
         }
     }
 
     /// The answer for the current generation, to `member_id`.
-    fn join_response(&self, group_id: &str, member_id: &str, with_members: bool, skip_assignment: bool) -> JoinGroupResponse {
+    fn join_response(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        with_members: bool,
+        skip_assignment: bool,
+    ) -> JoinGroupResponse {
         let g = &self.groups[group_id];
         let protocol = g.protocol_name.clone().unwrap_or_default();
         let members = if with_members {
@@ -183,7 +239,13 @@ impl Coordinator {
         }
     }
 
-    fn add_member_then_rebalance(&mut self, now: Millis, group_id: &str, member: Member, out: &mut Out) {
+    fn add_member_then_rebalance(
+        &mut self,
+        now: Millis,
+        group_id: &str,
+        member: Member,
+        out: &mut Out,
+    ) {
         let g = self.groups.get_mut(group_id).unwrap();
         if g.is(GroupState::PreparingRebalance) && g.previous_state == GroupState::Empty {
             g.new_member_added = true;
@@ -193,7 +255,10 @@ impl Coordinator {
         // It cannot heartbeat while its join is parked: give it the new-member
         // join timeout rather than its session timeout.
         self.timers.arm(
-            TimerKey::Heartbeat { group: group_id.to_string(), member: member_id },
+            TimerKey::Heartbeat {
+                group: group_id.to_string(),
+                member: member_id,
+            },
             now + self.config.new_member_join_timeout_ms,
         );
         self.maybe_prepare_rebalance_or_complete_join(now, group_id, "new member joined", out);
@@ -206,33 +271,66 @@ impl Coordinator {
         m.protocols = r.protocols.clone();
         m.session_timeout_ms = r.session_timeout_ms;
         m.rebalance_timeout_ms = r.rebalance_timeout_ms;
-        let previous = m.awaiting_join.replace(AwaitingJoin { request: id, supports_skip_assignment: r.supports_skip_assignment });
+        let previous = m.awaiting_join.replace(AwaitingJoin {
+            request: id,
+            supports_skip_assignment: r.supports_skip_assignment,
+        });
         // A retried join supersedes the parked one, which must still be answered.
         if let Some(prev) = previous.filter(|p| p.request != id) {
-            join_error(out, prev.request, ErrorCode::REBALANCE_IN_PROGRESS, &r.member_id);
+            join_error(
+                out,
+                prev.request,
+                ErrorCode::REBALANCE_IN_PROGRESS,
+                &r.member_id,
+            );
         }
     }
 
-    fn update_member_then_rebalance(&mut self, now: Millis, id: RequestId, r: &JoinGroupRequest, reason: &str, out: &mut Out) {
+    fn update_member_then_rebalance(
+        &mut self,
+        now: Millis,
+        id: RequestId,
+        r: &JoinGroupRequest,
+        reason: &str,
+        out: &mut Out,
+    ) {
         self.update_member(id, r, out);
         self.maybe_prepare_rebalance_or_complete_join(now, &r.group_id, reason, out);
     }
 
     /// KIP-345: a static member restarting under a known instance id takes over
     /// the old member's place and assignment; in Stable, without a rebalance.
-    fn replace_static_member(&mut self, now: Millis, id: RequestId, r: JoinGroupRequest, old_id: String, new_id: String, out: &mut Out) {
+    fn replace_static_member(
+        &mut self,
+        now: Millis,
+        id: RequestId,
+        r: JoinGroupRequest,
+        old_id: String,
+        new_id: String,
+        out: &mut Out,
+    ) {
         let group_id = r.group_id.clone();
         let g = self.groups.get_mut(&group_id).unwrap();
         let leader_before = g.leader.clone().unwrap_or_default();
         let was_leader = g.leader.as_deref() == Some(old_id.as_str());
         let position = g.join_order.iter().position(|m| *m == old_id);
-        let mut old = g.remove_member(&old_id).expect("static mapping points at a member");
-        self.timers.cancel(&TimerKey::Heartbeat { group: group_id.clone(), member: old_id.clone() });
+        let mut old = g
+            .remove_member(&old_id)
+            .expect("static mapping points at a member");
+        self.timers.cancel(&TimerKey::Heartbeat {
+            group: group_id.clone(),
+            member: old_id.clone(),
+        });
         if let Some(j) = old.awaiting_join.take() {
             join_error(out, j.request, ErrorCode::FENCED_INSTANCE_ID, &old_id);
         }
         if let Some(s) = old.awaiting_sync.take() {
-            out.reply(s, GroupResponse::SyncGroup(cohort_types::group::SyncGroupResponse::error(ErrorCode::FENCED_INSTANCE_ID)));
+            out.reply(
+                s,
+                GroupResponse::SyncGroup(cohort_types::group::SyncGroupResponse::error(
+                    ErrorCode::FENCED_INSTANCE_ID,
+                )),
+            );
         }
         let g = self.groups.get_mut(&group_id).unwrap();
         let mut m = old;
@@ -241,11 +339,22 @@ impl Coordinator {
         g.add_member(m);
         // Keep its place in join order, and its leadership.
         g.join_order.retain(|x| *x != new_id);
-        g.join_order.insert(position.unwrap_or(g.join_order.len()).min(g.join_order.len()), new_id.clone());
+        g.join_order.insert(
+            position
+                .unwrap_or(g.join_order.len())
+                .min(g.join_order.len()),
+            new_id.clone(),
+        );
         if was_leader {
             g.leader = Some(new_id.clone());
         }
-        self.timers.arm(TimerKey::Heartbeat { group: group_id.clone(), member: new_id.clone() }, now + r.session_timeout_ms as i64);
+        self.timers.arm(
+            TimerKey::Heartbeat {
+                group: group_id.clone(),
+                member: new_id.clone(),
+            },
+            now + r.session_timeout_ms as i64,
+        );
 
         let g = self.groups.get_mut(&group_id).unwrap();
         let state = g.state;
@@ -280,11 +389,23 @@ impl Coordinator {
                 self.update_member(id, &rr, out);
                 self.maybe_complete_join(now, &group_id, out);
             }
-            _ => self.update_member_then_rebalance(now, id, &rr, "static member rejoined with new metadata", out),
+            _ => self.update_member_then_rebalance(
+                now,
+                id,
+                &rr,
+                "static member rejoined with new metadata",
+                out,
+            ),
         }
     }
 
-    pub(crate) fn maybe_prepare_rebalance_or_complete_join(&mut self, now: Millis, group_id: &str, reason: &str, out: &mut Out) {
+    pub(crate) fn maybe_prepare_rebalance_or_complete_join(
+        &mut self,
+        now: Millis,
+        group_id: &str,
+        reason: &str,
+        out: &mut Out,
+    ) {
         let state = self.groups[group_id].state;
         match state {
             GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty => {
@@ -295,7 +416,13 @@ impl Coordinator {
         }
     }
 
-    pub(crate) fn prepare_rebalance(&mut self, now: Millis, group_id: &str, reason: &str, out: &mut Out) {
+    pub(crate) fn prepare_rebalance(
+        &mut self,
+        now: Millis,
+        group_id: &str,
+        reason: &str,
+        out: &mut Out,
+    ) {
         let g = self.groups.get_mut(group_id).unwrap();
         if g.is(GroupState::CompletingRebalance) {
             // Assignments computed for the old generation are void.
@@ -307,7 +434,12 @@ impl Coordinator {
                 }
             }
             for s in parked {
-                out.reply(s, GroupResponse::SyncGroup(cohort_types::group::SyncGroupResponse::error(ErrorCode::REBALANCE_IN_PROGRESS)));
+                out.reply(
+                    s,
+                    GroupResponse::SyncGroup(cohort_types::group::SyncGroupResponse::error(
+                        ErrorCode::REBALANCE_IN_PROGRESS,
+                    )),
+                );
             }
         }
         g.pending_sync.clear();
@@ -315,30 +447,53 @@ impl Coordinator {
         g.transition(GroupState::PreparingRebalance, now);
         let generation = g.generation;
         let timeout = g.rebalance_timeout_ms();
-        self.timers.cancel(&TimerKey::Sync { group: group_id.to_string() });
-        out.event(Event::RebalanceStarted { group: group_id.to_string(), generation, reason: reason.to_string() });
+        self.timers.cancel(&TimerKey::Sync {
+            group: group_id.to_string(),
+        });
+        out.event(Event::RebalanceStarted {
+            group: group_id.to_string(),
+            generation,
+            reason: reason.to_string(),
+        });
         if initial {
             let delay = self.config.initial_rebalance_delay_ms as i64;
             let g = self.groups.get_mut(group_id).unwrap();
             g.initial_delay = Some((delay, (timeout - delay).max(0)));
             g.new_member_added = false;
-            self.timers.arm(TimerKey::InitialDelay { group: group_id.to_string() }, now + delay);
+            self.timers.arm(
+                TimerKey::InitialDelay {
+                    group: group_id.to_string(),
+                },
+                now + delay,
+            );
         } else {
-            self.timers.arm(TimerKey::Join { group: group_id.to_string() }, now + timeout);
+            self.timers.arm(
+                TimerKey::Join {
+                    group: group_id.to_string(),
+                },
+                now + timeout,
+            );
             self.maybe_complete_join(now, group_id, out);
         }
     }
 
     pub(crate) fn maybe_complete_join(&mut self, now: Millis, group_id: &str, out: &mut Out) {
-        let Some(g) = self.groups.get(group_id) else { return };
+        let Some(g) = self.groups.get(group_id) else {
+            return;
+        };
         // The first rebalance of an empty group ends only by its delay timer.
-        if g.is(GroupState::PreparingRebalance) && g.all_joined() && g.previous_state != GroupState::Empty {
+        if g.is(GroupState::PreparingRebalance)
+            && g.all_joined()
+            && g.previous_state != GroupState::Empty
+        {
             self.complete_join(now, group_id, out);
         }
     }
 
     pub(crate) fn initial_delay_elapsed(&mut self, now: Millis, group_id: &str, out: &mut Out) {
-        let Some(g) = self.groups.get_mut(group_id) else { return };
+        let Some(g) = self.groups.get_mut(group_id) else {
+            return;
+        };
         if !g.is(GroupState::PreparingRebalance) {
             return;
         }
@@ -347,22 +502,35 @@ impl Coordinator {
             g.new_member_added = false;
             let next = (self.config.initial_rebalance_delay_ms as i64).min(remaining);
             g.initial_delay = Some((next, (remaining - delay).max(0)));
-            self.timers.arm(TimerKey::InitialDelay { group: group_id.to_string() }, now + next);
+            self.timers.arm(
+                TimerKey::InitialDelay {
+                    group: group_id.to_string(),
+                },
+                now + next,
+            );
         } else {
             self.complete_join(now, group_id, out);
         }
     }
 
     pub(crate) fn join_timeout(&mut self, now: Millis, group_id: &str, out: &mut Out) {
-        if self.groups.get(group_id).is_some_and(|g| g.is(GroupState::PreparingRebalance)) {
+        if self
+            .groups
+            .get(group_id)
+            .is_some_and(|g| g.is(GroupState::PreparingRebalance))
+        {
             self.complete_join(now, group_id, out);
         }
     }
 
     /// Ends the join phase with whoever joined.
     pub(crate) fn complete_join(&mut self, now: Millis, group_id: &str, out: &mut Out) {
-        self.timers.cancel(&TimerKey::Join { group: group_id.to_string() });
-        self.timers.cancel(&TimerKey::InitialDelay { group: group_id.to_string() });
+        self.timers.cancel(&TimerKey::Join {
+            group: group_id.to_string(),
+        });
+        self.timers.cancel(&TimerKey::InitialDelay {
+            group: group_id.to_string(),
+        });
         let g = self.groups.get_mut(group_id).unwrap();
         g.initial_delay = None;
         // Dynamic members that did not rejoin are dropped; static ones keep their
@@ -375,22 +543,42 @@ impl Coordinator {
             .collect();
         for member in gone {
             g.remove_member(&member);
-            self.timers.cancel(&TimerKey::Heartbeat { group: group_id.to_string(), member: member.clone() });
-            out.event(Event::MemberRemoved { group: group_id.to_string(), member, reason: "did not rejoin in time".into() });
+            self.timers.cancel(&TimerKey::Heartbeat {
+                group: group_id.to_string(),
+                member: member.clone(),
+            });
+            out.event(Event::MemberRemoved {
+                group: group_id.to_string(),
+                member,
+                reason: "did not rejoin in time".into(),
+            });
         }
         let g = self.groups.get_mut(group_id).unwrap();
         if g.is(GroupState::Dead) {
             return;
         }
-        let leader_joined = g.leader.as_ref().and_then(|l| g.members.get(l)).is_some_and(|m| m.awaiting_join.is_some());
+        let leader_joined = g
+            .leader
+            .as_ref()
+            .and_then(|l| g.members.get(l))
+            .is_some_and(|m| m.awaiting_join.is_some());
         if !leader_joined {
-            let next = g.join_order.iter().find(|id| g.members[*id].awaiting_join.is_some()).cloned();
+            let next = g
+                .join_order
+                .iter()
+                .find(|id| g.members[*id].awaiting_join.is_some())
+                .cloned();
             match next {
                 Some(l) => g.leader = Some(l),
                 None if !g.members.is_empty() => {
                     // Nobody is waiting: wait again until sessions expire the silent.
                     let timeout = g.rebalance_timeout_ms();
-                    self.timers.arm(TimerKey::Join { group: group_id.to_string() }, now + timeout);
+                    self.timers.arm(
+                        TimerKey::Join {
+                            group: group_id.to_string(),
+                        },
+                        now + timeout,
+                    );
                     return;
                 }
                 None => g.leader = None,
@@ -411,7 +599,11 @@ impl Coordinator {
         // handed out again after a restart.
         let rec = g.to_record(false);
         self.emit(out, Record::Group(rec));
-        out.event(Event::JoinCompleted { group: group_id.to_string(), generation, members });
+        out.event(Event::JoinCompleted {
+            group: group_id.to_string(),
+            generation,
+            members,
+        });
 
         let g = &self.groups[group_id];
         let order = g.join_order.clone();
@@ -427,13 +619,24 @@ impl Coordinator {
                 let is_leader = leader.as_deref() == Some(member_id.as_str());
                 let resp = self.join_response(group_id, &member_id, is_leader, false);
                 out.reply(p.request, GroupResponse::JoinGroup(resp));
-                self.timers.arm(TimerKey::Heartbeat { group: group_id.to_string(), member: member_id }, now + session);
+                self.timers.arm(
+                    TimerKey::Heartbeat {
+                        group: group_id.to_string(),
+                        member: member_id,
+                    },
+                    now + session,
+                );
             }
         }
         let g = &self.groups[group_id];
         if !g.members.is_empty() {
             let timeout = g.rebalance_timeout_ms();
-            self.timers.arm(TimerKey::Sync { group: group_id.to_string() }, now + timeout);
+            self.timers.arm(
+                TimerKey::Sync {
+                    group: group_id.to_string(),
+                },
+                now + timeout,
+            );
         }
     }
 }

@@ -3,17 +3,34 @@
 use super::GroupState;
 use crate::timers::TimerKey;
 use crate::{Coordinator, Event, Out};
-use cohort_types::group::{GroupResponse, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, SyncGroupResponse};
+use cohort_types::group::{
+    GroupResponse, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, SyncGroupResponse,
+};
 use cohort_types::{ErrorCode, Millis};
 
 impl Coordinator {
-    pub(crate) fn leave_group(&mut self, now: Millis, r: LeaveGroupRequest, out: &mut Out) -> LeaveGroupResponse {
+    pub(crate) fn leave_group(
+        &mut self,
+        now: Millis,
+        r: LeaveGroupRequest,
+        out: &mut Out,
+    ) -> LeaveGroupResponse {
         let Some(g) = self.groups.get(&r.group_id) else {
-            let members = r.members.into_iter().map(|(m, i)| (m, i, ErrorCode::UNKNOWN_MEMBER_ID)).collect();
-            return LeaveGroupResponse { error: ErrorCode::NONE, members };
+            let members = r
+                .members
+                .into_iter()
+                .map(|(m, i)| (m, i, ErrorCode::UNKNOWN_MEMBER_ID))
+                .collect();
+            return LeaveGroupResponse {
+                error: ErrorCode::NONE,
+                members,
+            };
         };
         if g.is(GroupState::Dead) {
-            return LeaveGroupResponse { error: ErrorCode::COORDINATOR_NOT_AVAILABLE, members: vec![] };
+            return LeaveGroupResponse {
+                error: ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                members: vec![],
+            };
         }
         let mut results = Vec::new();
         let mut removed_any = false;
@@ -26,15 +43,25 @@ impl Coordinator {
                     None => Err(ErrorCode::UNKNOWN_MEMBER_ID),
                 }
             } else if g.pending_join.remove(&member_id) {
-                self.timers.cancel(&TimerKey::PendingMember { group: r.group_id.clone(), member: member_id.clone() });
+                self.timers.cancel(&TimerKey::PendingMember {
+                    group: r.group_id.clone(),
+                    member: member_id.clone(),
+                });
                 results.push((member_id, instance, ErrorCode::NONE));
                 continue;
             } else {
-                g.validate_member(&member_id, instance.as_deref()).map(|_| member_id.clone())
+                g.validate_member(&member_id, instance.as_deref())
+                    .map(|_| member_id.clone())
             };
             match target {
                 Ok(id) => {
-                    self.remove_member_answering(&r.group_id, &id, ErrorCode::UNKNOWN_MEMBER_ID, "left the group", out);
+                    self.remove_member_answering(
+                        &r.group_id,
+                        &id,
+                        ErrorCode::UNKNOWN_MEMBER_ID,
+                        "left the group",
+                        out,
+                    );
                     removed_any = true;
                     results.push((member_id, instance, ErrorCode::NONE));
                 }
@@ -50,20 +77,42 @@ impl Coordinator {
                 _ => {}
             }
         }
-        LeaveGroupResponse { error: ErrorCode::NONE, members: results }
+        LeaveGroupResponse {
+            error: ErrorCode::NONE,
+            members: results,
+        }
     }
 
     /// Removes a member, answering its parked requests with `error`.
-    pub(crate) fn remove_member_answering(&mut self, group_id: &str, member_id: &str, error: ErrorCode, reason: &str, out: &mut Out) {
+    pub(crate) fn remove_member_answering(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        error: ErrorCode,
+        reason: &str,
+        out: &mut Out,
+    ) {
         let g = self.groups.get_mut(group_id).unwrap();
-        let Some(mut m) = g.remove_member(member_id) else { return };
-        self.timers.cancel(&TimerKey::Heartbeat { group: group_id.to_string(), member: member_id.to_string() });
+        let Some(mut m) = g.remove_member(member_id) else {
+            return;
+        };
+        self.timers.cancel(&TimerKey::Heartbeat {
+            group: group_id.to_string(),
+            member: member_id.to_string(),
+        });
         if let Some(j) = m.awaiting_join.take() {
-            out.reply(j.request, GroupResponse::JoinGroup(JoinGroupResponse::error(error, member_id)));
+            out.reply(
+                j.request,
+                GroupResponse::JoinGroup(JoinGroupResponse::error(error, member_id)),
+            );
         }
         if let Some(s) = m.awaiting_sync.take() {
             out.reply(s, GroupResponse::SyncGroup(SyncGroupResponse::error(error)));
         }
-        out.event(Event::MemberRemoved { group: group_id.to_string(), member: member_id.to_string(), reason: reason.to_string() });
+        out.event(Event::MemberRemoved {
+            group: group_id.to_string(),
+            member: member_id.to_string(),
+            reason: reason.to_string(),
+        });
     }
 }

@@ -61,12 +61,19 @@ pub struct Member {
 
 impl Member {
     pub fn metadata_for(&self, protocol: &str) -> Bytes {
-        self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 
     /// The first protocol in this member's list that is a candidate.
     fn vote(&self, candidates: &BTreeSet<String>) -> Option<&str> {
-        self.protocols.iter().map(|(n, _)| n.as_str()).find(|n| candidates.contains(*n))
+        self.protocols
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .find(|n| candidates.contains(*n))
     }
 
     pub fn is_static(&self) -> bool {
@@ -81,7 +88,11 @@ impl Member {
             client_host: self.client_host.clone(),
             session_timeout_ms: self.session_timeout_ms,
             rebalance_timeout_ms: self.rebalance_timeout_ms,
-            protocols: self.protocols.iter().map(|(n, m)| (n.clone(), m.to_vec())).collect(),
+            protocols: self
+                .protocols
+                .iter()
+                .map(|(n, m)| (n.clone(), m.to_vec()))
+                .collect(),
             assignment: self.assignment.to_vec(),
         }
     }
@@ -152,7 +163,10 @@ impl ClassicGroup {
     }
 
     pub fn awaiting_join_count(&self) -> usize {
-        self.members.values().filter(|m| m.awaiting_join.is_some()).count()
+        self.members
+            .values()
+            .filter(|m| m.awaiting_join.is_some())
+            .count()
     }
 
     /// Everyone known has a parked JoinGroup and no minted id is outstanding.
@@ -162,13 +176,19 @@ impl ClassicGroup {
 
     /// The group's rebalance timeout: the largest of its members'.
     pub fn rebalance_timeout_ms(&self) -> i64 {
-        self.members.values().map(|m| m.rebalance_timeout_ms as i64).max().unwrap_or(0)
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout_ms as i64)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Protocol names every member supports.
     fn candidates(&self) -> BTreeSet<String> {
         let mut iter = self.members.values();
-        let Some(first) = iter.next() else { return BTreeSet::new() };
+        let Some(first) = iter.next() else {
+            return BTreeSet::new();
+        };
         let mut set: BTreeSet<String> = first.protocols.iter().map(|(n, _)| n.clone()).collect();
         for m in iter {
             let theirs: BTreeSet<&str> = m.protocols.iter().map(|(n, _)| n.as_str()).collect();
@@ -183,7 +203,9 @@ impl ClassicGroup {
         let candidates = self.candidates();
         let mut votes: Vec<(String, usize)> = Vec::new();
         for id in &self.join_order {
-            let Some(m) = self.members.get(id) else { continue };
+            let Some(m) = self.members.get(id) else {
+                continue;
+            };
             if let Some(v) = m.vote(&candidates) {
                 match votes.iter_mut().find(|(n, _)| n == v) {
                     Some(e) => e.1 += 1,
@@ -221,7 +243,8 @@ impl ClassicGroup {
             self.leader = Some(member.member_id.clone());
         }
         if let Some(instance) = &member.group_instance_id {
-            self.static_members.insert(instance.clone(), member.member_id.clone());
+            self.static_members
+                .insert(instance.clone(), member.member_id.clone());
         }
         self.join_order.push(member.member_id.clone());
         self.members.insert(member.member_id.clone(), member);
@@ -272,7 +295,12 @@ impl ClassicGroup {
             leader: self.leader.clone(),
             assigned,
             state_timestamp: self.state_timestamp,
-            members: self.join_order.iter().filter_map(|id| self.members.get(id)).map(Member::record).collect(),
+            members: self
+                .join_order
+                .iter()
+                .filter_map(|id| self.members.get(id))
+                .map(Member::record)
+                .collect(),
         }
     }
 }
@@ -290,7 +318,12 @@ pub(crate) fn replay_group(groups: &mut BTreeMap<String, ClassicGroup>, rec: &Gr
     g.protocol_name = rec.protocol_name.clone();
     g.leader = rec.leader.clone();
     let keep: BTreeSet<&str> = rec.members.iter().map(|m| m.member_id.as_str()).collect();
-    let stale: Vec<String> = g.members.keys().filter(|k| !keep.contains(k.as_str())).cloned().collect();
+    let stale: Vec<String> = g
+        .members
+        .keys()
+        .filter(|k| !keep.contains(k.as_str()))
+        .cloned()
+        .collect();
     for id in stale {
         g.remove_member(&id);
     }
@@ -311,7 +344,11 @@ pub(crate) fn replay_group(groups: &mut BTreeMap<String, ClassicGroup>, rec: &Gr
                     session_timeout_ms: mr.session_timeout_ms,
                     rebalance_timeout_ms: mr.rebalance_timeout_ms,
                     protocol_type: rec.protocol_type.clone().unwrap_or_default(),
-                    protocols: mr.protocols.iter().map(|(n, b)| (n.clone(), Bytes::from(b.clone()))).collect(),
+                    protocols: mr
+                        .protocols
+                        .iter()
+                        .map(|(n, b)| (n.clone(), Bytes::from(b.clone())))
+                        .collect(),
                     assignment: Bytes::from(mr.assignment.clone()),
                     awaiting_join: None,
                     awaiting_sync: None,
@@ -331,7 +368,9 @@ pub(crate) fn replay_group(groups: &mut BTreeMap<String, ClassicGroup>, rec: &Gr
 /// for OffsetDelete; anything that does not parse counts as no topics.
 pub fn subscribed_topics(g: &ClassicGroup) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let Some(protocol) = g.protocol_name.as_deref() else { return out };
+    let Some(protocol) = g.protocol_name.as_deref() else {
+        return out;
+    };
     if g.protocol_type.as_deref() != Some("consumer") {
         return out;
     }

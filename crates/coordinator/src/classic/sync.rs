@@ -14,7 +14,13 @@ fn sync_error(out: &mut Out, id: RequestId, e: ErrorCode) {
 }
 
 impl Coordinator {
-    pub(crate) fn sync_group(&mut self, now: Millis, id: RequestId, r: SyncGroupRequest, out: &mut Out) {
+    pub(crate) fn sync_group(
+        &mut self,
+        now: Millis,
+        id: RequestId,
+        r: SyncGroupRequest,
+        out: &mut Out,
+    ) {
         if r.group_id.is_empty() {
             return sync_error(out, id, ErrorCode::INVALID_GROUP_ID);
         }
@@ -32,8 +38,14 @@ impl Coordinator {
         if r.generation_id != g.generation {
             return sync_error(out, id, ErrorCode::ILLEGAL_GENERATION);
         }
-        let type_differs = r.protocol_type.as_ref().is_some_and(|t| Some(t) != g.protocol_type.as_ref());
-        let name_differs = r.protocol_name.as_ref().is_some_and(|n| Some(n) != g.protocol_name.as_ref());
+        let type_differs = r
+            .protocol_type
+            .as_ref()
+            .is_some_and(|t| Some(t) != g.protocol_type.as_ref());
+        let name_differs = r
+            .protocol_name
+            .as_ref()
+            .is_some_and(|n| Some(n) != g.protocol_name.as_ref());
         if type_differs || name_differs {
             return sync_error(out, id, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
         }
@@ -47,7 +59,9 @@ impl Coordinator {
                 }
                 g.pending_sync.remove(&r.member_id);
                 if g.pending_sync.is_empty() {
-                    self.timers.cancel(&TimerKey::Sync { group: group_id.clone() });
+                    self.timers.cancel(&TimerKey::Sync {
+                        group: group_id.clone(),
+                    });
                 }
                 let g = self.groups.get_mut(&group_id).unwrap();
                 if g.leader.as_deref() == Some(r.member_id.as_str()) {
@@ -65,7 +79,9 @@ impl Coordinator {
             GroupState::Stable => {
                 g.pending_sync.remove(&r.member_id);
                 if g.pending_sync.is_empty() {
-                    self.timers.cancel(&TimerKey::Sync { group: group_id.clone() });
+                    self.timers.cancel(&TimerKey::Sync {
+                        group: group_id.clone(),
+                    });
                 }
                 let g = &self.groups[&group_id];
                 let resp = SyncGroupResponse {
@@ -76,7 +92,13 @@ impl Coordinator {
                 };
                 let session = g.members[&r.member_id].session_timeout_ms as i64;
                 out.reply(id, GroupResponse::SyncGroup(resp));
-                self.timers.arm(TimerKey::Heartbeat { group: group_id, member: r.member_id }, now + session);
+                self.timers.arm(
+                    TimerKey::Heartbeat {
+                        group: group_id,
+                        member: r.member_id,
+                    },
+                    now + session,
+                );
             }
             GroupState::Empty | GroupState::Dead => unreachable!("checked above"),
         }
@@ -103,13 +125,24 @@ impl Coordinator {
             }
         }
         for (member, session) in rearm {
-            self.timers.arm(TimerKey::Heartbeat { group: group_id.to_string(), member }, now + session);
+            self.timers.arm(
+                TimerKey::Heartbeat {
+                    group: group_id.to_string(),
+                    member,
+                },
+                now + session,
+            );
         }
-        out.event(Event::Stable { group: group_id.to_string(), generation });
+        out.event(Event::Stable {
+            group: group_id.to_string(),
+            generation,
+        });
     }
 
     pub(crate) fn heartbeat(&mut self, now: Millis, r: HeartbeatRequest) -> ErrorCode {
-        let Some(g) = self.groups.get(&r.group_id) else { return ErrorCode::UNKNOWN_MEMBER_ID };
+        let Some(g) = self.groups.get(&r.group_id) else {
+            return ErrorCode::UNKNOWN_MEMBER_ID;
+        };
         if g.is(GroupState::Dead) {
             return ErrorCode::COORDINATOR_NOT_AVAILABLE;
         }
@@ -126,7 +159,13 @@ impl Coordinator {
             _ => ErrorCode::NONE,
         };
         let session = g.members[&r.member_id].session_timeout_ms as i64;
-        self.timers.arm(TimerKey::Heartbeat { group: r.group_id, member: r.member_id }, now + session);
+        self.timers.arm(
+            TimerKey::Heartbeat {
+                group: r.group_id,
+                member: r.member_id,
+            },
+            now + session,
+        );
         answer
     }
 }

@@ -9,7 +9,9 @@ use crate::records::Record;
 use crate::timers::TimerKey;
 use crate::{uuid_from, Coordinator, Event, Out};
 use cohort_assign::server::{Assignment, GroupSpec, MemberSpec};
-use cohort_types::group::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicIdPartitions};
+use cohort_types::group::{
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicIdPartitions,
+};
 use cohort_types::{ErrorCode, Millis, TopicId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,96 +22,154 @@ fn invalid(msg: &str) -> Fail {
 }
 
 fn owned_to_assignment(owned: &Option<TopicIdPartitions>) -> Option<Assignment> {
-    owned.as_ref().map(|tps| tps.iter().map(|(t, ps)| (*t, ps.iter().copied().collect())).collect())
+    owned.as_ref().map(|tps| {
+        tps.iter()
+            .map(|(t, ps)| (*t, ps.iter().copied().collect()))
+            .collect()
+    })
 }
 
 fn subset(a: &Assignment, of: &Assignment) -> bool {
-    a.iter().all(|(t, ps)| ps.iter().all(|p| of.get(t).is_some_and(|s| s.contains(p))))
+    a.iter()
+        .all(|(t, ps)| ps.iter().all(|p| of.get(t).is_some_and(|s| s.contains(p))))
 }
 
 impl Coordinator {
+    /// Kafka's `throwIfConsumerGroupHeartbeatRequestIsInvalid`, check for check
+    /// and message for message: these run before the group is looked at, so
+    /// they answer at once and write nothing.
     fn validate_heartbeat(&self, r: &ConsumerGroupHeartbeatRequest) -> Result<(), Fail> {
-        if r.group_id.is_empty() {
-            return Err(invalid("GroupId can't be empty."));
-        }
-        if r.member_id.is_empty() && !(r.server_generates_member_id && r.member_epoch == 0) {
+        // Kafka's `throwIfEmptyString`: a present value that trims to nothing.
+        let blank = |s: Option<&str>| s.is_some_and(|s| s.trim().is_empty());
+        let member_id_required =
+            !r.server_generates_member_id || r.member_epoch > 0 || r.member_epoch == -1;
+        if member_id_required && blank(Some(&r.member_id)) {
             return Err(invalid("MemberId can't be empty."));
         }
-        if r.instance_id.as_deref() == Some("") {
+        if blank(Some(&r.group_id)) {
+            return Err(invalid("GroupId can't be empty."));
+        }
+        if blank(r.instance_id.as_deref()) {
             return Err(invalid("InstanceId can't be empty."));
         }
-        if r.rack_id.as_deref() == Some("") {
+        if blank(r.rack_id.as_deref()) {
             return Err(invalid("RackId can't be empty."));
         }
         match r.member_epoch {
             0 => {
                 if r.rebalance_timeout_ms == -1 {
-                    return Err(invalid("RebalanceTimeoutMs must be provided in first request."));
+                    return Err(invalid(
+                        "RebalanceTimeoutMs must be provided in first request.",
+                    ));
                 }
                 if !r.owned.as_ref().is_some_and(|o| o.is_empty()) {
                     return Err(invalid("TopicPartitions must be empty when (re-)joining."));
                 }
                 if r.subscribed_topic_names.is_none() && r.subscribed_topic_regex.is_none() {
-                    return Err(invalid("SubscribedTopicNames or SubscribedTopicRegex must be set in first request."));
+                    return Err(invalid("Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining."));
                 }
             }
             -2 if r.instance_id.is_none() => return Err(invalid("InstanceId can't be null.")),
-            e if e < -2 => return Err(invalid(&format!("MemberEpoch is invalid: {e}"))),
+            e if e < -2 => return Err(invalid("MemberEpoch is invalid.")),
             _ => {}
         }
         if let Some(a) = &r.server_assignor {
             if !self.config.consumer_assignors.iter().any(|n| n == a) {
-                return Err((ErrorCode::UNSUPPORTED_ASSIGNOR, Some(format!("ServerAssignor {a} is not supported."))));
+                let supported = self.config.consumer_assignors.join(", ");
+                return Err((
+                    ErrorCode::UNSUPPORTED_ASSIGNOR,
+                    Some(format!(
+                        "ServerAssignor {a} is not supported. Supported assignors: {supported}."
+                    )),
+                ));
             }
         }
-        if let Some(re) = r.subscribed_topic_regex.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(re) = r
+            .subscribed_topic_regex
+            .as_deref()
+            .filter(|s| !s.is_empty())
+        {
             compile_regex(re).map_err(|e| (ErrorCode::INVALID_REGULAR_EXPRESSION, Some(e)))?;
         }
         Ok(())
     }
 
-    pub(crate) fn consumer_heartbeat(&mut self, now: Millis, r: ConsumerGroupHeartbeatRequest, entropy: u128, out: &mut Out) -> ConsumerGroupHeartbeatResponse {
-        let member_hint = (!r.member_id.is_empty()).then(|| r.member_id.clone());
+    pub(crate) fn consumer_heartbeat(
+        &mut self,
+        now: Millis,
+        r: ConsumerGroupHeartbeatRequest,
+        entropy: u128,
+        out: &mut Out,
+    ) -> ConsumerGroupHeartbeatResponse {
         if let Err((e, msg)) = self.validate_heartbeat(&r) {
-            return ConsumerGroupHeartbeatResponse::error(e, msg, member_hint);
+            return ConsumerGroupHeartbeatResponse::error(e, msg);
         }
         if r.member_epoch < 0 {
             return match self.consumer_leave(now, &r, out) {
                 Ok(resp) => resp,
-                Err((e, msg)) => ConsumerGroupHeartbeatResponse::error(e, msg, member_hint),
+                Err((e, msg)) => ConsumerGroupHeartbeatResponse::error(e, msg),
             };
         }
         match self.consumer_join_or_heartbeat(now, r, entropy, out) {
             Ok(resp) => resp,
-            Err((e, msg)) => ConsumerGroupHeartbeatResponse::error(e, msg, member_hint),
+            Err((e, msg)) => ConsumerGroupHeartbeatResponse::error(e, msg),
         }
     }
 
-    fn consumer_join_or_heartbeat(&mut self, now: Millis, r: ConsumerGroupHeartbeatRequest, entropy: u128, out: &mut Out) -> Result<ConsumerGroupHeartbeatResponse, Fail> {
+    fn consumer_join_or_heartbeat(
+        &mut self,
+        now: Millis,
+        r: ConsumerGroupHeartbeatRequest,
+        entropy: u128,
+        out: &mut Out,
+    ) -> Result<ConsumerGroupHeartbeatResponse, Fail> {
         let gid = r.group_id.clone();
         // 1. The group: a consumer group, or an empty classic one to convert.
         if let Some(classic) = self.groups.get(&gid) {
             let empty = classic.members.is_empty() && classic.is(crate::classic::GroupState::Empty);
             if r.member_epoch != 0 || !empty {
-                return Err((ErrorCode::GROUP_ID_NOT_FOUND, Some(format!("Group {gid} is not a consumer group."))));
+                return Err((
+                    ErrorCode::GROUP_ID_NOT_FOUND,
+                    Some(format!("Group {gid} is not a consumer group.")),
+                ));
             }
             self.timers.cancel_group(&gid);
-            self.emit(out, Record::ClassicGroupConverted { group_id: gid.clone() });
+            self.emit(
+                out,
+                Record::ClassicGroupConverted {
+                    group_id: gid.clone(),
+                },
+            );
         }
         let new_group = !self.consumer_groups.contains_key(&gid);
         if new_group && r.member_epoch != 0 {
-            return Err((ErrorCode::GROUP_ID_NOT_FOUND, Some(format!("Group {gid} not found."))));
+            return Err((
+                ErrorCode::GROUP_ID_NOT_FOUND,
+                Some(format!("Group {gid} not found.")),
+            ));
         }
         if new_group {
             let mut g = ConsumerGroup::new(&gid);
             g.state_timestamp = now;
             self.consumer_groups.insert(gid.clone(), g);
         }
-        let member_id = if r.member_id.is_empty() { uuid_from(entropy) } else { r.member_id.clone() };
+        let member_id = if r.member_id.is_empty() {
+            uuid_from(entropy)
+        } else {
+            r.member_id.clone()
+        };
         // 2. Capacity.
         let g = &self.consumer_groups[&gid];
-        if g.members.len() >= self.config.consumer_max_group_size && !g.members.contains_key(&member_id) {
-            return Err((ErrorCode::GROUP_MAX_SIZE_REACHED, Some(format!("The consumer group has reached its maximum capacity of {} members.", self.config.consumer_max_group_size))));
+        if g.members.len() >= self.config.consumer_max_group_size
+            && !g.members.contains_key(&member_id)
+        {
+            return Err((
+                ErrorCode::GROUP_MAX_SIZE_REACHED,
+                Some(format!(
+                    "The consumer group has reached its maximum capacity of {} members.",
+                    self.config.consumer_max_group_size
+                )),
+            ));
         }
         // 3. The member.
         let owned = owned_to_assignment(&r.owned);
@@ -143,8 +203,8 @@ impl Coordinator {
             None => true,
             Some(re) => self.consumer_groups[&gid].resolved_regexes.contains_key(re),
         };
-        let subscription_changed =
-            member.subscribed_topic_names != before.subscribed_topic_names || (regex_changed && regex_effective);
+        let subscription_changed = member.subscribed_topic_names != before.subscribed_topic_names
+            || (regex_changed && regex_effective);
         let joining = !self.consumer_groups[&gid].members.contains_key(&member_id);
         if joining || member.metadata_record(&gid) != before.metadata_record(&gid) {
             self.emit(out, Record::ConsumerMember(member.metadata_record(&gid)));
@@ -155,27 +215,49 @@ impl Coordinator {
         self.maybe_schedule_regex_refresh(now, &gid);
         // 4. Bump the group epoch if the inputs of the assignment changed.
         let g = &self.consumer_groups[&gid];
-        let subscribes = !member.subscribed_topic_names.is_empty() || member.subscribed_topic_regex.is_some();
-        let must_check = g.epoch == 0 || (subscription_changed && (subscribes || !joining)) || g.metadata_dirty;
+        let subscribes =
+            !member.subscribed_topic_names.is_empty() || member.subscribed_topic_regex.is_some();
+        let must_check =
+            g.epoch == 0 || (subscription_changed && (subscribes || !joining)) || g.metadata_dirty;
         if must_check {
             let subscription = self.subscription_metadata(&gid);
             let g = &self.consumer_groups[&gid];
             if g.epoch == 0 || subscription_changed || subscription != g.subscription {
                 let epoch = g.epoch + 1;
-                self.emit(out, Record::ConsumerGroupEpoch { group_id: gid.clone(), epoch, subscription });
-                out.event(Event::RebalanceStarted { group: gid.clone(), generation: epoch, reason: "assignment inputs changed".into() });
+                self.emit(
+                    out,
+                    Record::ConsumerGroupEpoch {
+                        group_id: gid.clone(),
+                        epoch,
+                        subscription,
+                    },
+                );
+                out.event(Event::RebalanceStarted {
+                    group: gid.clone(),
+                    generation: epoch,
+                    reason: "assignment inputs changed".into(),
+                });
             }
             self.consumer_groups.get_mut(&gid).unwrap().metadata_dirty = false;
         }
         // 5. A new target when the epoch is ahead of it.
         self.maybe_compute_target(&gid, out);
         // 6. Reconcile this member.
-        let assigned_before = self.consumer_groups[&gid].members[&member_id].assigned.clone();
-        let effective_owned = if r.member_epoch == 0 { Some(Assignment::new()) } else { owned.clone() };
+        let assigned_before = self.consumer_groups[&gid].members[&member_id]
+            .assigned
+            .clone();
+        let effective_owned = if r.member_epoch == 0 {
+            Some(Assignment::new())
+        } else {
+            owned.clone()
+        };
         self.reconcile_member(now, &gid, &member_id, &effective_owned, out);
         // 7. Session timer.
         self.timers.arm(
-            TimerKey::ConsumerSession { group: gid.clone(), member: member_id.clone() },
+            TimerKey::ConsumerSession {
+                group: gid.clone(),
+                member: member_id.clone(),
+            },
             now + self.config.consumer_session_timeout_ms as i64,
         );
         // 8. Answer.
@@ -191,7 +273,12 @@ impl Coordinator {
             member_id: Some(member_id.clone()),
             member_epoch: m.member_epoch,
             heartbeat_interval_ms: self.heartbeat_interval(g, m),
-            assignment: send_assignment.then(|| to_wire(&m.assigned).into_iter().map(|(t, ps)| (TopicId(t), ps)).collect()),
+            assignment: send_assignment.then(|| {
+                to_wire(&m.assigned)
+                    .into_iter()
+                    .map(|(t, ps)| (TopicId(t), ps))
+                    .collect()
+            }),
         })
     }
 
@@ -200,7 +287,9 @@ impl Coordinator {
     /// epoch) comes back soon; a settled one at the stable interval.
     pub(crate) fn heartbeat_interval(&self, g: &ConsumerGroup, m: &ConsumerMember) -> i32 {
         let regex_waiting = self.regex_refresh_pending(&g.group_id)
-            || m.subscribed_topic_regex.as_ref().is_some_and(|re| !g.resolved_regexes.contains_key(re));
+            || m.subscribed_topic_regex
+                .as_ref()
+                .is_some_and(|re| !g.resolved_regexes.contains_key(re));
         let settled = m.state == MemberState::Stable
             && m.member_epoch == g.assignment_epoch
             && g.epoch == g.assignment_epoch
@@ -208,13 +297,23 @@ impl Coordinator {
         if settled {
             self.config.consumer_heartbeat_interval_ms
         } else {
-            self.config.consumer_reconcile_heartbeat_interval_ms.min(self.config.consumer_heartbeat_interval_ms)
+            self.config
+                .consumer_reconcile_heartbeat_interval_ms
+                .min(self.config.consumer_heartbeat_interval_ms)
         }
     }
 
     /// Finds (or creates, or replaces for a static rejoin) the member, checking
     /// its epoch.
-    fn find_member(&mut self, now: Millis, gid: &str, member_id: &str, r: &ConsumerGroupHeartbeatRequest, owned: &Option<Assignment>, out: &mut Out) -> Result<ConsumerMember, Fail> {
+    fn find_member(
+        &mut self,
+        now: Millis,
+        gid: &str,
+        member_id: &str,
+        r: &ConsumerGroupHeartbeatRequest,
+        owned: &Option<Assignment>,
+        out: &mut Out,
+    ) -> Result<ConsumerMember, Fail> {
         let g = &self.consumer_groups[gid];
         if let Some(instance) = &r.instance_id {
             let mapped = g.static_members.get(instance).cloned();
@@ -225,15 +324,25 @@ impl Coordinator {
                         if prev.member_epoch != -2 {
                             return Err((ErrorCode::UNRELEASED_INSTANCE_ID, Some(format!("Static member {old} with instance id {instance} is not released yet."))));
                         }
-                        return Ok(self.replace_static_consumer_member(now, gid, &old, member_id, out));
+                        return Ok(
+                            self.replace_static_consumer_member(now, gid, &old, member_id, out)
+                        );
                     }
                     _ => {}
                 }
             } else {
                 match mapped {
-                    None => return Err((ErrorCode::UNKNOWN_MEMBER_ID, Some(format!("Instance id {instance} is unknown.")))),
+                    None => {
+                        return Err((
+                            ErrorCode::UNKNOWN_MEMBER_ID,
+                            Some(format!("Instance id {instance} is unknown.")),
+                        ))
+                    }
                     Some(m) if m != member_id => {
-                        return Err((ErrorCode::FENCED_INSTANCE_ID, Some(format!("Instance id {instance} belongs to another member."))))
+                        return Err((
+                            ErrorCode::FENCED_INSTANCE_ID,
+                            Some(format!("Instance id {instance} belongs to another member.")),
+                        ))
                     }
                     _ => {}
                 }
@@ -242,7 +351,12 @@ impl Coordinator {
         let g = &self.consumer_groups[gid];
         match g.members.get(member_id) {
             None if r.member_epoch == 0 => Ok(ConsumerMember::new(member_id)),
-            None => Err((ErrorCode::UNKNOWN_MEMBER_ID, Some(format!("Member {member_id} is not a member of group {gid}.")))),
+            None => Err((
+                ErrorCode::UNKNOWN_MEMBER_ID,
+                Some(format!(
+                    "Member {member_id} is not a member of group {gid}."
+                )),
+            )),
             Some(m) => {
                 let (s, p) = (m.member_epoch, m.previous_member_epoch);
                 let e = r.member_epoch;
@@ -262,20 +376,46 @@ impl Coordinator {
 
     /// KIP-848 static replacement: the new member id takes over the old one's
     /// subscription, target and partitions; no rebalance.
-    fn replace_static_consumer_member(&mut self, _now: Millis, gid: &str, old: &str, new: &str, out: &mut Out) -> ConsumerMember {
+    fn replace_static_consumer_member(
+        &mut self,
+        _now: Millis,
+        gid: &str,
+        old: &str,
+        new: &str,
+        out: &mut Out,
+    ) -> ConsumerMember {
         let g = &self.consumer_groups[gid];
         let prev = g.members[old].clone();
         let target = g.targets.get(old).cloned().unwrap_or_default();
-        self.timers.cancel(&TimerKey::ConsumerSession { group: gid.to_string(), member: old.to_string() });
-        self.timers.cancel(&TimerKey::ConsumerRebalance { group: gid.to_string(), member: old.to_string() });
-        self.emit(out, Record::ConsumerMemberTombstone { group_id: gid.to_string(), member_id: old.to_string() });
+        self.timers.cancel(&TimerKey::ConsumerSession {
+            group: gid.to_string(),
+            member: old.to_string(),
+        });
+        self.timers.cancel(&TimerKey::ConsumerRebalance {
+            group: gid.to_string(),
+            member: old.to_string(),
+        });
+        self.emit(
+            out,
+            Record::ConsumerMemberTombstone {
+                group_id: gid.to_string(),
+                member_id: old.to_string(),
+            },
+        );
         let mut m = prev;
         m.member_id = new.to_string();
         m.member_epoch = 0;
         m.previous_member_epoch = 0;
         m.state = MemberState::Stable;
         self.emit(out, Record::ConsumerMember(m.metadata_record(gid)));
-        self.emit(out, Record::ConsumerTarget { group_id: gid.to_string(), member_id: new.to_string(), assignment: to_wire(&target) });
+        self.emit(
+            out,
+            Record::ConsumerTarget {
+                group_id: gid.to_string(),
+                member_id: new.to_string(),
+                assignment: to_wire(&target),
+            },
+        );
         self.emit(out, Record::ConsumerCurrent(m.current_record(gid)));
         m
     }
@@ -286,7 +426,11 @@ impl Coordinator {
         let names = self.subscribed_names(g);
         names
             .into_iter()
-            .filter_map(|n| self.topics.get(&n).map(|(id, parts)| (n.clone(), id.0, *parts)))
+            .filter_map(|n| {
+                self.topics
+                    .get(&n)
+                    .map(|(id, parts)| (n.clone(), id.0, *parts))
+            })
             .collect()
     }
 
@@ -304,7 +448,10 @@ impl Coordinator {
     }
 
     fn member_topics(&self, g: &ConsumerGroup, m: &ConsumerMember) -> BTreeSet<TopicId> {
-        let resolved = m.subscribed_topic_regex.as_ref().and_then(|re| g.resolved_regexes.get(re));
+        let resolved = m
+            .subscribed_topic_regex
+            .as_ref()
+            .and_then(|re| g.resolved_regexes.get(re));
         m.subscribed_topic_names
             .iter()
             .chain(resolved.into_iter().flat_map(|r| r.topics.iter()))
@@ -327,26 +474,68 @@ impl Coordinator {
                 target: g.targets.get(&m.member_id).cloned().unwrap_or_default(),
             })
             .collect();
-        let partitions: BTreeMap<TopicId, i32> = g.subscription.iter().map(|(_, id, n)| (TopicId(*id), *n)).collect();
+        let partitions: BTreeMap<TopicId, i32> = g
+            .subscription
+            .iter()
+            .map(|(_, id, n)| (TopicId(*id), *n))
+            .collect();
         let name = g.preferred_assignor(&self.config.consumer_assignors[0]);
         let assignors = cohort_assign::server::builtin();
-        let assignor = assignors.iter().find(|a| a.name() == name).unwrap_or(&assignors[0]);
-        let result = assignor.assign(&GroupSpec { members: &specs, partitions: &partitions });
+        let assignor = assignors
+            .iter()
+            .find(|a| a.name() == name)
+            .unwrap_or(&assignors[0]);
+        let result = assignor.assign(&GroupSpec {
+            members: &specs,
+            partitions: &partitions,
+        });
         let epoch = g.epoch;
         let changed: Vec<(String, Assignment)> = specs
             .iter()
-            .map(|s| (s.member_id.clone(), result.get(&s.member_id).cloned().unwrap_or_default()))
+            .map(|s| {
+                (
+                    s.member_id.clone(),
+                    result.get(&s.member_id).cloned().unwrap_or_default(),
+                )
+            })
             .filter(|(id, a)| g.targets.get(id) != Some(a) || !g.targets.contains_key(id))
             .collect();
         for (member_id, a) in changed {
-            out.event(Event::TargetChanged { group: gid.to_string(), member: member_id.clone() });
-            self.emit(out, Record::ConsumerTarget { group_id: gid.to_string(), member_id, assignment: to_wire(&a) });
+            out.event(Event::TargetChanged {
+                group: gid.to_string(),
+                member: member_id.clone(),
+            });
+            self.emit(
+                out,
+                Record::ConsumerTarget {
+                    group_id: gid.to_string(),
+                    member_id,
+                    assignment: to_wire(&a),
+                },
+            );
         }
-        self.emit(out, Record::ConsumerTargetEpoch { group_id: gid.to_string(), assignment_epoch: epoch });
-        out.event(Event::JoinCompleted { group: gid.to_string(), generation: epoch, members: specs.len() });
+        self.emit(
+            out,
+            Record::ConsumerTargetEpoch {
+                group_id: gid.to_string(),
+                assignment_epoch: epoch,
+            },
+        );
+        out.event(Event::JoinCompleted {
+            group: gid.to_string(),
+            generation: epoch,
+            members: specs.len(),
+        });
     }
 
-    fn reconcile_member(&mut self, now: Millis, gid: &str, member_id: &str, owned: &Option<Assignment>, out: &mut Out) {
+    fn reconcile_member(
+        &mut self,
+        now: Millis,
+        gid: &str,
+        member_id: &str,
+        owned: &Option<Assignment>,
+        out: &mut Out,
+    ) {
         let g = &self.consumer_groups[gid];
         let m = &g.members[member_id];
         let target = g.targets.get(member_id).cloned().unwrap_or_default();
@@ -377,7 +566,10 @@ impl Coordinator {
             updated.pending_revocation = next.pending_revocation;
             let rebalance_timeout = updated.rebalance_timeout_ms.max(0) as i64;
             self.emit(out, Record::ConsumerCurrent(updated.current_record(gid)));
-            let key = TimerKey::ConsumerRebalance { group: gid.to_string(), member: member_id.to_string() };
+            let key = TimerKey::ConsumerRebalance {
+                group: gid.to_string(),
+                member: member_id.to_string(),
+            };
             if next.state == MemberState::UnrevokedPartitions {
                 self.timers.arm(key, now + rebalance_timeout);
             } else {
@@ -386,20 +578,39 @@ impl Coordinator {
         }
     }
 
-    fn consumer_leave(&mut self, now: Millis, r: &ConsumerGroupHeartbeatRequest, out: &mut Out) -> Result<ConsumerGroupHeartbeatResponse, Fail> {
+    fn consumer_leave(
+        &mut self,
+        now: Millis,
+        r: &ConsumerGroupHeartbeatRequest,
+        out: &mut Out,
+    ) -> Result<ConsumerGroupHeartbeatResponse, Fail> {
         let gid = &r.group_id;
         let Some(g) = self.consumer_groups.get(gid) else {
-            return Err((ErrorCode::GROUP_ID_NOT_FOUND, Some(format!("Group {gid} not found."))));
+            return Err((
+                ErrorCode::GROUP_ID_NOT_FOUND,
+                Some(format!("Group {gid} not found.")),
+            ));
         };
         if let Some(instance) = &r.instance_id {
             match g.static_members.get(instance) {
-                None => return Err((ErrorCode::UNKNOWN_MEMBER_ID, Some(format!("Instance id {instance} is unknown.")))),
+                None => {
+                    return Err((
+                        ErrorCode::UNKNOWN_MEMBER_ID,
+                        Some(format!("Instance id {instance} is unknown.")),
+                    ))
+                }
                 Some(m) if *m != r.member_id => return Err((ErrorCode::FENCED_INSTANCE_ID, None)),
                 _ => {}
             }
         }
         let Some(m) = g.members.get(&r.member_id) else {
-            return Err((ErrorCode::UNKNOWN_MEMBER_ID, Some(format!("Member {} is not a member of group {gid}.", r.member_id))));
+            return Err((
+                ErrorCode::UNKNOWN_MEMBER_ID,
+                Some(format!(
+                    "Member {} is not a member of group {gid}.",
+                    r.member_id
+                )),
+            ));
         };
         if r.member_epoch == -2 {
             // A static member going away for a moment keeps its partitions (at
@@ -410,7 +621,10 @@ impl Coordinator {
             parked.pending_revocation = Assignment::new();
             parked.state = MemberState::Stable;
             self.emit(out, Record::ConsumerCurrent(parked.current_record(gid)));
-            self.timers.cancel(&TimerKey::ConsumerRebalance { group: gid.clone(), member: r.member_id.clone() });
+            self.timers.cancel(&TimerKey::ConsumerRebalance {
+                group: gid.clone(),
+                member: r.member_id.clone(),
+            });
         } else {
             self.fence_member(now, gid, &r.member_id, "left the group", out);
         }
@@ -425,39 +639,97 @@ impl Coordinator {
     }
 
     /// Removes a member and bumps the group epoch; its partitions are free.
-    pub(crate) fn fence_member(&mut self, now: Millis, gid: &str, member_id: &str, reason: &str, out: &mut Out) {
-        self.timers.cancel(&TimerKey::ConsumerSession { group: gid.to_string(), member: member_id.to_string() });
-        self.timers.cancel(&TimerKey::ConsumerRebalance { group: gid.to_string(), member: member_id.to_string() });
-        self.emit(out, Record::ConsumerMemberTombstone { group_id: gid.to_string(), member_id: member_id.to_string() });
+    pub(crate) fn fence_member(
+        &mut self,
+        now: Millis,
+        gid: &str,
+        member_id: &str,
+        reason: &str,
+        out: &mut Out,
+    ) {
+        self.timers.cancel(&TimerKey::ConsumerSession {
+            group: gid.to_string(),
+            member: member_id.to_string(),
+        });
+        self.timers.cancel(&TimerKey::ConsumerRebalance {
+            group: gid.to_string(),
+            member: member_id.to_string(),
+        });
+        self.emit(
+            out,
+            Record::ConsumerMemberTombstone {
+                group_id: gid.to_string(),
+                member_id: member_id.to_string(),
+            },
+        );
         self.drop_unused_regexes(gid, out);
         let subscription = self.subscription_metadata(gid);
         let g = &self.consumer_groups[gid];
         let epoch = g.epoch + 1;
         let empty = g.members.is_empty();
-        self.emit(out, Record::ConsumerGroupEpoch { group_id: gid.to_string(), epoch, subscription });
+        self.emit(
+            out,
+            Record::ConsumerGroupEpoch {
+                group_id: gid.to_string(),
+                epoch,
+                subscription,
+            },
+        );
         if empty {
             // Nothing to assign: let the target epoch catch up so the group
             // reads Empty, not Assigning.
-            self.emit(out, Record::ConsumerTargetEpoch { group_id: gid.to_string(), assignment_epoch: epoch });
+            self.emit(
+                out,
+                Record::ConsumerTargetEpoch {
+                    group_id: gid.to_string(),
+                    assignment_epoch: epoch,
+                },
+            );
             self.consumer_groups.get_mut(gid).unwrap().state_timestamp = now;
         }
-        out.event(Event::MemberRemoved { group: gid.to_string(), member: member_id.to_string(), reason: reason.to_string() });
+        out.event(Event::MemberRemoved {
+            group: gid.to_string(),
+            member: member_id.to_string(),
+            reason: reason.to_string(),
+        });
     }
 
-    pub(crate) fn consumer_session_expired(&mut self, now: Millis, gid: &str, member_id: &str, out: &mut Out) {
-        if self.consumer_groups.get(gid).is_some_and(|g| g.members.contains_key(member_id)) {
+    pub(crate) fn consumer_session_expired(
+        &mut self,
+        now: Millis,
+        gid: &str,
+        member_id: &str,
+        out: &mut Out,
+    ) {
+        if self
+            .consumer_groups
+            .get(gid)
+            .is_some_and(|g| g.members.contains_key(member_id))
+        {
             self.fence_member(now, gid, member_id, "session timed out", out);
         }
     }
 
-    pub(crate) fn consumer_rebalance_expired(&mut self, now: Millis, gid: &str, member_id: &str, out: &mut Out) {
+    pub(crate) fn consumer_rebalance_expired(
+        &mut self,
+        now: Millis,
+        gid: &str,
+        member_id: &str,
+        out: &mut Out,
+    ) {
         let still_revoking = self
             .consumer_groups
             .get(gid)
             .and_then(|g| g.members.get(member_id))
             .is_some_and(|m| m.state == MemberState::UnrevokedPartitions);
         if still_revoking {
-            self.fence_member(now, gid, member_id, "did not revoke within its rebalance timeout", out);
+            self.fence_member(
+                now,
+                gid,
+                member_id,
+                "did not revoke within its rebalance timeout",
+                out,
+            );
         }
     }
 
@@ -488,7 +760,8 @@ impl Coordinator {
             .filter(|g| {
                 g.subscription.iter().any(|(n, _, _)| changed.contains(n))
                     || g.members.values().any(|m| {
-                        m.subscribed_topic_regex.is_some() || m.subscribed_topic_names.iter().any(|n| changed.contains(n))
+                        m.subscribed_topic_regex.is_some()
+                            || m.subscribed_topic_names.iter().any(|n| changed.contains(n))
                     })
             })
             .map(|g| g.group_id.clone())

@@ -82,16 +82,26 @@ impl ConsumerMember {
 
     /// Partitions this member holds: assigned, or still being revoked.
     pub fn holds(&self, t: &TopicId, p: i32) -> bool {
-        self.assigned.get(t).is_some_and(|s| s.contains(&p)) || self.pending_revocation.get(t).is_some_and(|s| s.contains(&p))
+        self.assigned.get(t).is_some_and(|s| s.contains(&p))
+            || self
+                .pending_revocation
+                .get(t)
+                .is_some_and(|s| s.contains(&p))
     }
 }
 
 pub fn to_wire(a: &Assignment) -> Vec<([u8; 16], Vec<i32>)> {
-    a.iter().filter(|(_, ps)| !ps.is_empty()).map(|(t, ps)| (t.0, ps.iter().copied().collect())).collect()
+    a.iter()
+        .filter(|(_, ps)| !ps.is_empty())
+        .map(|(t, ps)| (t.0, ps.iter().copied().collect()))
+        .collect()
 }
 
 pub fn from_wire(w: &[([u8; 16], Vec<i32>)]) -> Assignment {
-    w.iter().filter(|(_, ps)| !ps.is_empty()).map(|(t, ps)| (TopicId(*t), ps.iter().copied().collect())).collect()
+    w.iter()
+        .filter(|(_, ps)| !ps.is_empty())
+        .map(|(t, ps)| (TopicId(*t), ps.iter().copied().collect()))
+        .collect()
 }
 
 #[derive(Clone, Debug, Default)]
@@ -120,7 +130,11 @@ pub struct ConsumerGroup {
 
 impl ConsumerGroup {
     pub fn new(group_id: &str) -> ConsumerGroup {
-        ConsumerGroup { group_id: group_id.to_string(), assignment_epoch: -1, ..Default::default() }
+        ConsumerGroup {
+            group_id: group_id.to_string(),
+            assignment_epoch: -1,
+            ..Default::default()
+        }
     }
 
     /// Kafka's group states, derived in this order.
@@ -148,7 +162,11 @@ impl ConsumerGroup {
                 *counts.entry(a.as_str()).or_default() += 1;
             }
         }
-        counts.into_iter().max_by_key(|(n, c)| (*c, std::cmp::Reverse(*n))).map(|(n, _)| n.to_string()).unwrap_or_else(|| default.to_string())
+        counts
+            .into_iter()
+            .max_by_key(|(n, c)| (*c, std::cmp::Reverse(*n)))
+            .map(|(n, _)| n.to_string())
+            .unwrap_or_else(|| default.to_string())
     }
 
     fn index_member(&mut self, m: &ConsumerMember, add: bool) {
@@ -169,8 +187,14 @@ impl ConsumerGroup {
 /// Applies one consumer-group record.
 pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Record) {
     match record {
-        Record::ConsumerGroupEpoch { group_id, epoch, subscription } => {
-            let g = groups.entry(group_id.clone()).or_insert_with(|| ConsumerGroup::new(group_id));
+        Record::ConsumerGroupEpoch {
+            group_id,
+            epoch,
+            subscription,
+        } => {
+            let g = groups
+                .entry(group_id.clone())
+                .or_insert_with(|| ConsumerGroup::new(group_id));
             g.epoch = *epoch;
             g.subscription = subscription.clone();
         }
@@ -178,10 +202,17 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             groups.remove(group_id);
         }
         Record::ConsumerMember(r) => {
-            let g = groups.entry(r.group_id.clone()).or_insert_with(|| ConsumerGroup::new(&r.group_id));
-            let m = g.members.entry(r.member_id.clone()).or_insert_with(|| ConsumerMember::new(&r.member_id));
+            let g = groups
+                .entry(r.group_id.clone())
+                .or_insert_with(|| ConsumerGroup::new(&r.group_id));
+            let m = g
+                .members
+                .entry(r.member_id.clone())
+                .or_insert_with(|| ConsumerMember::new(&r.member_id));
             if let Some(old) = &m.instance_id {
-                if Some(old) != r.instance_id.as_ref() && g.static_members.get(old) == Some(&r.member_id) {
+                if Some(old) != r.instance_id.as_ref()
+                    && g.static_members.get(old) == Some(&r.member_id)
+                {
                     g.static_members.remove(old);
                 }
             }
@@ -197,7 +228,10 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
                 g.static_members.insert(i.clone(), r.member_id.clone());
             }
         }
-        Record::ConsumerMemberTombstone { group_id, member_id } => {
+        Record::ConsumerMemberTombstone {
+            group_id,
+            member_id,
+        } => {
             if let Some(g) = groups.get_mut(group_id) {
                 if let Some(m) = g.members.remove(member_id) {
                     g.index_member(&m, false);
@@ -210,17 +244,33 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
                 g.targets.remove(member_id);
             }
         }
-        Record::ConsumerTarget { group_id, member_id, assignment } => {
-            let g = groups.entry(group_id.clone()).or_insert_with(|| ConsumerGroup::new(group_id));
+        Record::ConsumerTarget {
+            group_id,
+            member_id,
+            assignment,
+        } => {
+            let g = groups
+                .entry(group_id.clone())
+                .or_insert_with(|| ConsumerGroup::new(group_id));
             g.targets.insert(member_id.clone(), from_wire(assignment));
         }
-        Record::ConsumerTargetEpoch { group_id, assignment_epoch } => {
-            let g = groups.entry(group_id.clone()).or_insert_with(|| ConsumerGroup::new(group_id));
+        Record::ConsumerTargetEpoch {
+            group_id,
+            assignment_epoch,
+        } => {
+            let g = groups
+                .entry(group_id.clone())
+                .or_insert_with(|| ConsumerGroup::new(group_id));
             g.assignment_epoch = *assignment_epoch;
         }
         Record::ConsumerCurrent(r) => {
-            let g = groups.entry(r.group_id.clone()).or_insert_with(|| ConsumerGroup::new(&r.group_id));
-            let mut m = g.members.remove(&r.member_id).unwrap_or_else(|| ConsumerMember::new(&r.member_id));
+            let g = groups
+                .entry(r.group_id.clone())
+                .or_insert_with(|| ConsumerGroup::new(&r.group_id));
+            let mut m = g
+                .members
+                .remove(&r.member_id)
+                .unwrap_or_else(|| ConsumerMember::new(&r.member_id));
             g.index_member(&m, false);
             m.state = MemberState::from_u8(r.state);
             m.member_epoch = r.member_epoch;
@@ -230,9 +280,22 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             g.index_member(&m, true);
             g.members.insert(r.member_id.clone(), m);
         }
-        Record::ConsumerRegex { group_id, regex, topics, timestamp } => {
-            let g = groups.entry(group_id.clone()).or_insert_with(|| ConsumerGroup::new(group_id));
-            g.resolved_regexes.insert(regex.clone(), ResolvedRegex { topics: topics.iter().cloned().collect(), timestamp: *timestamp });
+        Record::ConsumerRegex {
+            group_id,
+            regex,
+            topics,
+            timestamp,
+        } => {
+            let g = groups
+                .entry(group_id.clone())
+                .or_insert_with(|| ConsumerGroup::new(group_id));
+            g.resolved_regexes.insert(
+                regex.clone(),
+                ResolvedRegex {
+                    topics: topics.iter().cloned().collect(),
+                    timestamp: *timestamp,
+                },
+            );
         }
         Record::ConsumerRegexTombstone { group_id, regex } => {
             if let Some(g) = groups.get_mut(group_id) {
@@ -245,15 +308,26 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
 
 /// The records that rebuild one consumer group (for snapshots and compaction).
 pub(crate) fn snapshot(g: &ConsumerGroup, out: &mut Vec<Record>) {
-    out.push(Record::ConsumerGroupEpoch { group_id: g.group_id.clone(), epoch: g.epoch, subscription: g.subscription.clone() });
+    out.push(Record::ConsumerGroupEpoch {
+        group_id: g.group_id.clone(),
+        epoch: g.epoch,
+        subscription: g.subscription.clone(),
+    });
     for m in g.members.values() {
         out.push(Record::ConsumerMember(m.metadata_record(&g.group_id)));
         out.push(Record::ConsumerCurrent(m.current_record(&g.group_id)));
     }
     for (member_id, a) in &g.targets {
-        out.push(Record::ConsumerTarget { group_id: g.group_id.clone(), member_id: member_id.clone(), assignment: to_wire(a) });
+        out.push(Record::ConsumerTarget {
+            group_id: g.group_id.clone(),
+            member_id: member_id.clone(),
+            assignment: to_wire(a),
+        });
     }
-    out.push(Record::ConsumerTargetEpoch { group_id: g.group_id.clone(), assignment_epoch: g.assignment_epoch });
+    out.push(Record::ConsumerTargetEpoch {
+        group_id: g.group_id.clone(),
+        assignment_epoch: g.assignment_epoch,
+    });
     for (regex, r) in &g.resolved_regexes {
         out.push(Record::ConsumerRegex {
             group_id: g.group_id.clone(),

@@ -37,7 +37,9 @@ fn owns_any(owned: &Option<Assignment>, a: &Assignment) -> bool {
     match owned {
         // Not reported: assume it still owns everything.
         None => a.values().any(|s| !s.is_empty()),
-        Some(o) => a.iter().any(|(t, ps)| o.get(t).is_some_and(|os| ps.iter().any(|p| os.contains(p)))),
+        Some(o) => a
+            .iter()
+            .any(|(t, ps)| o.get(t).is_some_and(|os| ps.iter().any(|p| os.contains(p)))),
     }
 }
 
@@ -66,7 +68,15 @@ pub fn reconcile(
         MemberState::Stable if epoch == target_epoch => unchanged,
         // Waiting for the member to say it let go of the revoked partitions.
         MemberState::UnrevokedPartitions if owns_any(owned, pending) => unchanged,
-        _ => next(epoch, previous_epoch, assigned, target_epoch, target, owned, held_by_other),
+        _ => next(
+            epoch,
+            previous_epoch,
+            assigned,
+            target_epoch,
+            target,
+            owned,
+            held_by_other,
+        ),
     }
 }
 
@@ -80,7 +90,8 @@ fn next(
     held_by_other: &dyn Fn(&TopicId, i32) -> bool,
 ) -> Reconciled {
     let topics: BTreeSet<&TopicId> = assigned.keys().chain(target.keys()).collect();
-    let (mut keep, mut revoke, mut want) = (Assignment::new(), Assignment::new(), Assignment::new());
+    let (mut keep, mut revoke, mut want) =
+        (Assignment::new(), Assignment::new(), Assignment::new());
     let mut unreleased = false;
     for t in topics {
         let a = assigned.get(t).cloned().unwrap_or_default();
@@ -108,7 +119,11 @@ fn next(
     let advance = |state, assigned: Assignment| Reconciled {
         state,
         member_epoch: target_epoch,
-        previous_member_epoch: if target_epoch != epoch { epoch } else { previous_epoch },
+        previous_member_epoch: if target_epoch != epoch {
+            epoch
+        } else {
+            previous_epoch
+        },
         assigned,
         pending_revocation: Assignment::new(),
     };
@@ -121,7 +136,11 @@ fn next(
             pending_revocation: revoke,
         };
     }
-    let state = if unreleased { MemberState::UnreleasedPartitions } else { MemberState::Stable };
+    let state = if unreleased {
+        MemberState::UnreleasedPartitions
+    } else {
+        MemberState::Stable
+    };
     let mut all = keep;
     for (t, ps) in want {
         all.entry(t).or_default().extend(ps);
@@ -134,7 +153,10 @@ mod tests {
     use super::*;
 
     fn a(parts: &[(u8, &[i32])]) -> Assignment {
-        parts.iter().map(|(t, ps)| (TopicId([*t; 16]), ps.iter().copied().collect())).collect()
+        parts
+            .iter()
+            .map(|(t, ps)| (TopicId([*t; 16]), ps.iter().copied().collect()))
+            .collect()
     }
 
     #[test]
@@ -143,28 +165,100 @@ mod tests {
         let nobody = |_: &TopicId, _: i32| false;
         let a_holds = |_: &TopicId, p: i32| p >= 2;
         // B: wants 2,3 but A still holds them -> unreleased at epoch 2, nothing yet.
-        let b = reconcile(MemberState::Stable, 0, -1, &a(&[]), &a(&[]), 2, &a(&[(1, &[2, 3])]), &Some(a(&[])), &a_holds);
-        assert_eq!((b.state, b.member_epoch), (MemberState::UnreleasedPartitions, 2));
+        let b = reconcile(
+            MemberState::Stable,
+            0,
+            -1,
+            &a(&[]),
+            &a(&[]),
+            2,
+            &a(&[(1, &[2, 3])]),
+            &Some(a(&[])),
+            &a_holds,
+        );
+        assert_eq!(
+            (b.state, b.member_epoch),
+            (MemberState::UnreleasedPartitions, 2)
+        );
         assert!(b.assigned.is_empty());
         // A: must revoke 2,3 first, staying at epoch 1.
-        let ra = reconcile(MemberState::Stable, 1, 0, &a(&[(1, &[0, 1, 2, 3])]), &a(&[]), 2, &a(&[(1, &[0, 1])]), &None, &nobody);
-        assert_eq!((ra.state, ra.member_epoch), (MemberState::UnrevokedPartitions, 1));
+        let ra = reconcile(
+            MemberState::Stable,
+            1,
+            0,
+            &a(&[(1, &[0, 1, 2, 3])]),
+            &a(&[]),
+            2,
+            &a(&[(1, &[0, 1])]),
+            &None,
+            &nobody,
+        );
+        assert_eq!(
+            (ra.state, ra.member_epoch),
+            (MemberState::UnrevokedPartitions, 1)
+        );
         assert_eq!(ra.pending_revocation, a(&[(1, &[2, 3])]));
         // A still reports 2: unchanged.
-        let still = reconcile(ra.state, 1, 0, &ra.assigned, &ra.pending_revocation, 2, &a(&[(1, &[0, 1])]), &Some(a(&[(1, &[0, 1, 2])])), &nobody);
+        let still = reconcile(
+            ra.state,
+            1,
+            0,
+            &ra.assigned,
+            &ra.pending_revocation,
+            2,
+            &a(&[(1, &[0, 1])]),
+            &Some(a(&[(1, &[0, 1, 2])])),
+            &nobody,
+        );
         assert_eq!(still.state, MemberState::UnrevokedPartitions);
         // A acknowledges (reports {0,1}): moves to epoch 2, stable.
-        let done = reconcile(ra.state, 1, 0, &ra.assigned, &ra.pending_revocation, 2, &a(&[(1, &[0, 1])]), &Some(a(&[(1, &[0, 1])])), &nobody);
-        assert_eq!((done.state, done.member_epoch, done.previous_member_epoch), (MemberState::Stable, 2, 1));
+        let done = reconcile(
+            ra.state,
+            1,
+            0,
+            &ra.assigned,
+            &ra.pending_revocation,
+            2,
+            &a(&[(1, &[0, 1])]),
+            &Some(a(&[(1, &[0, 1])])),
+            &nobody,
+        );
+        assert_eq!(
+            (done.state, done.member_epoch, done.previous_member_epoch),
+            (MemberState::Stable, 2, 1)
+        );
         // B again: now free -> stable with 2,3.
-        let b2 = reconcile(b.state, 2, 0, &b.assigned, &b.pending_revocation, 2, &a(&[(1, &[2, 3])]), &None, &nobody);
-        assert_eq!((b2.state, b2.assigned.clone()), (MemberState::Stable, a(&[(1, &[2, 3])])));
+        let b2 = reconcile(
+            b.state,
+            2,
+            0,
+            &b.assigned,
+            &b.pending_revocation,
+            2,
+            &a(&[(1, &[2, 3])]),
+            &None,
+            &nobody,
+        );
+        assert_eq!(
+            (b2.state, b2.assigned.clone()),
+            (MemberState::Stable, a(&[(1, &[2, 3])]))
+        );
     }
 
     #[test]
     fn nothing_new_is_given_while_a_revocation_is_outstanding() {
         let nobody = |_: &TopicId, _: i32| false;
-        let r = reconcile(MemberState::Stable, 3, 2, &a(&[(1, &[0])]), &a(&[]), 4, &a(&[(2, &[5])]), &None, &nobody);
+        let r = reconcile(
+            MemberState::Stable,
+            3,
+            2,
+            &a(&[(1, &[0])]),
+            &a(&[]),
+            4,
+            &a(&[(2, &[5])]),
+            &None,
+            &nobody,
+        );
         assert_eq!(r.state, MemberState::UnrevokedPartitions);
         assert!(r.assigned.is_empty());
     }
@@ -172,7 +266,17 @@ mod tests {
     #[test]
     fn a_revocation_the_member_already_made_is_skipped() {
         let nobody = |_: &TopicId, _: i32| false;
-        let r = reconcile(MemberState::Stable, 3, 2, &a(&[(1, &[0])]), &a(&[]), 4, &a(&[(2, &[5])]), &Some(a(&[])), &nobody);
+        let r = reconcile(
+            MemberState::Stable,
+            3,
+            2,
+            &a(&[(1, &[0])]),
+            &a(&[]),
+            4,
+            &a(&[(2, &[5])]),
+            &Some(a(&[])),
+            &nobody,
+        );
         assert_eq!((r.state, r.member_epoch), (MemberState::Stable, 4));
         assert_eq!(r.assigned, a(&[(2, &[5])]));
     }

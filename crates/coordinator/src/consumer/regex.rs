@@ -33,7 +33,10 @@ pub struct ResolvedRegex {
 impl ConsumerGroup {
     /// Regexes some member subscribes with.
     pub fn subscribed_regexes(&self) -> BTreeSet<&str> {
-        self.members.values().filter_map(|m| m.subscribed_topic_regex.as_deref()).collect()
+        self.members
+            .values()
+            .filter_map(|m| m.subscribed_topic_regex.as_deref())
+            .collect()
     }
 
     /// When the group's regexes were last refreshed; None if never.
@@ -45,11 +48,24 @@ impl ConsumerGroup {
 impl Coordinator {
     /// Tombstones resolved regexes no member uses any more.
     pub(crate) fn drop_unused_regexes(&mut self, gid: &str, out: &mut Out) {
-        let Some(g) = self.consumer_groups.get(gid) else { return };
+        let Some(g) = self.consumer_groups.get(gid) else {
+            return;
+        };
         let used = g.subscribed_regexes();
-        let unused: Vec<String> = g.resolved_regexes.keys().filter(|r| !used.contains(r.as_str())).cloned().collect();
+        let unused: Vec<String> = g
+            .resolved_regexes
+            .keys()
+            .filter(|r| !used.contains(r.as_str()))
+            .cloned()
+            .collect();
         for regex in unused {
-            self.emit(out, Record::ConsumerRegexTombstone { group_id: gid.to_string(), regex });
+            self.emit(
+                out,
+                Record::ConsumerRegexTombstone {
+                    group_id: gid.to_string(),
+                    regex,
+                },
+            );
         }
     }
 
@@ -63,7 +79,9 @@ impl Coordinator {
         if used.is_empty() {
             return;
         }
-        let key = TimerKey::RegexRefresh { group: gid.to_string() };
+        let key = TimerKey::RegexRefresh {
+            group: gid.to_string(),
+        };
         if self.timers.is_armed(&key) {
             return;
         }
@@ -73,41 +91,77 @@ impl Coordinator {
         }
         let unresolved = used.iter().any(|r| !g.resolved_regexes.contains_key(*r));
         let new_topics = self.topics_version > g.regex_topics_version;
-        let stale = last.is_none_or(|at| now - at >= self.config.consumer_regex_refresh_interval_ms);
+        let stale =
+            last.is_none_or(|at| now - at >= self.config.consumer_regex_refresh_interval_ms);
         if unresolved || new_topics || stale {
             self.timers.arm(key, now);
         }
     }
 
     pub(crate) fn regex_refresh_pending(&self, gid: &str) -> bool {
-        self.timers.is_armed(&TimerKey::RegexRefresh { group: gid.to_string() })
+        self.timers.is_armed(&TimerKey::RegexRefresh {
+            group: gid.to_string(),
+        })
     }
 
     /// The refresh itself: resolve every regex in use against the topics that
     /// exist now, record each, and bump the epoch if what they match changed.
     pub(crate) fn refresh_regexes(&mut self, now: Millis, gid: &str, out: &mut Out) {
-        let Some(g) = self.consumer_groups.get(gid) else { return };
-        let used: Vec<String> = g.subscribed_regexes().into_iter().map(String::from).collect();
+        let Some(g) = self.consumer_groups.get(gid) else {
+            return;
+        };
+        let used: Vec<String> = g
+            .subscribed_regexes()
+            .into_iter()
+            .map(String::from)
+            .collect();
         let mut changed = false;
         for regex in used {
             let topics: BTreeSet<String> = match compile_regex(&regex) {
-                Ok(re) => self.topics.keys().filter(|t| re.is_match(t)).cloned().collect(),
+                Ok(re) => self
+                    .topics
+                    .keys()
+                    .filter(|t| re.is_match(t))
+                    .cloned()
+                    .collect(),
                 // Validated when introduced; an invalid one matches nothing.
                 Err(_) => BTreeSet::new(),
             };
-            let before = self.consumer_groups[gid].resolved_regexes.get(&regex).map(|r| &r.topics);
+            let before = self.consumer_groups[gid]
+                .resolved_regexes
+                .get(&regex)
+                .map(|r| &r.topics);
             changed |= before != Some(&topics);
-            let record = Record::ConsumerRegex { group_id: gid.to_string(), regex, topics: topics.into_iter().collect(), timestamp: now };
+            let record = Record::ConsumerRegex {
+                group_id: gid.to_string(),
+                regex,
+                topics: topics.into_iter().collect(),
+                timestamp: now,
+            };
             self.emit(out, record);
         }
         self.drop_unused_regexes(gid, out);
         let version = self.topics_version;
-        self.consumer_groups.get_mut(gid).unwrap().regex_topics_version = version;
+        self.consumer_groups
+            .get_mut(gid)
+            .unwrap()
+            .regex_topics_version = version;
         if changed {
             let subscription = self.subscription_metadata(gid);
             let epoch = self.consumer_groups[gid].epoch + 1;
-            self.emit(out, Record::ConsumerGroupEpoch { group_id: gid.to_string(), epoch, subscription });
-            out.event(Event::RebalanceStarted { group: gid.to_string(), generation: epoch, reason: "regular expressions resolved to new topics".into() });
+            self.emit(
+                out,
+                Record::ConsumerGroupEpoch {
+                    group_id: gid.to_string(),
+                    epoch,
+                    subscription,
+                },
+            );
+            out.event(Event::RebalanceStarted {
+                group: gid.to_string(),
+                generation: epoch,
+                reason: "regular expressions resolved to new topics".into(),
+            });
         }
     }
 }

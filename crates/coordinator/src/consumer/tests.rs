@@ -18,7 +18,11 @@ struct Script {
 }
 
 fn config() -> CoordinatorConfig {
-    CoordinatorConfig { consumer_heartbeat_interval_ms: 5000, consumer_reconcile_heartbeat_interval_ms: 50, ..CoordinatorConfig::default() }
+    CoordinatorConfig {
+        consumer_heartbeat_interval_ms: 5000,
+        consumer_reconcile_heartbeat_interval_ms: 50,
+        ..CoordinatorConfig::default()
+    }
 }
 
 /// A heartbeat as the Java client sends its first one.
@@ -63,7 +67,13 @@ impl Script {
     }
 
     fn with(c: CoordinatorConfig) -> Script {
-        let mut s = Script { c: Coordinator::new(c), now: 1_000, next_id: 1, records: vec![], topics: BTreeMap::new() };
+        let mut s = Script {
+            c: Coordinator::new(c),
+            now: 1_000,
+            next_id: 1,
+            records: vec![],
+            topics: BTreeMap::new(),
+        };
         s.topic("t", T, 4);
         s
     }
@@ -77,7 +87,14 @@ impl Script {
     fn send(&mut self, request: GroupRequest) -> GroupResponse {
         let id = self.next_id;
         self.next_id += 1;
-        let e = self.c.handle(self.now, Input::Request { id, request, entropy: id as u128 });
+        let e = self.c.handle(
+            self.now,
+            Input::Request {
+                id,
+                request,
+                entropy: id as u128,
+            },
+        );
         self.records.extend(e.records);
         assert_eq!(e.replies.len(), 1);
         e.replies.into_iter().next().unwrap().1
@@ -134,11 +151,19 @@ fn first_member_creates_group_at_epoch_one_and_gets_everything() {
 #[test]
 fn v0_join_with_empty_member_id_gets_a_server_generated_one() {
     let mut s = Script::new();
-    let r = s.hb(ConsumerGroupHeartbeatRequest { member_id: String::new(), server_generates_member_id: true, ..join("", &["t"]) });
+    let r = s.hb(ConsumerGroupHeartbeatRequest {
+        member_id: String::new(),
+        server_generates_member_id: true,
+        ..join("", &["t"])
+    });
     assert_eq!(r.error, ErrorCode::NONE);
     assert_eq!(r.member_id.as_deref().map(str::len), Some(36));
     let r = s.hb(join("", &["t"]));
-    assert_eq!(r.error, ErrorCode::INVALID_REQUEST, "v1 requires a client member id");
+    assert_eq!(
+        r.error,
+        ErrorCode::INVALID_REQUEST,
+        "v1 requires a client member id"
+    );
 }
 
 #[test]
@@ -167,7 +192,10 @@ fn a_joining_member_waits_until_the_owner_revokes_revoke_first() {
     let rb = s.hb(beat("b", 2, &[]));
     let got = parts(&rb.assignment);
     assert_eq!(got[0].1.len(), 2);
-    assert!(got[0].1.iter().all(|p| !kept[0].1.contains(p)), "never two owners");
+    assert!(
+        got[0].1.iter().all(|p| !kept[0].1.contains(p)),
+        "never two owners"
+    );
     s.hb(beat("b", 2, &got));
     assert_eq!(s.state(), "Stable");
     s.check_replay();
@@ -195,7 +223,10 @@ fn a_retried_heartbeat_at_the_previous_epoch_is_harmless() {
 fn epochs_ahead_of_the_coordinator_are_fenced_and_a_fenced_member_rejoins_with_epoch_zero() {
     let mut s = Script::new();
     s.hb(join("a", &["t"]));
-    assert_eq!(s.hb(beat("a", 7, &[])).error, ErrorCode::FENCED_MEMBER_EPOCH);
+    assert_eq!(
+        s.hb(beat("a", 7, &[])).error,
+        ErrorCode::FENCED_MEMBER_EPOCH
+    );
     let r = s.hb(join("a", &["t"]));
     assert_eq!(r.error, ErrorCode::NONE);
     assert_eq!(parts(&r.assignment), vec![(T, vec![0, 1, 2, 3])]);
@@ -207,37 +238,120 @@ fn unknown_members_and_groups() {
     assert_eq!(s.hb(beat("a", 3, &[])).error, ErrorCode::GROUP_ID_NOT_FOUND);
     s.hb(join("a", &["t"]));
     assert_eq!(s.hb(beat("zz", 1, &[])).error, ErrorCode::UNKNOWN_MEMBER_ID);
-    assert_eq!(s.hb(beat("zz", -1, &[])).error, ErrorCode::UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        s.hb(beat("zz", -1, &[])).error,
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
 }
 
 #[test]
 fn invalid_requests() {
     let mut s = Script::new();
+    // Each case with the message Kafka 4.x sends for it.
     let cases = [
-        ConsumerGroupHeartbeatRequest { group_id: String::new(), ..join("a", &["t"]) },
-        ConsumerGroupHeartbeatRequest { rebalance_timeout_ms: -1, ..join("a", &["t"]) },
-        ConsumerGroupHeartbeatRequest { owned: None, ..join("a", &["t"]) },
-        ConsumerGroupHeartbeatRequest { subscribed_topic_names: None, ..join("a", &["t"]) },
-        ConsumerGroupHeartbeatRequest { instance_id: Some(String::new()), ..join("a", &["t"]) },
-        ConsumerGroupHeartbeatRequest { member_epoch: -2, ..join("a", &["t"]) },
-        ConsumerGroupHeartbeatRequest { member_epoch: -3, ..join("a", &["t"]) },
+        (ConsumerGroupHeartbeatRequest { group_id: String::new(), ..join("a", &["t"]) }, "GroupId can't be empty."),
+        (ConsumerGroupHeartbeatRequest { group_id: "  ".into(), ..join("a", &["t"]) }, "GroupId can't be empty."),
+        (ConsumerGroupHeartbeatRequest { member_id: " ".into(), ..join("a", &["t"]) }, "MemberId can't be empty."),
+        (ConsumerGroupHeartbeatRequest { rebalance_timeout_ms: -1, ..join("a", &["t"]) }, "RebalanceTimeoutMs must be provided in first request."),
+        (ConsumerGroupHeartbeatRequest { owned: None, ..join("a", &["t"]) }, "TopicPartitions must be empty when (re-)joining."),
+        (
+            ConsumerGroupHeartbeatRequest { subscribed_topic_names: None, ..join("a", &["t"]) },
+            "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.",
+        ),
+        (ConsumerGroupHeartbeatRequest { instance_id: Some(String::new()), ..join("a", &["t"]) }, "InstanceId can't be empty."),
+        (ConsumerGroupHeartbeatRequest { rack_id: Some(" ".into()), ..join("a", &["t"]) }, "RackId can't be empty."),
+        (ConsumerGroupHeartbeatRequest { member_epoch: -2, ..join("a", &["t"]) }, "InstanceId can't be null."),
+        (ConsumerGroupHeartbeatRequest { member_epoch: -3, ..join("a", &["t"]) }, "MemberEpoch is invalid."),
     ];
-    for r in cases {
-        assert_eq!(s.hb(r.clone()).error, ErrorCode::INVALID_REQUEST, "{r:?}");
+    for (r, message) in cases {
+        let answer = s.hb(r.clone());
+        assert_eq!(
+            (answer.error, answer.error_message.as_deref()),
+            (ErrorCode::INVALID_REQUEST, Some(message)),
+            "{r:?}"
+        );
+        // The rest of an error answer keeps the schema's defaults, as Kafka's.
+        assert_eq!(
+            (
+                answer.member_id,
+                answer.member_epoch,
+                answer.heartbeat_interval_ms,
+                answer.assignment
+            ),
+            (None, 0, 0, None)
+        );
     }
-    let r = ConsumerGroupHeartbeatRequest { server_assignor: Some("sticky".into()), ..join("a", &["t"]) };
-    assert_eq!(s.hb(r).error, ErrorCode::UNSUPPORTED_ASSIGNOR);
-    let r = ConsumerGroupHeartbeatRequest { subscribed_topic_regex: Some("(".into()), ..join("a", &[]) };
+    let r = ConsumerGroupHeartbeatRequest {
+        server_assignor: Some("sticky".into()),
+        ..join("a", &["t"])
+    };
+    let answer = s.hb(r);
+    assert_eq!(answer.error, ErrorCode::UNSUPPORTED_ASSIGNOR);
+    assert_eq!(
+        answer.error_message.as_deref(),
+        Some("ServerAssignor sticky is not supported. Supported assignors: uniform, range.")
+    );
+    let r = ConsumerGroupHeartbeatRequest {
+        subscribed_topic_regex: Some("(".into()),
+        ..join("a", &[])
+    };
     assert_eq!(s.hb(r).error, ErrorCode::INVALID_REGULAR_EXPRESSION);
-    assert!(s.c.consumer_group("g").is_none(), "no failed request leaves a group behind");
+    assert!(
+        s.c.consumer_group("g").is_none(),
+        "no failed request leaves a group behind"
+    );
+}
+
+/// librdkafka 2.12.1 can rejoin after a leave with a heartbeat that is not a
+/// full one (epoch 0 but no rebalance timeout and no owned partitions) when
+/// unsubscribe() lands while it reconciles. Kafka refuses that join with
+/// INVALID_REQUEST, which the client treats as fatal; Cohort answers as Kafka.
+#[test]
+fn a_rejoin_after_leaving_must_be_a_full_heartbeat() {
+    let mut s = Script::new();
+    s.hb(join("a", &["t"]));
+    s.hb(join("b", &["t"]));
+    let left = s.hb(ConsumerGroupHeartbeatRequest {
+        member_epoch: -1,
+        ..beat("b", 2, &[])
+    });
+    assert_eq!((left.error, left.member_epoch), (ErrorCode::NONE, -1));
+    let partial = ConsumerGroupHeartbeatRequest {
+        member_epoch: 0,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        subscribed_topic_regex: Some(String::new()),
+        owned: None,
+        ..beat("b", 0, &[])
+    };
+    let r = s.hb(partial);
+    assert_eq!(
+        (r.error, r.error_message.as_deref()),
+        (
+            ErrorCode::INVALID_REQUEST,
+            Some("RebalanceTimeoutMs must be provided in first request.")
+        )
+    );
+    // The full join the client should have sent is welcome.
+    let r = s.hb(join("b", &["t"]));
+    assert_eq!((r.error, r.member_epoch), (ErrorCode::NONE, 4));
+    s.check_replay();
 }
 
 #[test]
 fn group_max_size() {
-    let mut s = Script::with(CoordinatorConfig { consumer_max_group_size: 1, ..config() });
+    let mut s = Script::with(CoordinatorConfig {
+        consumer_max_group_size: 1,
+        ..config()
+    });
     s.hb(join("a", &["t"]));
-    assert_eq!(s.hb(join("b", &["t"])).error, ErrorCode::GROUP_MAX_SIZE_REACHED);
-    assert_eq!(s.hb(beat("a", 1, &[(T, vec![0, 1, 2, 3])])).error, ErrorCode::NONE);
+    assert_eq!(
+        s.hb(join("b", &["t"])).error,
+        ErrorCode::GROUP_MAX_SIZE_REACHED
+    );
+    assert_eq!(
+        s.hb(beat("a", 1, &[(T, vec![0, 1, 2, 3])])).error,
+        ErrorCode::NONE
+    );
 }
 
 #[test]
@@ -245,8 +359,14 @@ fn leaving_with_epoch_minus_one_bumps_the_epoch_and_frees_the_partitions() {
     let mut s = Script::new();
     s.hb(join("a", &["t"]));
     s.hb(join("b", &["t"]));
-    let r = s.hb(ConsumerGroupHeartbeatRequest { member_epoch: -1, ..beat("b", 2, &[]) });
-    assert_eq!((r.error, r.member_epoch, r.heartbeat_interval_ms), (ErrorCode::NONE, -1, 0));
+    let r = s.hb(ConsumerGroupHeartbeatRequest {
+        member_epoch: -1,
+        ..beat("b", 2, &[])
+    });
+    assert_eq!(
+        (r.error, r.member_epoch, r.heartbeat_interval_ms),
+        (ErrorCode::NONE, -1, 0)
+    );
     assert_eq!(s.epoch(), 3);
     // a never heard of b: it moves straight to epoch 3 keeping everything
     // (an unchanged assignment is not resent).
@@ -298,16 +418,29 @@ fn a_member_that_does_not_revoke_within_its_rebalance_timeout_is_fenced() {
 #[test]
 fn static_member_temporary_leave_and_return_without_rebalance() {
     let mut s = Script::new();
-    let stat = |m: &str| ConsumerGroupHeartbeatRequest { instance_id: Some("i1".into()), ..join(m, &["t"]) };
+    let stat = |m: &str| ConsumerGroupHeartbeatRequest {
+        instance_id: Some("i1".into()),
+        ..join(m, &["t"])
+    };
     s.hb(stat("a"));
     s.hb(join("b", &["t"]));
-    let ra = s.hb(ConsumerGroupHeartbeatRequest { instance_id: Some("i1".into()), ..beat("a", 1, &[(T, vec![0, 1, 2, 3])]) });
+    let ra = s.hb(ConsumerGroupHeartbeatRequest {
+        instance_id: Some("i1".into()),
+        ..beat("a", 1, &[(T, vec![0, 1, 2, 3])])
+    });
     let kept = parts(&ra.assignment);
-    s.hb(ConsumerGroupHeartbeatRequest { instance_id: Some("i1".into()), ..beat("a", 1, &kept) });
+    s.hb(ConsumerGroupHeartbeatRequest {
+        instance_id: Some("i1".into()),
+        ..beat("a", 1, &kept)
+    });
     let epoch = s.epoch();
     // Another process with the same instance id cannot take over yet.
     assert_eq!(s.hb(stat("a2")).error, ErrorCode::UNRELEASED_INSTANCE_ID);
-    let r = s.hb(ConsumerGroupHeartbeatRequest { member_epoch: -2, instance_id: Some("i1".into()), ..beat("a", 2, &kept) });
+    let r = s.hb(ConsumerGroupHeartbeatRequest {
+        member_epoch: -2,
+        instance_id: Some("i1".into()),
+        ..beat("a", 2, &kept)
+    });
     assert_eq!(r.member_epoch, -2);
     assert_eq!(s.epoch(), epoch, "a static leave does not rebalance");
     // The restarted process gets the same partitions back, still no rebalance.
@@ -335,10 +468,18 @@ fn partitions_added_to_a_subscribed_topic_bump_the_epoch() {
 #[test]
 fn the_range_assignor_is_used_when_members_ask_for_it() {
     let mut s = Script::new();
-    let ranged = |m: &str| ConsumerGroupHeartbeatRequest { server_assignor: Some("range".into()), ..join(m, &["t"]) };
+    let ranged = |m: &str| ConsumerGroupHeartbeatRequest {
+        server_assignor: Some("range".into()),
+        ..join(m, &["t"])
+    };
     s.hb(ranged("a"));
     s.hb(ranged("b"));
-    assert_eq!(s.c.consumer_group("g").unwrap().preferred_assignor("uniform"), "range");
+    assert_eq!(
+        s.c.consumer_group("g")
+            .unwrap()
+            .preferred_assignor("uniform"),
+        "range"
+    );
     let targets = &s.c.consumer_group("g").unwrap().targets;
     assert_eq!(targets["a"], [(T, [0, 1].into())].into());
     assert_eq!(targets["b"], [(T, [2, 3].into())].into());
@@ -351,13 +492,19 @@ fn the_range_assignor_is_used_when_members_ask_for_it() {
 fn regex_subscriptions_resolve_asynchronously() {
     let mut s = Script::new();
     s.topic("logs-a", U, 2);
-    let r = s.hb(ConsumerGroupHeartbeatRequest { subscribed_topic_regex: Some("logs-.*".into()), ..join("a", &["t"]) });
+    let r = s.hb(ConsumerGroupHeartbeatRequest {
+        subscribed_topic_regex: Some("logs-.*".into()),
+        ..join("a", &["t"])
+    });
     assert_eq!(parts(&r.assignment), vec![(T, vec![0, 1, 2, 3])]);
     assert_eq!(r.heartbeat_interval_ms, 50);
     s.advance(0);
     assert_eq!(s.epoch(), 2);
     let r = s.hb(beat("a", 1, &[(T, vec![0, 1, 2, 3])]));
-    assert_eq!(parts(&r.assignment), vec![(T, vec![0, 1, 2, 3]), (U, vec![0, 1])]);
+    assert_eq!(
+        parts(&r.assignment),
+        vec![(T, vec![0, 1, 2, 3]), (U, vec![0, 1])]
+    );
     assert_eq!(r.heartbeat_interval_ms, 5000);
     s.check_replay();
 }
@@ -367,7 +514,10 @@ fn regex_subscriptions_resolve_asynchronously() {
 #[test]
 fn regex_refreshes_batch_new_topics() {
     let mut s = Script::new();
-    let r = s.hb(ConsumerGroupHeartbeatRequest { subscribed_topic_regex: Some("x.*".into()), ..join("a", &[]) });
+    let r = s.hb(ConsumerGroupHeartbeatRequest {
+        subscribed_topic_regex: Some("x.*".into()),
+        ..join("a", &[])
+    });
     assert_eq!(parts(&r.assignment), vec![]);
     s.advance(0);
     let mut epoch = s.hb(beat("a", r.member_epoch, &[])).member_epoch;
@@ -378,7 +528,11 @@ fn regex_refreshes_batch_new_topics() {
     s.topic("x2", U, 1);
     epoch = s.hb(beat("a", epoch, &[])).member_epoch;
     s.advance(0);
-    assert_eq!(s.epoch(), resolved, "within the min interval of the last refresh");
+    assert_eq!(
+        s.epoch(),
+        resolved,
+        "within the min interval of the last refresh"
+    );
     s.advance(1_000);
     let r = s.hb(beat("a", epoch, &[]));
     assert_eq!(r.error, ErrorCode::NONE, "{r:?}");
@@ -387,7 +541,10 @@ fn regex_refreshes_batch_new_topics() {
     let r = s.hb(beat("a", epoch, &[]));
     assert_eq!(parts(&r.assignment), vec![(T, vec![0]), (U, vec![0])]);
     // Leaving tombstones the regex with its last user.
-    s.hb(ConsumerGroupHeartbeatRequest { member_epoch: -1, ..beat("a", r.member_epoch, &[]) });
+    s.hb(ConsumerGroupHeartbeatRequest {
+        member_epoch: -1,
+        ..beat("a", r.member_epoch, &[])
+    });
     assert!(s.c.consumer_group("g").unwrap().resolved_regexes.is_empty());
     s.check_replay();
 }
@@ -408,7 +565,10 @@ fn commits_at_an_older_epoch_are_accepted_for_partitions_still_held() {
             group_instance_id: None,
             retention_ms: -1,
             offsets: vec![OffsetToCommit {
-                partition: TopicPartition { topic: "t".into(), partition: p },
+                partition: TopicPartition {
+                    topic: "t".into(),
+                    partition: p,
+                },
                 offset: 10,
                 leader_epoch: -1,
                 metadata: None,
@@ -420,7 +580,16 @@ fn commits_at_an_older_epoch_are_accepted_for_partitions_still_held() {
     // a is at epoch 2 now; a commit it made at epoch 1 for a partition it
     // still holds is accepted, one for a partition it gave up is not.
     let given_up = (0..4).find(|p| !kept.contains(p)).unwrap();
-    assert_eq!(s.send(commit(1, kept[0])), GroupResponse::OffsetCommit(vec![(TopicPartition { topic: "t".into(), partition: kept[0] }, ErrorCode::NONE)]));
+    assert_eq!(
+        s.send(commit(1, kept[0])),
+        GroupResponse::OffsetCommit(vec![(
+            TopicPartition {
+                topic: "t".into(),
+                partition: kept[0]
+            },
+            ErrorCode::NONE
+        )])
+    );
     match s.send(commit(1, given_up)) {
         GroupResponse::OffsetCommit(v) => assert_eq!(v[0].1, ErrorCode::STALE_MEMBER_EPOCH),
         other => panic!("{other:?}"),
@@ -435,10 +604,16 @@ fn commits_at_an_older_epoch_are_accepted_for_partitions_still_held() {
 fn describe_answers_group_id_not_found_for_classic_and_unknown_groups() {
     let mut s = Script::new();
     s.hb(join("a", &["t"]));
-    match s.send(GroupRequest::ConsumerGroupDescribe(vec!["g".into(), "nope".into()])) {
+    match s.send(GroupRequest::ConsumerGroupDescribe(vec![
+        "g".into(),
+        "nope".into(),
+    ])) {
         GroupResponse::ConsumerGroupDescribe(v) => {
             assert_eq!(v[0].error, ErrorCode::NONE);
-            assert_eq!((v[0].epoch, v[0].assignment_epoch, v[0].state.as_str()), (1, 1, "Stable"));
+            assert_eq!(
+                (v[0].epoch, v[0].assignment_epoch, v[0].state.as_str()),
+                (1, 1, "Stable")
+            );
             assert_eq!(v[1].error, ErrorCode::GROUP_ID_NOT_FOUND);
         }
         other => panic!("{other:?}"),
@@ -456,5 +631,9 @@ fn a_restart_replays_to_the_same_groups_and_rearms_sessions() {
     }
     fresh.loaded(s.now);
     assert_eq!(fresh.snapshot(), s.c.snapshot());
-    assert_eq!(fresh.next_deadline().map(|d| d - s.now), Some(config().consumer_session_timeout_ms as i64).min(Some(config().offsets_retention_check_interval_ms)));
+    assert_eq!(
+        fresh.next_deadline().map(|d| d - s.now),
+        Some(config().consumer_session_timeout_ms as i64)
+            .min(Some(config().offsets_retention_check_interval_ms))
+    );
 }

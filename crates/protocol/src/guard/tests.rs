@@ -146,7 +146,10 @@ fn sample(key: ApiKey, v: i16) -> Option<Vec<u8>> {
             if v >= 5 {
                 r.group_instance_id = Some(sb("i"));
             }
-            r.protocols = vec![p.clone(), { p.name = sb("roundrobin"); p }];
+            r.protocols = vec![p.clone(), {
+                p.name = sb("roundrobin");
+                p
+            }];
             if v >= 8 {
                 r.reason = Some(sb("why"));
             }
@@ -273,7 +276,8 @@ fn the_walk_covers_exactly_what_the_codec_encodes_at_every_accepted_version() {
         let lowest = crate::versions::lowest_accepted(key).unwrap_or(min);
         for v in lowest..=max {
             let Some(body) = sample(key, v) else { continue };
-            let covered = check(key as i16, v, &body).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+            let covered =
+                check(key as i16, v, &body).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
             assert_eq!(covered, body.len(), "{key:?} v{v}");
         }
     }
@@ -289,8 +293,8 @@ fn an_array_count_beyond_the_remaining_bytes_is_refused() {
     assert!(check(0, 3, &body).is_err());
     // The fuzz finding: Fetch v4 with a partition array of 2^31-ish entries.
     let found = [
-        0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0xf4, 0, 0, 0, 1, 0, 0x10, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0,
-        0, 0, 0, 1, 0, 4, 0, 0, 0, 1, 0, 4, 0x73, 0x65, 0x65, 0x64, 0xff, 0, 0,
+        0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0xf4, 0, 0, 0, 1, 0, 0x10, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0,
+        0, 0, 0, 0, 1, 0, 4, 0, 0, 0, 1, 0, 4, 0x73, 0x65, 0x65, 0x64, 0xff, 0, 0,
     ];
     assert!(check(1, 4, &found).is_err());
 }
