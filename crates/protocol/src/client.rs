@@ -147,3 +147,85 @@ pub fn create_topic_response(frame: Bytes) -> Result<i16, String> {
         .map(|t| t.error_code)
         .ok_or_else(|| "no topic in answer".into())
 }
+
+const CONSUMER_GROUP_HEARTBEAT_VERSION: i16 = 1;
+
+/// A ConsumerGroupHeartbeat (v1: the member id is the client's). `join` makes
+/// it a full first heartbeat subscribing to `topics`; otherwise it carries the
+/// epoch and, when the member's partitions changed, what it owns now.
+pub struct Heartbeat<'a> {
+    pub group_id: &'a str,
+    pub member_id: &'a str,
+    pub member_epoch: i32,
+    pub join_topics: Option<&'a [String]>,
+    pub owned: Option<&'a [(cohort_types::TopicId, Vec<i32>)]>,
+}
+
+pub fn consumer_group_heartbeat_request(correlation_id: i32, h: &Heartbeat) -> Bytes {
+    let mut r = ConsumerGroupHeartbeatRequest::default();
+    r.group_id = GroupId(StrBytes::from_string(h.group_id.to_string()));
+    r.member_id = StrBytes::from_string(h.member_id.to_string());
+    r.member_epoch = h.member_epoch;
+    r.rebalance_timeout_ms = -1;
+    if let Some(topics) = h.join_topics {
+        r.rebalance_timeout_ms = 60_000;
+        r.subscribed_topic_names = Some(
+            topics
+                .iter()
+                .map(|t| TopicName(StrBytes::from_string(t.clone())))
+                .collect(),
+        );
+        r.topic_partitions = Some(vec![]);
+    }
+    if let Some(owned) = h.owned {
+        r.topic_partitions = Some(
+            owned
+                .iter()
+                .map(|(t, ps)| {
+                    let mut tp = consumer_group_heartbeat_request::TopicPartitions::default();
+                    tp.topic_id = uuid::Uuid::from_bytes(t.0);
+                    tp.partitions = ps.clone();
+                    tp
+                })
+                .collect(),
+        );
+    }
+    frame(
+        ApiKey::ConsumerGroupHeartbeat,
+        CONSUMER_GROUP_HEARTBEAT_VERSION,
+        correlation_id,
+        &r,
+    )
+}
+
+pub struct HeartbeatAnswer {
+    pub correlation_id: i32,
+    pub error: i16,
+    pub member_epoch: i32,
+    pub heartbeat_interval_ms: i32,
+    /// None: unchanged since the last answer.
+    pub assignment: Option<Vec<(cohort_types::TopicId, Vec<i32>)>>,
+}
+
+pub fn consumer_group_heartbeat_response(frame: Bytes) -> Result<HeartbeatAnswer, String> {
+    let v = CONSUMER_GROUP_HEARTBEAT_VERSION;
+    let (correlation_id, mut body) = open(ApiKey::ConsumerGroupHeartbeat, v, frame)?;
+    let r = ConsumerGroupHeartbeatResponse::decode(&mut body, v).map_err(|e| e.to_string())?;
+    Ok(HeartbeatAnswer {
+        correlation_id,
+        error: r.error_code,
+        member_epoch: r.member_epoch,
+        heartbeat_interval_ms: r.heartbeat_interval_ms,
+        assignment: r.assignment.map(|a| {
+            a.topic_partitions
+                .iter()
+                .map(|t| {
+                    (
+                        cohort_types::TopicId(*t.topic_id.as_bytes()),
+                        t.partitions.clone(),
+                    )
+                })
+                .collect()
+        }),
+    })
+}

@@ -1,0 +1,249 @@
+//! `cohort-heartbeat-bench` (benchmark D's first cut): how many steady-state
+//! KIP-848 heartbeats a broker answers per second, at what latency, and what
+//! each costs in broker CPU. Members of `--groups` groups all subscribe to one
+//! topic and are driven to a settled assignment first; then `--connections`
+//! connections keep `--in-flight` heartbeats each in flight, every one for the
+//! next member in turn, as a settled member sends them (its epoch, nothing
+//! else). Prints figures only; asserts nothing about time.
+
+mod common;
+
+use clap::Parser;
+use cohort_broker::FsyncPolicy;
+use cohort_protocol::client::{self, Heartbeat};
+use cohort_types::TopicId;
+use common::{percentile, start_in_process, Conn};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Clone)]
+#[command(about = "Steady-state ConsumerGroupHeartbeat throughput and cost")]
+struct Args {
+    /// Broker to measure; without it an in-process Cohort is started on a temp dir.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// The measured broker's process id, to read its CPU time from /proc
+    /// (without it, and in-process, the figure is this whole process's).
+    #[arg(long)]
+    broker_pid: Option<u32>,
+    #[arg(long, default_value_t = 10)]
+    groups: usize,
+    /// Members per group.
+    #[arg(long, default_value_t = 100)]
+    members: usize,
+    /// Partitions of the one topic every member subscribes to.
+    #[arg(long, default_value_t = 100)]
+    partitions: i32,
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Heartbeats each connection keeps in flight.
+    #[arg(long, default_value_t = 16)]
+    in_flight: usize,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+struct Member {
+    group: String,
+    id: String,
+    epoch: i32,
+    owned: Vec<(TopicId, Vec<i32>)>,
+}
+
+/// CPU seconds (user + system) used so far by a process, from /proc (in
+/// USER_HZ ticks, 100 per second on Linux).
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may hold spaces) start at state.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// One heartbeat, answered, on a blocking connection.
+fn beat(
+    conn: &mut Conn,
+    corr: &mut i32,
+    m: &Member,
+    join: Option<&[String]>,
+    owned: bool,
+) -> client::HeartbeatAnswer {
+    *corr += 1;
+    let h = Heartbeat {
+        group_id: &m.group,
+        member_id: &m.id,
+        member_epoch: m.epoch,
+        join_topics: join,
+        owned: owned.then_some(m.owned.as_slice()),
+    };
+    conn.send(&client::consumer_group_heartbeat_request(*corr, &h));
+    client::consumer_group_heartbeat_response(conn.recv()).expect("heartbeat answer")
+}
+
+/// Joins every member and heartbeats round after round, each member owning
+/// what it was last given, until a whole round changes nothing.
+fn settle(addr: &str, topic: &str, members: &mut [Member]) -> usize {
+    let mut conn = Conn::connect(addr);
+    let mut corr = 0;
+    let topics = vec![topic.to_string()];
+    for m in members.iter_mut() {
+        let a = beat(&mut conn, &mut corr, m, Some(&topics), false);
+        assert_eq!(a.error, 0, "join refused with error {}", a.error);
+        m.epoch = a.member_epoch;
+        m.owned = a.assignment.unwrap_or_default();
+    }
+    for round in 1..=100 {
+        let mut changed = false;
+        for m in members.iter_mut() {
+            let a = beat(&mut conn, &mut corr, m, None, true);
+            assert_eq!(a.error, 0, "heartbeat refused with error {}", a.error);
+            changed |=
+                a.member_epoch != m.epoch || a.assignment.as_ref().is_some_and(|x| *x != m.owned);
+            m.epoch = a.member_epoch;
+            if let Some(x) = a.assignment {
+                m.owned = x;
+            }
+        }
+        if !changed {
+            return round;
+        }
+    }
+    panic!("the groups did not settle in 100 rounds");
+}
+
+fn main() {
+    let args = Args::parse();
+    let (addr, _dir) = match &args.bootstrap {
+        Some(b) => (b.clone(), None),
+        None => {
+            let (a, d) = start_in_process(FsyncPolicy::Always);
+            (a, Some(d))
+        }
+    };
+    let topic = "heartbeat-bench";
+    let mut admin = Conn::connect(&addr);
+    admin.send(&client::create_topic_request(1, topic, args.partitions));
+    let code = client::create_topic_response(admin.recv()).expect("create topic");
+    assert!(
+        code == 0 || code == 36,
+        "create topic failed with error {code}"
+    );
+
+    let run = std::process::id();
+    let mut members: Vec<Member> = (0..args.groups)
+        .flat_map(|g| {
+            (0..args.members).map(move |i| Member {
+                group: format!("hb-bench-{run}-{g}"),
+                id: format!("member-{run}-{g}-{i:05}"),
+                epoch: 0,
+                owned: vec![],
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let rounds = settle(&addr, topic, &mut members);
+    println!(
+        "target={} groups={} members/group={} partitions={} connections={} in_flight={}: settled in {} rounds, {:.1} s",
+        args.bootstrap.as_deref().unwrap_or("in-process cohort"),
+        args.groups,
+        args.members,
+        args.partitions,
+        args.connections,
+        args.in_flight,
+        rounds,
+        started.elapsed().as_secs_f64()
+    );
+
+    // Connection c drives members c, c + connections, ...
+    let shares: Vec<Vec<(String, String, i32)>> = (0..args.connections)
+        .map(|c| {
+            members
+                .iter()
+                .skip(c)
+                .step_by(args.connections)
+                .map(|m| (m.group.clone(), m.id.clone(), m.epoch))
+                .collect()
+        })
+        .collect();
+    let cpu_before = cpu_seconds(args.broker_pid);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let handles: Vec<_> = shares
+        .into_iter()
+        .map(|share| {
+            let (addr, in_flight) = (addr.clone(), args.in_flight);
+            std::thread::spawn(move || {
+                let mut conn = Conn::connect(&addr);
+                let mut window: VecDeque<Instant> = VecDeque::new();
+                let (mut latencies, mut errors, mut corr, mut next) = (Vec::new(), 0usize, 0, 0);
+                loop {
+                    while window.len() < in_flight && Instant::now() < deadline && !share.is_empty()
+                    {
+                        let (group, id, epoch) = &share[next % share.len()];
+                        next += 1;
+                        corr += 1;
+                        let h = Heartbeat {
+                            group_id: group,
+                            member_id: id,
+                            member_epoch: *epoch,
+                            join_topics: None,
+                            owned: None,
+                        };
+                        conn.send(&client::consumer_group_heartbeat_request(corr, &h));
+                        window.push_back(Instant::now());
+                    }
+                    let Some(sent) = window.pop_front() else {
+                        break;
+                    };
+                    let a = client::consumer_group_heartbeat_response(conn.recv())
+                        .expect("heartbeat answer");
+                    latencies.push(sent.elapsed());
+                    errors += usize::from(a.error != 0);
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        let (l, e) = h.join().unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_before
+        .zip(cpu_seconds(args.broker_pid))
+        .map(|(a, b)| b - a);
+    latencies.sort();
+    let n = latencies.len();
+    println!(
+        "steady heartbeats: {:.0}/s ({} in {:.1} s, {} errors); latency p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        n as f64 / elapsed,
+        n,
+        elapsed,
+        errors,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0)
+    );
+    if let Some(cpu) = cpu {
+        let whose = match (args.broker_pid, &args.bootstrap) {
+            (Some(_), _) => "broker",
+            (None, None) => "broker and load generator together",
+            (None, Some(_)) => "load generator only",
+        };
+        println!(
+            "cpu ({whose}): {:.2} s over {:.1} s = {:.0}% of one core, {:.1} us per heartbeat",
+            cpu,
+            elapsed,
+            cpu / elapsed * 100.0,
+            cpu / n.max(1) as f64 * 1e6
+        );
+    }
+}
