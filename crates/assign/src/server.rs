@@ -69,30 +69,76 @@ impl ServerAssignor for Uniform {
     }
 }
 
+/// Partitions of the subscribed topics numbered 0.. in topic order, so that
+/// "taken" is a bitmap and the unassigned ones a forward scan.
+struct Numbering {
+    topics: Vec<(TopicId, i32)>,
+    /// First number of each topic's partitions.
+    start: Vec<usize>,
+    total: usize,
+}
+
+impl Numbering {
+    fn new(topics: Vec<(TopicId, i32)>) -> Numbering {
+        let mut start = Vec::with_capacity(topics.len());
+        let mut total = 0usize;
+        for (_, n) in &topics {
+            start.push(total);
+            total += (*n).max(0) as usize;
+        }
+        Numbering {
+            topics,
+            start,
+            total,
+        }
+    }
+
+    /// The numbers of a target's partitions that still exist, in target order.
+    fn valid<'a>(&'a self, target: &'a Assignment) -> impl Iterator<Item = usize> + 'a {
+        target.iter().flat_map(move |(t, ps)| {
+            let found = self.topics.binary_search_by(|(x, _)| x.cmp(t)).ok();
+            ps.iter().filter_map(move |p| {
+                let i = found?;
+                (*p >= 0 && *p < self.topics[i].1).then(|| self.start[i] + *p as usize)
+            })
+        })
+    }
+
+    fn assignment(&self, mut numbers: Vec<usize>) -> Assignment {
+        numbers.sort_unstable();
+        let mut a = Assignment::new();
+        let mut i = 0;
+        let mut at = 0;
+        while at < numbers.len() {
+            while self.start.get(i + 1).is_some_and(|s| numbers[at] >= *s) {
+                i += 1;
+            }
+            let end = self.start.get(i + 1).copied().unwrap_or(self.total);
+            let run = numbers[at..].iter().take_while(|n| **n < end).count();
+            let base = self.start[i];
+            a.insert(
+                self.topics[i].0,
+                numbers[at..at + run]
+                    .iter()
+                    .map(|n| (n - base) as i32)
+                    .collect(),
+            );
+            at += run;
+        }
+        a
+    }
+}
+
 fn uniform_homogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
     let members = group.members;
-    let topics: Vec<(TopicId, i32)> = existing(&members[0], group).collect();
-    let counts: BTreeMap<TopicId, i32> = topics.iter().copied().collect();
-    let valid = |t: &TopicId, p: i32| counts.get(t).is_some_and(|n| p >= 0 && p < *n);
-    let total: i32 = topics.iter().map(|(_, n)| *n).sum();
-    let m = members.len() as i32;
-    let (base, mut extras) = (total / m, total % m);
-    // What each member could keep of its previous target.
-    let kept: Vec<Vec<(TopicId, i32)>> = members
-        .iter()
-        .map(|mem| {
-            mem.target
-                .iter()
-                .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
-                .filter(|(t, p)| valid(t, *p))
-                .collect()
-        })
-        .collect();
+    let numbering = Numbering::new(existing(&members[0], group).collect());
+    let m = members.len();
+    let (base, mut extras) = (numbering.total / m, numbering.total % m);
     // Members already holding more than the base quota keep an extra first,
     // so an assignment that is already balanced is not reshuffled.
-    let mut quota = vec![base; members.len()];
-    for (i, k) in kept.iter().enumerate() {
-        if extras > 0 && k.len() as i32 > base {
+    let mut quota = vec![base; m];
+    for (i, mem) in members.iter().enumerate() {
+        if extras > 0 && numbering.valid(&mem.target).nth(base).is_some() {
             quota[i] += 1;
             extras -= 1;
         }
@@ -106,40 +152,38 @@ fn uniform_homogeneous(group: &GroupSpec) -> BTreeMap<String, Assignment> {
             extras -= 1;
         }
     }
-    let mut taken: BTreeSet<(TopicId, i32)> = BTreeSet::new();
-    let mut out: Vec<Vec<(TopicId, i32)>> = vec![Vec::new(); members.len()];
-    for (i, k) in kept.iter().enumerate() {
-        for tp in k.iter().take(quota[i] as usize) {
-            if taken.insert(*tp) {
-                out[i].push(*tp);
+    // Each member keeps the first `quota` of its previous target; a partition
+    // two targets name goes to the first.
+    let mut taken = vec![false; numbering.total];
+    let mut out: Vec<Vec<usize>> = Vec::with_capacity(m);
+    for (i, mem) in members.iter().enumerate() {
+        let mut own = Vec::with_capacity(quota[i]);
+        for n in numbering.valid(&mem.target).take(quota[i]) {
+            if !taken[n] {
+                taken[n] = true;
+                own.push(n);
             }
         }
+        out.push(own);
     }
-    let mut unassigned = topics
-        .iter()
-        .flat_map(|(t, n)| (0..*n).map(move |p| (*t, p)))
-        .filter(|tp| !taken.contains(tp));
-    for (i, o) in out.iter_mut().enumerate() {
-        while (o.len() as i32) < quota[i] {
-            match unassigned.next() {
-                Some(tp) => o.push(tp),
-                None => break,
+    let mut next_free = 0;
+    for (i, own) in out.iter_mut().enumerate() {
+        while own.len() < quota[i] {
+            while next_free < numbering.total && taken[next_free] {
+                next_free += 1;
             }
+            if next_free == numbering.total {
+                break;
+            }
+            taken[next_free] = true;
+            own.push(next_free);
         }
     }
     members
         .iter()
         .zip(out)
-        .map(|(m, tps)| (m.member_id.clone(), to_assignment(tps)))
+        .map(|(mem, own)| (mem.member_id.clone(), numbering.assignment(own)))
         .collect()
-}
-
-fn to_assignment(tps: Vec<(TopicId, i32)>) -> Assignment {
-    let mut a = Assignment::new();
-    for (t, p) in tps {
-        a.entry(t).or_default().insert(p);
-    }
-    a
 }
 
 /// Heterogeneous subscriptions: keep what is still subscribed, hand out the
