@@ -13,6 +13,7 @@ use cohort_types::TopicId;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use reconcile::{reconcile, MemberState, Reconciled};
+use regex::count_regex;
 pub use regex::{compile_regex, ResolvedRegex};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +127,9 @@ pub struct ConsumerGroup {
     /// The coordinator's topic-creation count at the last regex refresh (0
     /// after a restart, so the first heartbeat re-resolves).
     pub regex_topics_version: u64,
+    /// How many members subscribe with each regex, so a heartbeat need not
+    /// look at every member to know which regexes are in use.
+    pub regex_subscribers: BTreeMap<String, usize>,
 }
 
 impl ConsumerGroup {
@@ -222,7 +226,18 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             m.client_host = r.client_host.clone();
             m.rebalance_timeout_ms = r.rebalance_timeout_ms;
             m.subscribed_topic_names = r.subscribed_topic_names.iter().cloned().collect();
-            m.subscribed_topic_regex = r.subscribed_topic_regex.clone();
+            if m.subscribed_topic_regex != r.subscribed_topic_regex {
+                let old = std::mem::replace(
+                    &mut m.subscribed_topic_regex,
+                    r.subscribed_topic_regex.clone(),
+                );
+                count_regex(&mut g.regex_subscribers, old.as_deref(), -1);
+                count_regex(
+                    &mut g.regex_subscribers,
+                    r.subscribed_topic_regex.as_deref(),
+                    1,
+                );
+            }
             m.server_assignor = r.server_assignor.clone();
             if let Some(i) = &r.instance_id {
                 g.static_members.insert(i.clone(), r.member_id.clone());
@@ -235,6 +250,11 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             if let Some(g) = groups.get_mut(group_id) {
                 if let Some(m) = g.members.remove(member_id) {
                     g.index_member(&m, false);
+                    count_regex(
+                        &mut g.regex_subscribers,
+                        m.subscribed_topic_regex.as_deref(),
+                        -1,
+                    );
                     if let Some(i) = &m.instance_id {
                         if g.static_members.get(i) == Some(member_id) {
                             g.static_members.remove(i);

@@ -14,7 +14,7 @@ use crate::records::Record;
 use crate::timers::TimerKey;
 use crate::{Coordinator, Event, Out};
 use cohort_types::Millis;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// RE2-style syntax, matched against the whole topic name (as RE2/J's
 /// `matches()`).
@@ -30,13 +30,20 @@ pub struct ResolvedRegex {
     pub timestamp: Millis,
 }
 
+/// Counts one more (or one fewer) member subscribing with `regex`.
+pub(crate) fn count_regex(counts: &mut BTreeMap<String, usize>, regex: Option<&str>, delta: isize) {
+    let Some(regex) = regex else { return };
+    let n = counts.entry(regex.to_string()).or_default();
+    *n = n.saturating_add_signed(delta);
+    if *n == 0 {
+        counts.remove(regex);
+    }
+}
+
 impl ConsumerGroup {
     /// Regexes some member subscribes with.
     pub fn subscribed_regexes(&self) -> BTreeSet<&str> {
-        self.members
-            .values()
-            .filter_map(|m| m.subscribed_topic_regex.as_deref())
-            .collect()
+        self.regex_subscribers.keys().map(String::as_str).collect()
     }
 
     /// When the group's regexes were last refreshed; None if never.

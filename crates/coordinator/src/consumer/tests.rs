@@ -511,6 +511,52 @@ fn regex_subscriptions_resolve_asynchronously() {
 
 /// Refreshes are at least the min interval apart, so topics created together
 /// join in one rebalance; deleting a topic needs no refresh.
+/// Which regexes are in use is counted as members come, change and go (a
+/// heartbeat must not walk every member to find out).
+#[test]
+fn regexes_in_use_follow_members_and_unused_ones_are_dropped() {
+    let mut s = Script::new();
+    s.topic("logs-a", U, 2);
+    let with = |m: &str, re: &str| ConsumerGroupHeartbeatRequest {
+        subscribed_topic_regex: Some(re.into()),
+        ..join(m, &[])
+    };
+    s.hb(with("a", "logs-.*"));
+    s.hb(with("b", "logs-.*"));
+    s.hb(with("c", "t"));
+    s.advance(0);
+    let in_use = |s: &Script| {
+        s.c.consumer_group("g")
+            .unwrap()
+            .subscribed_regexes()
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(in_use(&s), vec!["logs-.*", "t"]);
+    // b leaves; a still uses the regex.
+    s.hb(ConsumerGroupHeartbeatRequest {
+        member_epoch: -1,
+        ..beat("b", 3, &[])
+    });
+    assert_eq!(in_use(&s), vec!["logs-.*", "t"]);
+    // c switches to names: its regex is no longer used and its resolution goes.
+    let epoch = s.c.consumer_group("g").unwrap().members["c"].member_epoch;
+    s.hb(ConsumerGroupHeartbeatRequest {
+        subscribed_topic_regex: Some(String::new()),
+        subscribed_topic_names: Some(vec!["t".into()]),
+        ..beat("c", epoch, &[])
+    });
+    assert_eq!(in_use(&s), vec!["logs-.*"]);
+    assert!(!s
+        .c
+        .consumer_group("g")
+        .unwrap()
+        .resolved_regexes
+        .contains_key("t"));
+    s.check_replay();
+}
+
 #[test]
 fn regex_refreshes_batch_new_topics() {
     let mut s = Script::new();
