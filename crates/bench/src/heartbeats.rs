@@ -65,52 +65,48 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// One heartbeat, answered, on a blocking connection.
-fn beat(
-    conn: &mut Conn,
-    corr: &mut i32,
-    m: &Member,
-    join: Option<&[String]>,
-    owned: bool,
-) -> client::HeartbeatAnswer {
-    *corr += 1;
-    let h = Heartbeat {
-        group_id: &m.group,
-        member_id: &m.id,
-        member_epoch: m.epoch,
-        join_topics: join,
-        owned: owned.then_some(m.owned.as_slice()),
-    };
-    conn.send(&client::consumer_group_heartbeat_request(*corr, &h));
-    client::consumer_group_heartbeat_response(conn.recv()).expect("heartbeat answer")
+/// One heartbeat from every member, pipelined (answers come in order), each
+/// member then taking what its answer says.
+fn round(conn: &mut Conn, corr: &mut i32, members: &mut [Member], join: Option<&[String]>) -> bool {
+    const WINDOW: usize = 64;
+    let mut changed = false;
+    let (mut sent, mut answered) = (0, 0);
+    while answered < members.len() {
+        while sent < members.len() && sent - answered < WINDOW {
+            let m = &members[sent];
+            *corr += 1;
+            let h = Heartbeat {
+                group_id: &m.group,
+                member_id: &m.id,
+                member_epoch: m.epoch,
+                join_topics: join,
+                owned: join.is_none().then_some(m.owned.as_slice()),
+            };
+            conn.send(&client::consumer_group_heartbeat_request(*corr, &h));
+            sent += 1;
+        }
+        let a = client::consumer_group_heartbeat_response(conn.recv()).expect("heartbeat answer");
+        assert_eq!(a.error, 0, "heartbeat refused with error {}", a.error);
+        let m = &mut members[answered];
+        changed |= a.member_epoch != m.epoch || a.assignment.as_ref().is_some_and(|x| *x != m.owned);
+        m.epoch = a.member_epoch;
+        if let Some(x) = a.assignment {
+            m.owned = x;
+        }
+        answered += 1;
+    }
+    changed
 }
 
-/// Joins every member and heartbeats round after round, each member owning
+/// Joins every member, then heartbeats round after round, each member owning
 /// what it was last given, until a whole round changes nothing.
 fn settle(addr: &str, topic: &str, members: &mut [Member]) -> usize {
     let mut conn = Conn::connect(addr);
     let mut corr = 0;
-    let topics = vec![topic.to_string()];
-    for m in members.iter_mut() {
-        let a = beat(&mut conn, &mut corr, m, Some(&topics), false);
-        assert_eq!(a.error, 0, "join refused with error {}", a.error);
-        m.epoch = a.member_epoch;
-        m.owned = a.assignment.unwrap_or_default();
-    }
-    for round in 1..=100 {
-        let mut changed = false;
-        for m in members.iter_mut() {
-            let a = beat(&mut conn, &mut corr, m, None, true);
-            assert_eq!(a.error, 0, "heartbeat refused with error {}", a.error);
-            changed |=
-                a.member_epoch != m.epoch || a.assignment.as_ref().is_some_and(|x| *x != m.owned);
-            m.epoch = a.member_epoch;
-            if let Some(x) = a.assignment {
-                m.owned = x;
-            }
-        }
-        if !changed {
-            return round;
+    round(&mut conn, &mut corr, members, Some(&[topic.to_string()]));
+    for rounds in 1..=100 {
+        if !round(&mut conn, &mut corr, members, None) {
+            return rounds;
         }
     }
     panic!("the groups did not settle in 100 rounds");
