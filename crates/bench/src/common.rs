@@ -1,5 +1,6 @@
 //! What the benches share: a blocking Kafka connection, an in-process broker
-//! on a temp dir, percentiles.
+//! on a temp dir, percentiles. Each bench binary uses part of it.
+#![allow(dead_code)]
 
 use bytes::Bytes;
 use cohort_broker::server::Server;
@@ -18,6 +19,13 @@ impl Conn {
         stream.set_nodelay(true).unwrap();
         Conn { stream }
     }
+    /// A second handle on the same connection (one thread sends, one reads).
+    pub fn try_clone(&self) -> Conn {
+        Conn {
+            stream: self.stream.try_clone().expect("clone connection"),
+        }
+    }
+
     pub fn send(&mut self, frame: &Bytes) {
         self.stream.write_all(frame).expect("send");
     }

@@ -41,6 +41,16 @@ struct Args {
     in_flight: usize,
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Send at this many heartbeats per second in all, on a schedule, however
+    /// slowly answers come (latency counts from the scheduled time, so a
+    /// broker falling behind shows); 0 keeps `--in-flight` outstanding instead.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Isolation: one more group of this many members churns while the others
+    /// are measured (a member leaves and rejoins, again and again, each time
+    /// bumping that group's epoch and recomputing its target).
+    #[arg(long, default_value_t = 0)]
+    churn_members: usize,
 }
 
 struct Member {
@@ -88,7 +98,8 @@ fn round(conn: &mut Conn, corr: &mut i32, members: &mut [Member], join: Option<&
         let a = client::consumer_group_heartbeat_response(conn.recv()).expect("heartbeat answer");
         assert_eq!(a.error, 0, "heartbeat refused with error {}", a.error);
         let m = &mut members[answered];
-        changed |= a.member_epoch != m.epoch || a.assignment.as_ref().is_some_and(|x| *x != m.owned);
+        changed |=
+            a.member_epoch != m.epoch || a.assignment.as_ref().is_some_and(|x| *x != m.owned);
         m.epoch = a.member_epoch;
         if let Some(x) = a.assignment {
             m.owned = x;
@@ -110,6 +121,80 @@ fn settle(addr: &str, topic: &str, members: &mut [Member]) -> usize {
         }
     }
     panic!("the groups did not settle in 100 rounds");
+}
+
+/// Open loop: one thread sends on schedule, this one reads the answers.
+fn paced(
+    addr: &str,
+    share: &[(String, String, i32)],
+    rate: f64,
+    start: Instant,
+    deadline: Instant,
+) -> (Vec<Duration>, usize) {
+    let mut conn = Conn::connect(addr);
+    let mut sender = conn.try_clone();
+    let (tx, rx) = std::sync::mpsc::channel::<Instant>();
+    let share = share.to_vec();
+    let sending = std::thread::spawn(move || {
+        for k in 0u64.. {
+            let due = start + Duration::from_secs_f64(k as f64 / rate);
+            if due >= deadline || share.is_empty() {
+                break;
+            }
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let (group, id, epoch) = &share[k as usize % share.len()];
+            let h = Heartbeat {
+                group_id: group,
+                member_id: id,
+                member_epoch: *epoch,
+                join_topics: None,
+                owned: None,
+            };
+            sender.send(&client::consumer_group_heartbeat_request(k as i32 + 1, &h));
+            if tx.send(due).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut latencies, mut errors) = (Vec::new(), 0usize);
+    // Answers come in order: each belongs to the oldest unanswered send.
+    for due in rx {
+        let a = client::consumer_group_heartbeat_response(conn.recv()).expect("heartbeat answer");
+        latencies.push(due.elapsed());
+        errors += usize::from(a.error != 0);
+    }
+    sending.join().unwrap();
+    (latencies, errors)
+}
+
+/// Leaves and rejoins the churn group's members in turn until `deadline`;
+/// returns how many leave-and-rejoin cycles were answered.
+fn churn(addr: &str, topic: &str, members: Vec<Member>, deadline: Instant) -> usize {
+    let mut conn = Conn::connect(addr);
+    let mut corr = 0;
+    let topics = [topic.to_string()];
+    let mut cycles = 0;
+    while Instant::now() < deadline {
+        let m = &members[cycles % members.len()];
+        for (epoch, join) in [(-1, None), (0, Some(&topics[..]))] {
+            corr += 1;
+            let owned: &[(TopicId, Vec<i32>)] = &[];
+            let h = Heartbeat {
+                group_id: &m.group,
+                member_id: &m.id,
+                member_epoch: epoch,
+                join_topics: join,
+                owned: join.is_none().then_some(owned),
+            };
+            conn.send(&client::consumer_group_heartbeat_request(corr, &h));
+            let a = client::consumer_group_heartbeat_response(conn.recv()).expect("churn answer");
+            assert_eq!(a.error, 0, "churn heartbeat refused with error {}", a.error);
+        }
+        cycles += 1;
+    }
+    cycles
 }
 
 fn main() {
@@ -144,13 +229,13 @@ fn main() {
     let started = Instant::now();
     let rounds = settle(&addr, topic, &mut members);
     println!(
-        "target={} groups={} members/group={} partitions={} connections={} in_flight={}: settled in {} rounds, {:.1} s",
+        "target={} groups={} members/group={} partitions={} connections={} {}: settled in {} rounds, {:.1} s",
         args.bootstrap.as_deref().unwrap_or("in-process cohort"),
         args.groups,
         args.members,
         args.partitions,
         args.connections,
-        args.in_flight,
+        if args.rate > 0 { format!("rate={}/s", args.rate) } else { format!("in_flight={}", args.in_flight) },
         rounds,
         started.elapsed().as_secs_f64()
     );
@@ -166,6 +251,21 @@ fn main() {
                 .collect()
         })
         .collect();
+    let churning: Vec<Member> = (0..args.churn_members)
+        .map(|i| Member {
+            group: format!("hb-bench-{run}-churn"),
+            id: format!("churn-{run}-{i:05}"),
+            epoch: 0,
+            owned: vec![],
+        })
+        .collect();
+    let churning = if churning.is_empty() {
+        None
+    } else {
+        let mut churning = churning;
+        settle(&addr, topic, &mut churning);
+        Some(churning)
+    };
     let cpu_before = cpu_seconds(args.broker_pid);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
@@ -173,7 +273,11 @@ fn main() {
         .into_iter()
         .map(|share| {
             let (addr, in_flight) = (addr.clone(), args.in_flight);
+            let per_connection = args.rate as f64 / args.connections as f64;
             std::thread::spawn(move || {
+                if per_connection > 0.0 {
+                    return paced(&addr, &share, per_connection, started, deadline);
+                }
                 let mut conn = Conn::connect(&addr);
                 let mut window: VecDeque<Instant> = VecDeque::new();
                 let (mut latencies, mut errors, mut corr, mut next) = (Vec::new(), 0usize, 0, 0);
@@ -205,6 +309,10 @@ fn main() {
             })
         })
         .collect();
+    let churner = churning.map(|members| {
+        let addr = addr.clone();
+        std::thread::spawn(move || churn(&addr, topic, members, deadline))
+    });
     let mut latencies = Vec::new();
     let mut errors = 0;
     for h in handles {
@@ -213,6 +321,15 @@ fn main() {
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some(c) = churner {
+        let cycles = c.join().unwrap();
+        println!(
+            "churn: a group of {} members left and rejoined {} times ({:.0}/s) meanwhile",
+            args.churn_members,
+            cycles,
+            cycles as f64 / elapsed
+        );
+    }
     let cpu = cpu_before
         .zip(cpu_seconds(args.broker_pid))
         .map(|(a, b)| b - a);
