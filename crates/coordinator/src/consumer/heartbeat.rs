@@ -437,10 +437,7 @@ impl Coordinator {
     /// Topic names the group subscribes to: by name, and what its regexes
     /// matched when last resolved.
     pub(crate) fn subscribed_names(&self, g: &ConsumerGroup) -> BTreeSet<String> {
-        let mut names: BTreeSet<String> = BTreeSet::new();
-        for m in g.members.values() {
-            names.extend(m.subscribed_topic_names.iter().cloned());
-        }
+        let mut names: BTreeSet<String> = g.name_subscribers.keys().cloned().collect();
         for r in g.resolved_regexes.values() {
             names.extend(r.topics.iter().cloned());
         }
@@ -464,13 +461,20 @@ impl Coordinator {
         if g.epoch <= g.assignment_epoch {
             return;
         }
+        // Members with the same subscription resolve to the same topics:
+        // resolve each distinct subscription once.
+        let mut resolved: BTreeMap<(&BTreeSet<String>, Option<&String>), BTreeSet<TopicId>> =
+            BTreeMap::new();
         let specs: Vec<MemberSpec> = g
             .members
             .values()
             .map(|m| MemberSpec {
                 member_id: m.member_id.clone(),
                 instance_id: m.instance_id.clone(),
-                topics: self.member_topics(g, m),
+                topics: resolved
+                    .entry((&m.subscribed_topic_names, m.subscribed_topic_regex.as_ref()))
+                    .or_insert_with(|| self.member_topics(g, m))
+                    .clone(),
                 target: g.targets.get(&m.member_id).cloned().unwrap_or_default(),
             })
             .collect();

@@ -13,7 +13,7 @@ use cohort_types::TopicId;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use reconcile::{reconcile, MemberState, Reconciled};
-use regex::count_regex;
+use regex::count_subscribers;
 pub use regex::{compile_regex, ResolvedRegex};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,6 +130,8 @@ pub struct ConsumerGroup {
     /// How many members subscribe with each regex, so a heartbeat need not
     /// look at every member to know which regexes are in use.
     pub regex_subscribers: BTreeMap<String, usize>,
+    /// How many members subscribe to each topic by name, for the same reason.
+    pub name_subscribers: BTreeMap<String, usize>,
 }
 
 impl ConsumerGroup {
@@ -225,14 +227,20 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             m.client_id = r.client_id.clone();
             m.client_host = r.client_host.clone();
             m.rebalance_timeout_ms = r.rebalance_timeout_ms;
+            for old in &m.subscribed_topic_names {
+                count_subscribers(&mut g.name_subscribers, Some(old), -1);
+            }
             m.subscribed_topic_names = r.subscribed_topic_names.iter().cloned().collect();
+            for new in &m.subscribed_topic_names {
+                count_subscribers(&mut g.name_subscribers, Some(new), 1);
+            }
             if m.subscribed_topic_regex != r.subscribed_topic_regex {
                 let old = std::mem::replace(
                     &mut m.subscribed_topic_regex,
                     r.subscribed_topic_regex.clone(),
                 );
-                count_regex(&mut g.regex_subscribers, old.as_deref(), -1);
-                count_regex(
+                count_subscribers(&mut g.regex_subscribers, old.as_deref(), -1);
+                count_subscribers(
                     &mut g.regex_subscribers,
                     r.subscribed_topic_regex.as_deref(),
                     1,
@@ -250,11 +258,14 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             if let Some(g) = groups.get_mut(group_id) {
                 if let Some(m) = g.members.remove(member_id) {
                     g.index_member(&m, false);
-                    count_regex(
+                    count_subscribers(
                         &mut g.regex_subscribers,
                         m.subscribed_topic_regex.as_deref(),
                         -1,
                     );
+                    for name in &m.subscribed_topic_names {
+                        count_subscribers(&mut g.name_subscribers, Some(name), -1);
+                    }
                     if let Some(i) = &m.instance_id {
                         if g.static_members.get(i) == Some(member_id) {
                             g.static_members.remove(i);

@@ -30,13 +30,18 @@ pub struct ResolvedRegex {
     pub timestamp: Millis,
 }
 
-/// Counts one more (or one fewer) member subscribing with `regex`.
-pub(crate) fn count_regex(counts: &mut BTreeMap<String, usize>, regex: Option<&str>, delta: isize) {
-    let Some(regex) = regex else { return };
-    let n = counts.entry(regex.to_string()).or_default();
+/// Counts one more (or one fewer) member subscribing with `key` (a regex, or
+/// a topic name).
+pub(crate) fn count_subscribers(
+    counts: &mut BTreeMap<String, usize>,
+    key: Option<&str>,
+    delta: isize,
+) {
+    let Some(key) = key else { return };
+    let n = counts.entry(key.to_string()).or_default();
     *n = n.saturating_add_signed(delta);
     if *n == 0 {
-        counts.remove(regex);
+        counts.remove(key);
     }
 }
 

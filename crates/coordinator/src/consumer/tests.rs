@@ -557,6 +557,32 @@ fn regexes_in_use_follow_members_and_unused_ones_are_dropped() {
     s.check_replay();
 }
 
+/// The topics a group subscribes to by name are counted as members come and
+/// go, like its regexes.
+#[test]
+fn topics_subscribed_by_name_follow_members() {
+    let mut s = Script::new();
+    s.topic("u", U, 2);
+    s.hb(join("a", &["t"]));
+    s.hb(join("b", &["t", "u"]));
+    let names = |s: &Script| {
+        let g = s.c.consumer_group("g").unwrap();
+        s.c.subscribed_names(g).into_iter().collect::<Vec<_>>()
+    };
+    assert_eq!(names(&s), vec!["t", "u"]);
+    s.hb(ConsumerGroupHeartbeatRequest {
+        member_epoch: -1,
+        ..beat("b", 2, &[])
+    });
+    assert_eq!(names(&s), vec!["t"]);
+    assert_eq!(
+        s.c.consumer_group("g").unwrap().subscription.len(),
+        1,
+        "u left the group's subscription"
+    );
+    s.check_replay();
+}
+
 #[test]
 fn regex_refreshes_batch_new_topics() {
     let mut s = Script::new();
