@@ -223,15 +223,7 @@ impl Coordinator {
             let subscription = self.subscription_metadata(&gid);
             let g = &self.consumer_groups[&gid];
             if g.epoch == 0 || subscription_changed || subscription != g.subscription {
-                let epoch = g.epoch + 1;
-                self.emit(
-                    out,
-                    Record::ConsumerGroupEpoch {
-                        group_id: gid.clone(),
-                        epoch,
-                        subscription,
-                    },
-                );
+                let epoch = self.bump_group_epoch(&gid, subscription, out);
                 out.event(Event::RebalanceStarted {
                     group: gid.clone(),
                     generation: epoch,
@@ -418,6 +410,26 @@ impl Coordinator {
         );
         self.emit(out, Record::ConsumerCurrent(m.current_record(gid)));
         m
+    }
+
+    /// Moves the group to its next epoch, recording the topic metadata that
+    /// epoch's target assignment is computed from. Returns the new epoch.
+    pub(crate) fn bump_group_epoch(
+        &mut self,
+        gid: &str,
+        subscription: Vec<(String, [u8; 16], i32)>,
+        out: &mut Out,
+    ) -> i32 {
+        let epoch = self.consumer_groups[gid].epoch + 1;
+        self.emit(
+            out,
+            Record::ConsumerGroupEpoch {
+                group_id: gid.to_string(),
+                epoch,
+                subscription,
+            },
+        );
+        epoch
     }
 
     /// Topic metadata of everything the group subscribes to, by name or regex.
@@ -668,17 +680,8 @@ impl Coordinator {
         );
         self.drop_unused_regexes(gid, out);
         let subscription = self.subscription_metadata(gid);
-        let g = &self.consumer_groups[gid];
-        let epoch = g.epoch + 1;
-        let empty = g.members.is_empty();
-        self.emit(
-            out,
-            Record::ConsumerGroupEpoch {
-                group_id: gid.to_string(),
-                epoch,
-                subscription,
-            },
-        );
+        let empty = self.consumer_groups[gid].members.is_empty();
+        let epoch = self.bump_group_epoch(gid, subscription, out);
         if empty {
             // Nothing to assign: let the target epoch catch up so the group
             // reads Empty, not Assigning.

@@ -13,7 +13,6 @@ use cohort_types::TopicId;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use reconcile::{reconcile, MemberState, Reconciled};
-use regex::count_subscribers;
 pub use regex::{compile_regex, ResolvedRegex};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,6 +189,27 @@ impl ConsumerGroup {
     }
 }
 
+/// The group a record belongs to, created by its first record.
+fn group<'a>(
+    groups: &'a mut BTreeMap<String, ConsumerGroup>,
+    group_id: &str,
+) -> &'a mut ConsumerGroup {
+    groups
+        .entry(group_id.to_string())
+        .or_insert_with(|| ConsumerGroup::new(group_id))
+}
+
+/// Counts one more (or one fewer) member subscribing with `key` (a regex, or
+/// a topic name).
+fn count_subscribers(counts: &mut BTreeMap<String, usize>, key: Option<&str>, delta: isize) {
+    let Some(key) = key else { return };
+    let n = counts.entry(key.to_string()).or_default();
+    *n = n.saturating_add_signed(delta);
+    if *n == 0 {
+        counts.remove(key);
+    }
+}
+
 /// Applies one consumer-group record.
 pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Record) {
     match record {
@@ -198,9 +218,7 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             epoch,
             subscription,
         } => {
-            let g = groups
-                .entry(group_id.clone())
-                .or_insert_with(|| ConsumerGroup::new(group_id));
+            let g = group(groups, group_id);
             g.epoch = *epoch;
             g.subscription = subscription.clone();
         }
@@ -208,9 +226,7 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             groups.remove(group_id);
         }
         Record::ConsumerMember(r) => {
-            let g = groups
-                .entry(r.group_id.clone())
-                .or_insert_with(|| ConsumerGroup::new(&r.group_id));
+            let g = group(groups, &r.group_id);
             let m = g
                 .members
                 .entry(r.member_id.clone())
@@ -227,12 +243,15 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             m.client_id = r.client_id.clone();
             m.client_host = r.client_host.clone();
             m.rebalance_timeout_ms = r.rebalance_timeout_ms;
-            for old in &m.subscribed_topic_names {
-                count_subscribers(&mut g.name_subscribers, Some(old), -1);
-            }
-            m.subscribed_topic_names = r.subscribed_topic_names.iter().cloned().collect();
-            for new in &m.subscribed_topic_names {
-                count_subscribers(&mut g.name_subscribers, Some(new), 1);
+            let names: BTreeSet<String> = r.subscribed_topic_names.iter().cloned().collect();
+            if m.subscribed_topic_names != names {
+                let old = std::mem::replace(&mut m.subscribed_topic_names, names);
+                for name in &old {
+                    count_subscribers(&mut g.name_subscribers, Some(name), -1);
+                }
+                for name in &m.subscribed_topic_names {
+                    count_subscribers(&mut g.name_subscribers, Some(name), 1);
+                }
             }
             if m.subscribed_topic_regex != r.subscribed_topic_regex {
                 let old = std::mem::replace(
@@ -280,24 +299,18 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             member_id,
             assignment,
         } => {
-            let g = groups
-                .entry(group_id.clone())
-                .or_insert_with(|| ConsumerGroup::new(group_id));
+            let g = group(groups, group_id);
             g.targets.insert(member_id.clone(), from_wire(assignment));
         }
         Record::ConsumerTargetEpoch {
             group_id,
             assignment_epoch,
         } => {
-            let g = groups
-                .entry(group_id.clone())
-                .or_insert_with(|| ConsumerGroup::new(group_id));
+            let g = group(groups, group_id);
             g.assignment_epoch = *assignment_epoch;
         }
         Record::ConsumerCurrent(r) => {
-            let g = groups
-                .entry(r.group_id.clone())
-                .or_insert_with(|| ConsumerGroup::new(&r.group_id));
+            let g = group(groups, &r.group_id);
             let mut m = g
                 .members
                 .remove(&r.member_id)
@@ -317,9 +330,7 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             topics,
             timestamp,
         } => {
-            let g = groups
-                .entry(group_id.clone())
-                .or_insert_with(|| ConsumerGroup::new(group_id));
+            let g = group(groups, group_id);
             g.resolved_regexes.insert(
                 regex.clone(),
                 ResolvedRegex {

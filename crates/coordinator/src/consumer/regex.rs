@@ -14,7 +14,7 @@ use crate::records::Record;
 use crate::timers::TimerKey;
 use crate::{Coordinator, Event, Out};
 use cohort_types::Millis;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// RE2-style syntax, matched against the whole topic name (as RE2/J's
 /// `matches()`).
@@ -28,21 +28,6 @@ pub struct ResolvedRegex {
     pub topics: BTreeSet<String>,
     /// When it was resolved (the coordinator's clock).
     pub timestamp: Millis,
-}
-
-/// Counts one more (or one fewer) member subscribing with `key` (a regex, or
-/// a topic name).
-pub(crate) fn count_subscribers(
-    counts: &mut BTreeMap<String, usize>,
-    key: Option<&str>,
-    delta: isize,
-) {
-    let Some(key) = key else { return };
-    let n = counts.entry(key.to_string()).or_default();
-    *n = n.saturating_add_signed(delta);
-    if *n == 0 {
-        counts.remove(key);
-    }
 }
 
 impl ConsumerGroup {
@@ -160,15 +145,7 @@ impl Coordinator {
             .regex_topics_version = version;
         if changed {
             let subscription = self.subscription_metadata(gid);
-            let epoch = self.consumer_groups[gid].epoch + 1;
-            self.emit(
-                out,
-                Record::ConsumerGroupEpoch {
-                    group_id: gid.to_string(),
-                    epoch,
-                    subscription,
-                },
-            );
+            let epoch = self.bump_group_epoch(gid, subscription, out);
             out.event(Event::RebalanceStarted {
                 group: gid.to_string(),
                 generation: epoch,
