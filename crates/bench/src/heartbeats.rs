@@ -123,6 +123,17 @@ fn settle(addr: &str, topic: &str, members: &mut [Member]) -> usize {
     panic!("the groups did not settle in 100 rounds");
 }
 
+/// A settled member's heartbeat: its epoch and nothing else.
+fn steady((group, id, epoch): &(String, String, i32)) -> Heartbeat<'_> {
+    Heartbeat {
+        group_id: group,
+        member_id: id,
+        member_epoch: *epoch,
+        join_topics: None,
+        owned: None,
+    }
+}
+
 /// Open loop: one thread sends on schedule, this one reads the answers.
 fn paced(
     addr: &str,
@@ -144,14 +155,7 @@ fn paced(
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            let (group, id, epoch) = &share[k as usize % share.len()];
-            let h = Heartbeat {
-                group_id: group,
-                member_id: id,
-                member_epoch: *epoch,
-                join_topics: None,
-                owned: None,
-            };
+            let h = steady(&share[k as usize % share.len()]);
             sender.send(&client::consumer_group_heartbeat_request(k as i32 + 1, &h));
             if tx.send(due).is_err() {
                 break;
@@ -284,16 +288,9 @@ fn main() {
                 loop {
                     while window.len() < in_flight && Instant::now() < deadline && !share.is_empty()
                     {
-                        let (group, id, epoch) = &share[next % share.len()];
+                        let h = steady(&share[next % share.len()]);
                         next += 1;
                         corr += 1;
-                        let h = Heartbeat {
-                            group_id: group,
-                            member_id: id,
-                            member_epoch: *epoch,
-                            join_topics: None,
-                            owned: None,
-                        };
                         conn.send(&client::consumer_group_heartbeat_request(corr, &h));
                         window.push_back(Instant::now());
                     }
