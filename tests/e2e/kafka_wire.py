@@ -109,3 +109,56 @@ def parse_produce_v3(frame):
             at += 22
             out.append((name, p, err, base))
     return out
+
+
+def record(i, value, key=None, ts_delta=0):
+    """One v2 record at offset delta i."""
+    def b(x):
+        return varint(-1) if x is None else varint(len(x)) + x
+    body = b"\x00" + varint(ts_delta) + varint(i) + b(key) + b(value) + varint(0)
+    return varint(len(body)) + body
+
+
+def raw_batch(payload, count, last_delta=None, ts=1_700_000_000_000, max_ts=None, attributes=0,
+              producer=(-1, -1, -1), base_offset=0):
+    """A v2 batch around `payload` with every header field as given and a correct CRC."""
+    last_delta = count - 1 if last_delta is None else last_delta
+    max_ts = ts if max_ts is None else max_ts
+    pid, epoch, seq = producer
+    after_crc = struct.pack(">hiqqqhii", attributes, last_delta, ts, max_ts, pid, epoch, seq, count) + payload
+    batch = struct.pack(">iBI", -1, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", base_offset, len(batch)) + batch
+
+
+def produce_v8(topic, partition, records, acks=-1):
+    """Produce v3-v8 share one request layout."""
+    return produce_v3(topic, partition, records, acks)
+
+
+def parse_produce_v8(frame):
+    """-> [(topic, partition, error, base_offset, [(batch_index, message)], error_message)]"""
+    def nstring(at):
+        (n,) = struct.unpack(">h", frame[at:at + 2])
+        if n < 0:
+            return None, at + 2
+        return frame[at + 2:at + 2 + n].decode(), at + 2 + n
+    corr, n_topics = struct.unpack(">ii", frame[:8])
+    at = 8
+    out = []
+    for _ in range(n_topics):
+        name, at = nstring(at)
+        (n_parts,) = struct.unpack(">i", frame[at:at + 4])
+        at += 4
+        for _ in range(n_parts):
+            p, err, base, _ts, _start = struct.unpack(">ihqqq", frame[at:at + 30])
+            at += 30
+            (n_errs,) = struct.unpack(">i", frame[at:at + 4])
+            at += 4
+            errs = []
+            for _ in range(n_errs):
+                (idx,) = struct.unpack(">i", frame[at:at + 4])
+                msg, at = nstring(at + 4)
+                errs.append((idx, msg))
+            msg, at = nstring(at)
+            out.append((name, p, err, base, errs, msg))
+    return out

@@ -66,12 +66,25 @@ impl Broker {
             "retention.bytes" => c.retention_bytes.to_string(),
             "segment.bytes" => c.segment_bytes.to_string(),
             "segment.ms" => c.segment_ms.to_string(),
+            "message.timestamp.before.max.ms" => c.message_timestamp_before_max_ms.to_string(),
+            "message.timestamp.after.max.ms" => c.message_timestamp_after_max_ms.to_string(),
             _ => TOPIC_CONFIGS
                 .iter()
                 .find(|(n, _, _)| *n == name)?
                 .1
                 .to_string(),
         })
+    }
+
+    /// A numeric topic config: the topic's own value, else the broker's default.
+    pub(crate) fn topic_config_i64(&self, topic: &crate::topics::Topic, name: &str) -> i64 {
+        topic
+            .configs
+            .get(name)
+            .cloned()
+            .or_else(|| self.topic_defaults(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(i64::MAX)
     }
 
     pub(crate) fn max_message_bytes(&self, topic: &crate::topics::Topic) -> usize {

@@ -69,6 +69,12 @@ pub struct BrokerConfig {
     pub retention_bytes: i64,
     pub segment_bytes: u64,
     pub segment_ms: i64,
+    /// log.message.timestamp.before.max.ms: how far in the past a produced
+    /// record's timestamp may be (Kafka 4 default: unbounded).
+    pub message_timestamp_before_max_ms: i64,
+    /// log.message.timestamp.after.max.ms: how far in the future (Kafka 4
+    /// default: one hour).
+    pub message_timestamp_after_max_ms: i64,
     pub retention_check_interval: Duration,
     /// Requests one connection may have in progress before the broker stops
     /// reading from it.
@@ -98,6 +104,8 @@ impl BrokerConfig {
             retention_bytes: -1,
             segment_bytes: 1 << 30,
             segment_ms: 7 * 24 * 3600 * 1000,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
             retention_check_interval: Duration::from_secs(300),
             max_in_flight_per_connection: 32,
             coordinator: cohort_coordinator::CoordinatorConfig::default(),

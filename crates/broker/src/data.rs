@@ -3,19 +3,12 @@
 use crate::partition::{Durable, Partition, LEADER_EPOCH};
 use crate::topics::Topic;
 use crate::{Broker, FsyncPolicy, Reply};
-use cohort_log::{BatchError, BatchHeader};
+use cohort_records::{validate_batch, Rejection, ValidationConfig};
 use cohort_types::api::*;
 use cohort_types::{ErrorCode, TopicId};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-fn batch_error(e: &BatchError) -> ErrorCode {
-    match e {
-        BatchError::BadMagic(_) => ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
-        _ => ErrorCode::CORRUPT_MESSAGE,
-    }
-}
 
 impl Broker {
     fn partition_of(&self, topic: &Topic, index: i32) -> Option<Arc<Partition>> {
@@ -25,45 +18,51 @@ impl Broker {
             .cloned()
     }
 
-    /// Checks and appends one partition's records; on success returns the append
-    /// and the offset that must be durable before acknowledging.
+    /// Checks one partition's records as Kafka's broker does and appends them;
+    /// on success returns the append and the offset that must be durable before
+    /// acknowledging.
     fn produce_one(
         &self,
         topic: &Topic,
         partition: &Arc<Partition>,
         records: Option<bytes::Bytes>,
-    ) -> Result<(u64, u64, u64), (ErrorCode, Option<String>)> {
-        let records = records
-            .filter(|r| !r.is_empty())
-            .ok_or((ErrorCode::CORRUPT_MESSAGE, None))?;
-        let header =
-            BatchHeader::validate(&records).map_err(|e| (batch_error(&e), Some(e.to_string())))?;
-        if header.size != records.len() {
-            return Err((
-                ErrorCode::INVALID_RECORD,
-                Some("Compressed outer record has more than one batch: produce must carry exactly one record batch per partition".into()),
-            ));
+        api_version: i16,
+    ) -> Result<(u64, u64, u64), Rejection> {
+        let records = records.unwrap_or_default();
+        let config = ValidationConfig {
+            now_ms: crate::now_ms(),
+            max_message_bytes: self.max_message_bytes(topic),
+            timestamp_before_max_ms: self
+                .topic_config_i64(topic, "message.timestamp.before.max.ms"),
+            timestamp_after_max_ms: self.topic_config_i64(topic, "message.timestamp.after.max.ms"),
+            compacted: topic
+                .configs
+                .get("cleanup.policy")
+                .is_some_and(|p| p.split(',').any(|p| p.trim() == "compact")),
+            api_version,
+            topic_partition: format!("{}-{}", topic.name, partition.index),
+        };
+        let checked = validate_batch(&records, &config)?;
+        if checked.header.is_transactional() {
+            return Err(Rejection {
+                code: ErrorCode::INVALID_REQUEST,
+                message: Some("Cohort does not support transactions".into()),
+                record_errors: vec![],
+            });
         }
-        if header.is_transactional() || header.is_control() {
-            return Err((
-                ErrorCode::INVALID_REQUEST,
-                Some("Cohort does not support transactions".into()),
-            ));
-        }
-        let max = self.max_message_bytes(topic);
-        if records.len() > max {
-            return Err((
-                ErrorCode::MESSAGE_TOO_LARGE,
-                Some(format!(
-                    "The batch size {} exceeds max.message.bytes {max}",
-                    records.len()
-                )),
-            ));
-        }
-        let mut batch = records.to_vec();
+        let mut batch = records[..checked.len].to_vec();
+        checked.rewrite(&mut batch);
+        let header = cohort_log::BatchHeader {
+            max_timestamp: checked.max_timestamp,
+            ..checked.header
+        };
         let appended = partition
             .append(&mut batch, &header)
-            .map_err(|c| (c, None))?;
+            .map_err(|code| Rejection {
+                code,
+                message: None,
+                record_errors: vec![],
+            })?;
         if !appended.duplicate {
             self.durability.appended(partition, appended.end_offset);
         }
@@ -95,6 +94,7 @@ impl Broker {
                     log_append_time: -1,
                     log_start_offset: -1,
                     message: None,
+                    record_errors: vec![],
                 };
                 let target = topic
                     .as_ref()
@@ -102,15 +102,16 @@ impl Broker {
                 match (refuse_all, target) {
                     (Some(code), _) => res.error = code,
                     (None, None) => res.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                    (None, Some((tp, p))) => match self.produce_one(tp, &p, records) {
+                    (None, Some((tp, p))) => match self.produce_one(tp, &p, records, r.api_version) {
                         Ok((base, end, start)) => {
                             res.base_offset = base as i64;
                             res.log_start_offset = start as i64;
                             waits.push((ti, pi, p, end));
                         }
-                        Err((code, msg)) => {
-                            res.error = code;
-                            res.message = msg;
+                        Err(rejection) => {
+                            res.error = rejection.code;
+                            res.message = rejection.message;
+                            res.record_errors = rejection.record_errors;
                         }
                     },
                 }

@@ -126,6 +126,14 @@ struct ServeArgs {
     /// Roll a segment once its first batch is this old, in ms (log.roll.ms).
     #[arg(long, env = "COHORT_SEGMENT_MS", default_value_t = 7 * 24 * 3600 * 1000)]
     segment_ms: i64,
+    /// Refuse produced records whose timestamp is more than this many ms in the
+    /// past (log.message.timestamp.before.max.ms; Kafka's default: unbounded).
+    #[arg(long, env = "COHORT_MESSAGE_TIMESTAMP_BEFORE_MAX_MS", default_value_t = i64::MAX)]
+    message_timestamp_before_max_ms: i64,
+    /// Refuse produced records whose timestamp is more than this many ms in the
+    /// future (log.message.timestamp.after.max.ms; Kafka 4's default: one hour).
+    #[arg(long, env = "COHORT_MESSAGE_TIMESTAMP_AFTER_MAX_MS", default_value_t = 3_600_000)]
+    message_timestamp_after_max_ms: i64,
     /// How often retention runs, in ms (log.retention.check.interval.ms).
     #[arg(
         long,
@@ -278,6 +286,8 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.retention_bytes = args.retention_bytes;
     config.segment_bytes = args.segment_bytes;
     config.segment_ms = args.segment_ms;
+    config.message_timestamp_before_max_ms = args.message_timestamp_before_max_ms.max(0);
+    config.message_timestamp_after_max_ms = args.message_timestamp_after_max_ms.max(0);
     config.retention_check_interval =
         Duration::from_millis(args.retention_check_interval_ms.max(1));
     config.coordinator.initial_rebalance_delay_ms = args.group_initial_rebalance_delay_ms.max(0);

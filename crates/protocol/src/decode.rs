@@ -250,6 +250,7 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
         ApiKey::Produce => {
             let r: m::ProduceRequest = body(buf, v)?;
             Request::Produce(ProduceRequest {
+                api_version: v,
                 transactional_id: r.transactional_id.as_ref().map(|t| t.0.to_string()),
                 acks: r.acks,
                 timeout_ms: r.timeout_ms,

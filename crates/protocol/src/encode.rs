@@ -120,7 +120,7 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
                 .collect();
             frame(header, &out, hv)
         }
-        Response::Produce(r) => frame(header, &produce(r), hv),
+        Response::Produce(r) => frame(header, &produce(r, header.api_version), hv),
         Response::Fetch(r) => frame(header, &fetch(r), hv),
         Response::ListOffsets(r) => {
             let mut out = m::ListOffsetsResponse::default();
@@ -308,7 +308,9 @@ fn create_topics(r: &[CreateTopicResult]) -> m::CreateTopicsResponse {
     out
 }
 
-fn produce(r: &ProduceResponse) -> m::ProduceResponse {
+/// Fields a version does not have are left at their defaults: the codec refuses
+/// to encode a set field the version lacks.
+fn produce(r: &ProduceResponse, v: i16) -> m::ProduceResponse {
     let mut out = m::ProduceResponse::default();
     out.responses = r
         .topics
@@ -325,8 +327,22 @@ fn produce(r: &ProduceResponse) -> m::ProduceResponse {
                     x.error_code = p.error.0;
                     x.base_offset = p.base_offset;
                     x.log_append_time_ms = p.log_append_time;
-                    x.log_start_offset = p.log_start_offset;
-                    x.error_message = osb(&p.message);
+                    if v >= 5 {
+                        x.log_start_offset = p.log_start_offset;
+                    }
+                    if v >= 8 {
+                        x.error_message = osb(&p.message);
+                        x.record_errors = p
+                            .record_errors
+                            .iter()
+                            .map(|(i, m)| {
+                                let mut e = m::produce_response::BatchIndexAndErrorMessage::default();
+                                e.batch_index = *i;
+                                e.batch_index_error_message = osb(m);
+                                e
+                            })
+                            .collect();
+                    }
                     x
                 })
                 .collect();

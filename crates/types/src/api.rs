@@ -151,6 +151,8 @@ pub struct CreatePartitionsResult {
 
 #[derive(Clone, Debug)]
 pub struct ProduceRequest {
+    /// The request's version: some answers name it.
+    pub api_version: i16,
     pub transactional_id: Option<String>,
     pub acks: i16,
     pub timeout_ms: i32,
@@ -182,6 +184,8 @@ pub struct ProducePartitionResult {
     pub log_append_time: i64,
     pub log_start_offset: i64,
     pub message: Option<String>,
+    /// (batch index, message) of each record that was refused (v8+).
+    pub record_errors: Vec<(i32, Option<String>)>,
 }
 
 // ---------------------------------------------------------------- Fetch
