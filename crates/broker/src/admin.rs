@@ -483,6 +483,12 @@ impl Broker {
         r.keys
             .into_iter()
             .map(|key| match r.key_type {
+                0 if self.groups.offline_reason().is_some() => CoordinatorResult {
+                    key,
+                    error: ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                    message: Some("The group coordinator's log is damaged; see the broker's log".into()),
+                    node: None,
+                },
                 0 => CoordinatorResult {
                     key,
                     error: ErrorCode::NONE,

@@ -76,6 +76,10 @@ pub struct BrokerConfig {
     /// default: one hour).
     pub message_timestamp_after_max_ms: i64,
     pub retention_check_interval: Duration,
+    /// How often every log's recovery point is written to
+    /// `meta/recovery-points` (Kafka's log.flush.offset.checkpoint.interval.ms).
+    /// After a crash, only data written since can be cut as a torn tail.
+    pub recovery_point_checkpoint_interval: Duration,
     /// Requests one connection may have in progress before the broker stops
     /// reading from it.
     pub max_in_flight_per_connection: usize,
@@ -107,6 +111,7 @@ impl BrokerConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: 3_600_000,
             retention_check_interval: Duration::from_secs(300),
+            recovery_point_checkpoint_interval: Duration::from_secs(5),
             max_in_flight_per_connection: 32,
             coordinator: cohort_coordinator::CoordinatorConfig::default(),
             coordinator_compact_after: 10_000,

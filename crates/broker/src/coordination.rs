@@ -10,15 +10,16 @@
 //! group, and it is compacted into a snapshot when it has grown well past it.
 
 use crate::hold::HeldHeartbeats;
-use cohort_coordinator::{Coordinator, CoordinatorConfig, Event, Input, Record, RequestId};
-use cohort_log::batch::build_batch;
-use cohort_log::{BatchHeader, LogStore};
-use cohort_log_local::{LocalLog, LocalLogConfig};
+use cohort_coordinator::{Coordinator, CoordinatorConfig, Event, Input, RequestId};
+use cohort_log::LogStore;
+use crate::coordinator_log::{LoadError, Store};
+use cohort_log_local::Checkpoint;
 use cohort_types::group::{GroupRequest, GroupResponse};
 use cohort_types::ErrorCode;
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 type Reply = oneshot::Sender<GroupResponse>;
@@ -32,15 +33,60 @@ enum Msg {
     Topics(TopicImage),
     /// The connection sent another request: answer what is held for it.
     Release(u64),
+    /// Finish the round, then stop; answers with the log's final checkpoint.
+    Stop(std::sync::mpsc::Sender<(String, Checkpoint)>),
 }
 
 /// The handle the request path uses.
 #[derive(Clone)]
 pub struct CoordinatorHandle {
     tx: mpsc::Sender<Msg>,
+    /// Why the coordinator is not serving (its log could not be loaded).
+    offline: Option<Arc<String>>,
+    /// The log's latest durable checkpoint, for the broker's checkpoint file.
+    checkpoint: Arc<Mutex<Option<(String, Checkpoint)>>>,
 }
 
 impl CoordinatorHandle {
+    /// A coordinator that refuses every request: its log is damaged. The
+    /// rest of the broker serves; `cohort repair` makes the log loadable.
+    pub fn offline(why: String) -> CoordinatorHandle {
+        let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+        tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    Msg::Request(request, reply, _) => {
+                        let _ = reply.send(request.refused(ErrorCode::COORDINATOR_NOT_AVAILABLE));
+                    }
+                    Msg::Stop(_) => return,
+                    _ => {}
+                }
+            }
+        });
+        CoordinatorHandle {
+            tx,
+            offline: Some(Arc::new(why)),
+            checkpoint: Default::default(),
+        }
+    }
+
+    pub fn offline_reason(&self) -> Option<&str> {
+        self.offline.as_deref().map(String::as_str)
+    }
+
+    /// The coordinator log's latest durable checkpoint.
+    pub fn checkpoint(&self) -> Option<(String, Checkpoint)> {
+        self.checkpoint.lock().unwrap().clone()
+    }
+
+    /// Stops the coordinator after its current round (from a thread that may
+    /// block); returns the log's final checkpoint.
+    pub fn stop(&self) -> Option<(String, Checkpoint)> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.tx.blocking_send(Msg::Stop(tx)).ok()?;
+        rx.recv().ok()
+    }
+
     /// Sends a request; the answer arrives once it is decided and durable.
     pub async fn call(&self, request: GroupRequest, connection: u64) -> Option<GroupResponse> {
         let (tx, rx) = oneshot::channel();
@@ -66,161 +112,28 @@ impl CoordinatorHandle {
     }
 }
 
-/// Largest number of records written in one batch of the coordinator log.
-const RECORDS_PER_BATCH: usize = 500;
 /// How many inputs one round takes from the mailbox at most.
 const INPUTS_PER_ROUND: usize = 1024;
 
-struct Store {
-    root: PathBuf,
-    log: LocalLog,
-    generation: u64,
-    /// Records appended since the log was last compacted.
-    appended: usize,
+/// Where the coordinator keeps its log, and how it was left.
+pub struct LogPlace<'a> {
+    pub root: &'a Path,
+    /// `root` relative to the data directory (the checkpoint file's key).
+    pub name: &'a str,
+    pub clean_shutdown: bool,
+    pub checkpoints: &'a crate::checkpoints::Entries,
 }
 
-fn log_dir(root: &Path, generation: u64) -> PathBuf {
-    root.join(format!("log-{generation:06}"))
-}
-
-impl Store {
-    /// Opens the current log (named in `CURRENT`) and removes any other.
-    fn open(root: &Path) -> io::Result<Store> {
-        std::fs::create_dir_all(root)?;
-        let current = root.join("CURRENT");
-        let generation = match std::fs::read_to_string(&current) {
-            Ok(s) => s
-                .trim()
-                .parse::<u64>()
-                .map_err(|e| io::Error::other(format!("{current:?}: {e}")))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(e),
-        };
-        for entry in std::fs::read_dir(root)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with("log-") && entry.path() != log_dir(root, generation) {
-                // A compaction that did not finish, or an old log it replaced.
-                std::fs::remove_dir_all(entry.path())?;
-            }
-        }
-        let (log, _) = LocalLog::open(&log_dir(root, generation), LocalLogConfig::default())?;
-        Ok(Store {
-            root: root.to_path_buf(),
-            log,
-            generation,
-            appended: 0,
-        })
-    }
-
-    fn read_all(&self) -> io::Result<Vec<Record>> {
-        let mut out = Vec::new();
-        let bytes = self
-            .log
-            .read(self.log.start_offset(), self.log.end_offset(), usize::MAX)?;
-        let mut at = 0;
-        while at < bytes.len() {
-            let h =
-                BatchHeader::parse(&bytes[at..]).map_err(|e| io::Error::other(e.to_string()))?;
-            for value in record_values(&bytes[at..at + h.size]) {
-                out.push(Record::decode(value).map_err(io::Error::other)?);
-            }
-            at += h.size;
-        }
-        Ok(out)
-    }
-
-    fn append(&mut self, records: &[Record]) -> io::Result<()> {
-        for chunk in records.chunks(RECORDS_PER_BATCH) {
-            let encoded: Vec<Vec<u8>> = chunk.iter().map(Record::encode).collect();
-            let values: Vec<&[u8]> = encoded.iter().map(|v| v.as_slice()).collect();
-            let mut batch = build_batch(crate::now_ms(), &values, None);
-            self.log.append(&mut batch)?;
-        }
-        self.appended += records.len();
-        Ok(())
-    }
-
-    /// Writes `snapshot` as a new log, makes it durable, points CURRENT at it,
-    /// and removes the old one. A crash at any point leaves one complete log.
-    fn compact(&mut self, snapshot: &[Record]) -> io::Result<()> {
-        let next = self.generation + 1;
-        let dir = log_dir(&self.root, next);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        let (log, _) = LocalLog::open(&dir, LocalLogConfig::default())?;
-        let mut fresh = Store {
-            root: self.root.clone(),
-            log,
-            generation: next,
-            appended: 0,
-        };
-        fresh.append(snapshot)?;
-        (fresh.log.syncer()?)()?;
-        fresh.appended = 0;
-        crate::topics::write_atomically(&self.root.join("CURRENT"), next.to_string().as_bytes())?;
-        let old = std::mem::replace(self, fresh);
-        let old_dir = log_dir(&old.root, old.generation);
-        drop(old);
-        std::fs::remove_dir_all(old_dir)
-    }
-}
-
-/// Reads the record values out of one v2 batch written by `build_batch`
-/// (uncompressed; key null; no headers).
-fn record_values(batch: &[u8]) -> Vec<&[u8]> {
-    fn varint(b: &[u8], at: &mut usize) -> Option<i64> {
-        let mut value: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let byte = *b.get(*at)?;
-            *at += 1;
-            value |= ((byte & 0x7f) as u64) << shift;
-            if byte & 0x80 == 0 {
-                return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
-            }
-        }
-        None
-    }
-    let mut out = Vec::new();
-    let mut at = cohort_log::batch::HEADER_SIZE;
-    while at < batch.len() {
-        let Some(len) = varint(batch, &mut at) else {
-            break;
-        };
-        let end = at + len.max(0) as usize;
-        let mut p = at + 1; // attributes
-        let (Some(_ts), Some(_od), Some(klen)) = (
-            varint(batch, &mut p),
-            varint(batch, &mut p),
-            varint(batch, &mut p),
-        ) else {
-            break;
-        };
-        if klen > 0 {
-            p += klen as usize;
-        }
-        let Some(vlen) = varint(batch, &mut p) else {
-            break;
-        };
-        if vlen >= 0 && p + vlen as usize <= batch.len() {
-            out.push(&batch[p..p + vlen as usize]);
-        }
-        at = end;
-    }
-    out
-}
-
-/// Starts the coordinator task: replays the log under `root`, then serves.
+/// Starts the coordinator task: replays the log, then serves.
 pub fn start(
-    root: &Path,
+    place: LogPlace<'_>,
     config: CoordinatorConfig,
     compact_after: usize,
     hold_ms: i64,
     topics: TopicImage,
-) -> io::Result<CoordinatorHandle> {
-    let mut store = Store::open(root)?;
-    let records = store.read_all()?;
+) -> Result<CoordinatorHandle, LoadError> {
+    let (mut store, records) =
+        Store::open(place.root, place.name, place.clean_shutdown, place.checkpoints)?;
     let mut coordinator = Coordinator::new(config);
     for r in &records {
         coordinator.replay(r);
@@ -235,8 +148,13 @@ pub fn start(
     );
     let (tx, rx) = mpsc::channel(4096);
     let held = HeldHeartbeats::new(hold_ms, coordinator.config().consumer_heartbeat_interval_ms);
-    tokio::spawn(run(coordinator, store, rx, compact_after, held));
-    Ok(CoordinatorHandle { tx })
+    let checkpoint = Arc::new(Mutex::new(Some(store.checkpoint())));
+    tokio::spawn(run(coordinator, store, rx, compact_after, held, checkpoint.clone()));
+    Ok(CoordinatorHandle {
+        tx,
+        offline: None,
+        checkpoint,
+    })
 }
 
 async fn run(
@@ -245,12 +163,19 @@ async fn run(
     mut rx: mpsc::Receiver<Msg>,
     compact_after: usize,
     mut held: HeldHeartbeats,
+    checkpoint: Arc<Mutex<Option<(String, Checkpoint)>>>,
 ) {
+    let mut stopping: Option<std::sync::mpsc::Sender<(String, Checkpoint)>> = None;
     // Each reply's sender, connection, and group (for heartbeats).
     let mut waiting: HashMap<RequestId, (Reply, u64, Option<String>)> = HashMap::new();
     let mut next_id: RequestId = 1;
     let mut failed = false;
     loop {
+        if let Some(ack) = stopping.take() {
+            // Every round ends durable: the log is complete as it stands.
+            let _ = ack.send(store.checkpoint());
+            return;
+        }
         let mut inputs: Vec<Input> = Vec::new();
         let deadline = match (coordinator.next_deadline(), held.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -285,6 +210,10 @@ async fn run(
                         }
                         Msg::Topics(image) => inputs.push(Input::Topics(image)),
                         Msg::Release(connection) => held.release_connection(connection),
+                        Msg::Stop(ack) => {
+                            stopping = Some(ack);
+                            break;
+                        }
                     }
                     if inputs.len() >= INPUTS_PER_ROUND {
                         break;
@@ -351,6 +280,7 @@ async fn run(
                 }
                 continue;
             }
+            *checkpoint.lock().unwrap() = Some(store.checkpoint());
         }
         for (id, reply) in replies {
             if let Some((tx, connection, group)) = waiting.remove(&id) {
@@ -387,11 +317,14 @@ async fn run(
             .expect("compaction task");
             store = back;
             match result {
-                Ok(()) => tracing::info!(
-                    records = snapshot_len,
-                    ms = started.elapsed().as_millis() as u64,
-                    "compacted coordinator log"
-                ),
+                Ok(()) => {
+                    *checkpoint.lock().unwrap() = Some(store.checkpoint());
+                    tracing::info!(
+                        records = snapshot_len,
+                        ms = started.elapsed().as_millis() as u64,
+                        "compacted coordinator log"
+                    )
+                }
                 Err(e) => tracing::warn!("coordinator log compaction failed (will retry): {e}"),
             }
         }

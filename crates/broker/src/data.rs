@@ -327,6 +327,12 @@ impl Broker {
                                 leader_epoch: -1,
                                 end_offset: -1,
                             },
+                            Some(p) if p.is_failed() => EpochEndOffset {
+                                partition: index,
+                                error: ErrorCode::KAFKA_STORAGE_ERROR,
+                                leader_epoch: -1,
+                                end_offset: -1,
+                            },
                             // Epoch 0 is the only one and is still open: it ends at the log end.
                             Some(p) if epoch == LEADER_EPOCH => EpochEndOffset {
                                 partition: index,
@@ -352,6 +358,9 @@ impl Broker {
 /// (offset, timestamp) for one ListOffsets query; only offsets below the high
 /// watermark are ever revealed.
 fn list_offset(p: &Partition, ts: i64) -> Result<(i64, i64), ErrorCode> {
+    if p.is_failed() {
+        return Err(ErrorCode::KAFKA_STORAGE_ERROR);
+    }
     let hw = p.high_watermark();
     let storage = |e: std::io::Error| {
         tracing::error!(topic = %p.topic, partition = p.index, "list offsets: {e}");

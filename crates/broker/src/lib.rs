@@ -3,8 +3,10 @@
 //! already translated into `cohort_types::api`; answers leave the same way.
 
 mod admin;
+mod checkpoints;
 pub mod config;
 mod coordination;
+mod coordinator_log;
 mod data;
 mod durability;
 mod hold;
@@ -44,6 +46,32 @@ pub struct Broker {
     /// Group-membership requests served (heartbeats, joins, syncs), logged at
     /// shutdown: what a heartbeat interval costs.
     membership_requests: std::sync::atomic::AtomicU64,
+    /// The recovery points read at start: kept for logs that cannot vouch for
+    /// themselves now (offline), so their entries are never lost.
+    loaded_checkpoints: checkpoints::Entries,
+    /// Held for the broker's lifetime: one process per data directory.
+    _lock: std::fs::File,
+}
+
+/// Takes the data directory's lock, so that two brokers (or a broker and
+/// `cohort repair`) never work on the same files.
+pub fn lock_data_dir(data_dir: &std::path::Path) -> io::Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::other(format!(
+            "{} is locked: another Cohort process is using {}",
+            path.display(),
+            data_dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 /// Who sent a request, as far as the broker can tell.
@@ -85,6 +113,7 @@ fn new_cluster_id() -> String {
 impl Broker {
     /// Opens the data directory, recovering every log.
     pub fn open(config: BrokerConfig) -> io::Result<Arc<Broker>> {
+        let lock = lock_data_dir(&config.data_dir)?;
         std::fs::create_dir_all(config.data_dir.join("meta"))?;
         let cluster_path = config.data_dir.join("meta/cluster.json");
         let cluster_id = match std::fs::read(&cluster_path) {
@@ -111,18 +140,47 @@ impl Broker {
             }
             Err(e) => return Err(e),
         };
-        let topics = TopicTable::open(&config)?;
+        let clean_shutdown = checkpoints::take_clean_shutdown(&config.data_dir)?;
+        let loaded_checkpoints = checkpoints::load(&config.data_dir);
+        tracing::info!(
+            clean_shutdown,
+            logs = loaded_checkpoints.len(),
+            "opening the data directory"
+        );
+        let recovered = topics::Recovered {
+            clean_shutdown,
+            checkpoints: &loaded_checkpoints,
+        };
+        let topics = TopicTable::open(&config, &recovered)?;
         let producer_ids = ProducerIdAllocator::open(&config.data_dir.join("meta"))?;
         let data_changed = Arc::new(watch::channel(0u64).0);
         let durability = Durability::start(config.fsync, data_changed.clone());
         let image = topic_image(&topics);
-        let groups = coordination::start(
-            &config.data_dir.join("coordinator/shard-0"),
+        let place = coordination::LogPlace {
+            root: &config.data_dir.join("coordinator/shard-0"),
+            name: "coordinator/shard-0",
+            clean_shutdown,
+            checkpoints: &loaded_checkpoints,
+        };
+        let groups = match coordination::start(
+            place,
             config.coordinator.clone(),
             config.coordinator_compact_after,
             config.consumer_hold_heartbeat_ms,
             image,
-        )?;
+        ) {
+            Ok(handle) => handle,
+            Err(coordinator_log::LoadError::Damaged(why)) => {
+                tracing::error!(
+                    "group coordinator offline: its log is damaged: {why}; nothing was cut or deleted. \
+                     Group requests are refused (COORDINATOR_NOT_AVAILABLE) while produce and fetch \
+                     serve. Stop the broker and run `cohort repair --data-dir {}`",
+                    config.data_dir.display()
+                );
+                coordination::CoordinatorHandle::offline(why)
+            }
+            Err(coordinator_log::LoadError::Io(e)) => return Err(e),
+        };
         Ok(Arc::new(Broker {
             config,
             cluster_id,
@@ -132,6 +190,8 @@ impl Broker {
             data_changed,
             groups,
             membership_requests: Default::default(),
+            loaded_checkpoints,
+            _lock: lock,
         }))
     }
 
@@ -258,10 +318,13 @@ impl Broker {
         self.groups.topics_changed(image);
     }
 
-    /// Applies retention to every partition once.
+    /// Applies retention to every partition once, then records the new start
+    /// offsets (a start offset that moved back after a crash would read as
+    /// missing segments).
     pub fn apply_retention(&self) {
         let topics = self.topics.read().unwrap().all();
         let now = now_ms();
+        let mut trimmed = Vec::new();
         for t in topics {
             let get = |k: &str, d: i64| t.configs.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
             let retention = cohort_log::Retention {
@@ -272,7 +335,8 @@ impl Broker {
                 match p.apply_retention(now, retention) {
                     Ok(0) => {}
                     Ok(n) => {
-                        tracing::info!(topic = %t.name, partition = p.index, "retention removed {n} offsets")
+                        tracing::info!(topic = %t.name, partition = p.index, "retention removed {n} offsets");
+                        trimmed.push(p.clone());
                     }
                     Err(e) => {
                         tracing::error!(topic = %t.name, partition = p.index, "retention failed: {e}")
@@ -280,9 +344,55 @@ impl Broker {
                 }
             }
         }
+        if trimmed.is_empty() {
+            return;
+        }
+        match self.write_checkpoints() {
+            Ok(()) => {
+                for p in trimmed {
+                    if let Err(e) = p.purge_deleted() {
+                        tracing::warn!(topic = %p.topic, partition = p.index, "could not remove old segments: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("could not write the recovery points (old segments kept until it works): {e}"),
+        }
     }
 
-    /// Syncs everything and stops the fsync thread. Called once, at shutdown.
+    /// Writes every log's recovery point to `meta/recovery-points`.
+    pub fn write_checkpoints(&self) -> io::Result<()> {
+        self.write_checkpoints_with(self.groups.checkpoint())
+    }
+
+    fn write_checkpoints_with(&self, coordinator: Option<(String, cohort_log_local::Checkpoint)>) -> io::Result<()> {
+        let mut entries = checkpoints::Entries::new();
+        for p in self.topics.read().unwrap().all_partitions() {
+            let point = p
+                .checkpoint()
+                .or_else(|| self.loaded_checkpoints.get(&p.dir_name).copied());
+            if let Some(c) = point {
+                entries.insert(p.dir_name.clone(), c);
+            }
+        }
+        match coordinator {
+            Some((name, c)) => {
+                entries.insert(name, c);
+            }
+            None => {
+                // Offline: keep what was known of its log.
+                for (k, c) in &self.loaded_checkpoints {
+                    if k.starts_with("coordinator/") {
+                        entries.insert(k.clone(), *c);
+                    }
+                }
+            }
+        }
+        checkpoints::write(&self.config.data_dir, &entries)
+    }
+
+    /// Stops the coordinator, syncs everything, stops the fsync thread, writes
+    /// the recovery points and, when every log is whole, marks the shutdown
+    /// clean. Called once, at shutdown, from a thread that may block.
     pub fn close(&self) {
         tracing::info!(
             membership_requests = self
@@ -290,7 +400,16 @@ impl Broker {
                 .load(std::sync::atomic::Ordering::Relaxed),
             "group membership requests served (heartbeats, joins, syncs)"
         );
+        let coordinator = self.groups.stop();
         let all = self.topics.read().unwrap().all_partitions();
         self.durability.shutdown(&all);
+        let whole = all.iter().all(|p| !p.is_failed() || p.damaged().is_some())
+            && (coordinator.is_some() || self.groups.offline_reason().is_some());
+        let written = self
+            .write_checkpoints_with(coordinator)
+            .and_then(|_| if whole { checkpoints::mark_clean_shutdown(&self.config.data_dir) } else { Ok(()) });
+        if let Err(e) = written {
+            tracing::error!("could not record the clean shutdown: {e}");
+        }
     }
 }

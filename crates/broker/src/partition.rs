@@ -17,6 +17,9 @@ pub const LEADER_EPOCH: i32 = 0;
 pub struct Partition {
     pub topic: String,
     pub index: i32,
+    /// The log's directory relative to the data directory: its name in the
+    /// recovery-point checkpoint.
+    pub dir_name: String,
     state: Mutex<State>,
     /// The high watermark: every offset below it is visible to consumers (and,
     /// when produce waits for fsync, durable).
@@ -38,6 +41,9 @@ struct State {
     /// A sync failed: data written since may be lost, so the partition refuses
     /// further work rather than acknowledge what it cannot keep.
     failed: bool,
+    /// The log on disk is damaged (found at open or by a read): the partition
+    /// is offline until an operator repairs it. Names the file and offset.
+    damaged: Option<String>,
 }
 
 pub struct Appended {
@@ -50,7 +56,12 @@ pub struct Appended {
 
 impl Partition {
     /// Wraps an opened log, rebuilding producer state from its batch headers.
-    pub fn new(topic: &str, index: i32, log: Box<dyn LogStore>) -> io::Result<Partition> {
+    pub fn new(
+        topic: &str,
+        index: i32,
+        dir_name: String,
+        log: Box<dyn LogStore>,
+    ) -> io::Result<Partition> {
         let mut producers = ProducerStates::default();
         log.scan(&mut |h| producers.record(h))?;
         // Whatever survived recovery is on disk: the log was synced on open.
@@ -58,13 +69,54 @@ impl Partition {
         Ok(Partition {
             topic: topic.to_string(),
             index,
+            dir_name,
             state: Mutex::new(State {
                 log,
                 producers,
                 failed: false,
+                damaged: None,
             }),
             high_watermark: watch::channel(end).0,
             durable: watch::channel(Durable::UpTo(end)).0,
+        })
+    }
+
+    /// A partition whose log is damaged: it answers KAFKA_STORAGE_ERROR to
+    /// everything until an operator repairs the log and restarts the broker.
+    pub fn offline(topic: &str, index: i32, dir_name: String, why: String) -> Partition {
+        Partition {
+            topic: topic.to_string(),
+            index,
+            dir_name,
+            state: Mutex::new(State {
+                log: Box::new(cohort_log::memory::MemoryLog::new()),
+                producers: ProducerStates::default(),
+                failed: true,
+                damaged: Some(why),
+            }),
+            high_watermark: watch::channel(0).0,
+            durable: watch::channel(Durable::Failed).0,
+        }
+    }
+
+    /// Why the partition is offline, if its log is damaged.
+    pub fn damaged(&self) -> Option<String> {
+        self.state.lock().unwrap().damaged.clone()
+    }
+
+    /// (start offset, recovery point) for the checkpoint file; None when the
+    /// partition cannot vouch for its log.
+    pub fn checkpoint(&self) -> Option<cohort_log_local::Checkpoint> {
+        let st = self.state.lock().unwrap();
+        if st.damaged.is_some() {
+            return None;
+        }
+        let Durable::UpTo(durable) = *self.durable.borrow() else {
+            return None;
+        };
+        Some(cohort_log_local::Checkpoint {
+            start_offset: st.log.start_offset(),
+            recovery_point: durable,
         })
     }
 
@@ -160,7 +212,22 @@ impl Partition {
 
     pub fn read(&self, from: u64, max_bytes: usize) -> io::Result<Bytes> {
         let up_to = self.high_watermark();
-        self.state.lock().unwrap().log.read(from, up_to, max_bytes)
+        let mut st = self.state.lock().unwrap();
+        let read = st.log.read(from, up_to, max_bytes);
+        if let Err(e) = &read {
+            if e.kind() == io::ErrorKind::InvalidData && st.damaged.is_none() {
+                // A batch on disk no longer matches its CRC: never serve it,
+                // and take the partition offline until it is repaired.
+                tracing::error!(
+                    topic = %self.topic,
+                    partition = self.index,
+                    "partition taken offline: {e}; stop the broker and run `cohort repair`"
+                );
+                st.damaged = Some(e.to_string());
+                st.failed = true;
+            }
+        }
+        read
     }
 
     pub fn offset_for_timestamp(&self, ts: i64) -> io::Result<Option<(u64, i64)>> {
@@ -177,6 +244,12 @@ impl Partition {
             .unwrap()
             .log
             .apply_retention(now_ms, retention)
+    }
+
+    /// Removes the files of segments retention dropped (after the new start
+    /// offset was checkpointed).
+    pub fn purge_deleted(&self) -> io::Result<()> {
+        self.state.lock().unwrap().log.purge_deleted()
     }
 
     /// Removes the partition's files. Anyone still holding the partition gets

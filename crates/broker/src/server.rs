@@ -70,6 +70,22 @@ impl Server {
                 }
             })
         };
+        let checkpoints = {
+            let broker = self.broker.clone();
+            let every = broker.config().recovery_point_checkpoint_interval;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let b = broker.clone();
+                    let written = tokio::task::spawn_blocking(move || b.write_checkpoints()).await;
+                    if let Ok(Err(e)) = written {
+                        tracing::warn!("could not write the recovery points: {e}");
+                    }
+                }
+            })
+        };
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -93,6 +109,7 @@ impl Server {
         }
         drop(self.listener);
         retention.abort();
+        checkpoints.abort();
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while connections.join_next().await.is_some() {}
         })

@@ -3,7 +3,7 @@
 //! directory per partition under `partitions/`.
 
 use crate::partition::Partition;
-use cohort_log_local::{LocalLog, LocalLogConfig};
+use cohort_log_local::{LocalLog, LocalLogConfig, OpenError, OpenHint};
 use cohort_types::TopicId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +30,16 @@ pub struct Topic {
 #[derive(Serialize, Deserialize, Default)]
 struct TopicsFile {
     topics: Vec<TopicRecord>,
+    /// Ids (hex) of topics deleted whose directories may still be on disk: a
+    /// crash in the middle of a delete is finished at the next start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    deleting: Vec<String>,
+}
+
+/// How the data directory was left: what opening each log needs to know.
+pub struct Recovered<'a> {
+    pub clean_shutdown: bool,
+    pub checkpoints: &'a crate::checkpoints::Entries,
 }
 
 /// Writes a small file so that a crash leaves either the old or the new content.
@@ -84,14 +94,41 @@ pub struct TopicTable {
     data_dir: PathBuf,
     by_name: HashMap<String, Arc<Topic>>,
     by_id: HashMap<TopicId, Arc<Topic>>,
+    deleting: Vec<String>,
 }
 
-fn partition_dir(data_dir: &Path, id: &TopicId, partition: i32) -> PathBuf {
-    // Named by topic id, not name, so a topic deleted and recreated under the same
-    // name never meets the old one's files.
-    data_dir
-        .join("partitions")
-        .join(format!("{}-{partition}", id_to_hex(id)))
+/// A partition's directory, relative to the data directory. Named by topic
+/// id, not name, so a topic deleted and recreated under the same name never
+/// meets the old one's files.
+pub fn partition_dir_name(id: &TopicId, partition: i32) -> String {
+    format!("partitions/{}-{partition}", id_to_hex(id))
+}
+
+/// Each partition directory says what it holds, so a lost topics.json can be
+/// rebuilt from the partitions themselves (`cohort repair`).
+pub const PARTITION_METADATA: &str = "partition.metadata";
+
+pub fn partition_metadata(name: &str, id: &TopicId, partition: i32) -> String {
+    format!(
+        "version: 1\ntopic_id: {}\ntopic_name: {name}\npartition: {partition}\n",
+        id_to_hex(id)
+    )
+}
+
+/// (topic id, topic name, partition) from a partition.metadata file.
+pub fn parse_partition_metadata(text: &str) -> Option<(TopicId, String, i32)> {
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix(": ").map(str::to_string))
+    };
+    if field("version")? != "1" {
+        return None;
+    }
+    Some((
+        id_from_hex(&field("topic_id")?)?,
+        field("topic_name")?,
+        field("partition")?.parse().ok()?,
+    ))
 }
 
 pub fn log_config(
@@ -111,25 +148,45 @@ pub fn log_config(
 }
 
 impl TopicTable {
-    /// Loads every topic and opens (and recovers) every partition's log.
-    pub fn open(config: &crate::BrokerConfig) -> io::Result<TopicTable> {
+    /// Loads every topic and opens (and recovers) every partition's log. A
+    /// damaged log takes only its partition offline. Directories no topic
+    /// owns are never deleted unless they hold no data: they are moved to
+    /// `stray/`.
+    pub fn open(config: &crate::BrokerConfig, recovered: &Recovered<'_>) -> io::Result<TopicTable> {
         std::fs::create_dir_all(config.data_dir.join("meta"))?;
         std::fs::create_dir_all(config.data_dir.join("partitions"))?;
         let path = config.data_dir.join("meta/topics.json");
         let file: TopicsFile = match std::fs::read(&path) {
             Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| io::Error::other(format!("{path:?}: {e}")))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => TopicsFile::default(),
+                .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let dirs = std::fs::read_dir(config.data_dir.join("partitions"))?
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .count();
+                if dirs > 0 {
+                    return Err(io::Error::other(format!(
+                        "{} is missing, but {} holds {dirs} partition directories: restore the file, \
+                         or stop here and run `cohort repair --data-dir {}` to rebuild it from the \
+                         partitions' own metadata",
+                        path.display(),
+                        config.data_dir.join("partitions").display(),
+                        config.data_dir.display()
+                    )));
+                }
+                TopicsFile::default()
+            }
             Err(e) => return Err(e),
         };
         let mut table = TopicTable {
             data_dir: config.data_dir.clone(),
             by_name: HashMap::new(),
             by_id: HashMap::new(),
+            deleting: file.deleting,
         };
         for rec in file.topics {
             let id = id_from_hex(&rec.id)
-                .ok_or_else(|| io::Error::other(format!("bad topic id {}", rec.id)))?;
+                .ok_or_else(|| io::Error::other(format!("{}: bad topic id {}", path.display(), rec.id)))?;
             let mut partitions = Vec::new();
             for p in 0..rec.partitions {
                 partitions.push(Arc::new(open_partition(
@@ -138,6 +195,7 @@ impl TopicTable {
                     &id,
                     p,
                     &rec.configs,
+                    Some(recovered),
                 )?));
             }
             let topic = Arc::new(Topic {
@@ -149,24 +207,58 @@ impl TopicTable {
             table.by_id.insert(id, topic.clone());
             table.by_name.insert(rec.name, topic);
         }
-        table.remove_orphans()?;
+        table.set_aside_strays()?;
         Ok(table)
     }
 
-    /// Removes partition directories no topic owns (a crash mid-delete).
-    fn remove_orphans(&self) -> io::Result<()> {
+    /// Partition directories no topic owns: a delete that did not finish
+    /// (finished now), a create that did not finish (empty: removed), or
+    /// anything else (moved to `stray/`, never deleted).
+    fn set_aside_strays(&mut self) -> io::Result<()> {
+        let mut stray = Vec::new();
         for entry in std::fs::read_dir(self.data_dir.join("partitions"))? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
-            let owned = name.rsplit_once('-').is_some_and(|(id, p)| {
-                id_from_hex(id)
-                    .and_then(|id| self.by_id.get(&id))
-                    .is_some_and(|t| p.parse::<usize>().is_ok_and(|p| p < t.partitions.len()))
+            let parsed = name
+                .rsplit_once('-')
+                .and_then(|(id, p)| Some((id_from_hex(id)?, p.parse::<usize>().ok()?)));
+            let owned = parsed.is_some_and(|(id, p)| {
+                self.by_id.get(&id).is_some_and(|t| p < t.partitions.len())
             });
-            if !owned {
-                tracing::warn!("removing orphaned partition directory {name}");
-                std::fs::remove_dir_all(entry.path())?;
+            if owned {
+                continue;
             }
+            let deleted = parsed.is_some_and(|(id, _)| self.deleting.contains(&id_to_hex(&id)));
+            if deleted {
+                tracing::info!("finishing the delete of partition directory {name}");
+                std::fs::remove_dir_all(entry.path())?;
+            } else if entry.path().is_dir() && !holds_data(&entry.path())? {
+                tracing::debug!("removing empty partition directory {name} (a create that did not finish)");
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                stray.push(name);
+            }
+        }
+        if !stray.is_empty() {
+            let to = self.data_dir.join("stray");
+            std::fs::create_dir_all(&to)?;
+            for name in &stray {
+                std::fs::rename(self.data_dir.join("partitions").join(name), to.join(name))?;
+            }
+            std::fs::File::open(&to)?.sync_all()?;
+            std::fs::File::open(self.data_dir.join("partitions"))?.sync_all()?;
+            tracing::warn!(
+                "{} partition directories that no topic in meta/topics.json owns were moved to {} \
+                 (kept, not deleted): {}{}",
+                stray.len(),
+                to.display(),
+                stray.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+                if stray.len() > 5 { ", ..." } else { "" }
+            );
+        }
+        if !self.deleting.is_empty() {
+            self.deleting.clear();
+            self.persist()?;
         }
         Ok(())
     }
@@ -183,7 +275,11 @@ impl TopicTable {
             })
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
-        let json = serde_json::to_vec_pretty(&TopicsFile { topics }).map_err(io::Error::other)?;
+        let json = serde_json::to_vec_pretty(&TopicsFile {
+            topics,
+            deleting: self.deleting.clone(),
+        })
+        .map_err(io::Error::other)?;
         write_atomically(&self.data_dir.join("meta/topics.json"), &json)
     }
 
@@ -211,7 +307,7 @@ impl TopicTable {
     ) -> io::Result<Arc<Topic>> {
         let mut parts = Vec::new();
         for p in 0..partitions {
-            parts.push(Arc::new(open_partition(config, name, &id, p, &configs)?));
+            parts.push(Arc::new(open_partition(config, name, &id, p, &configs, None)?));
         }
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -229,16 +325,20 @@ impl TopicTable {
         Ok(topic)
     }
 
-    /// Forgets the topic (durably), then removes its files.
+    /// Forgets the topic (durably, noting that its files are being
+    /// removed), then removes its files.
     pub fn delete(&mut self, name: &str) -> io::Result<Option<Arc<Topic>>> {
         let Some(topic) = self.by_name.remove(name) else {
             return Ok(None);
         };
         self.by_id.remove(&topic.id);
+        self.deleting.push(id_to_hex(&topic.id));
         self.persist()?;
         for p in &topic.partitions {
             p.destroy()?;
         }
+        self.deleting.retain(|d| *d != id_to_hex(&topic.id));
+        self.persist()?;
         Ok(Some(topic))
     }
 
@@ -261,6 +361,7 @@ impl TopicTable {
                 &old.id,
                 p,
                 &old.configs,
+                None,
             )?));
         }
         let topic = Arc::new(Topic {
@@ -283,26 +384,66 @@ impl TopicTable {
     }
 }
 
+/// Whether a directory holds any bytes of log data.
+fn holds_data(dir: &Path) -> io::Result<bool> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_name().to_string_lossy().ends_with(".log") && e.metadata()?.len() > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Opens a partition's log: an existing one (`recovered` given) is recovered
+/// and taken offline if damaged; a new one is created with its metadata file.
 fn open_partition(
     config: &crate::BrokerConfig,
     name: &str,
     id: &TopicId,
     p: i32,
     configs: &BTreeMap<String, String>,
+    recovered: Option<&Recovered<'_>>,
 ) -> io::Result<Partition> {
-    let dir = partition_dir(&config.data_dir, id, p);
-    let (log, recovery) = LocalLog::open(&dir, log_config(configs, config))?;
-    if recovery.truncated_bytes > 0 || recovery.dropped_segments > 0 {
-        tracing::warn!(
-            topic = name,
-            partition = p,
-            "recovered log: cut {} bytes and {} segments ({})",
-            recovery.truncated_bytes,
-            recovery.dropped_segments,
-            recovery.reason.as_deref().unwrap_or("")
-        );
+    let dir_name = partition_dir_name(id, p);
+    let dir = config.data_dir.join(&dir_name);
+    let hint = match recovered {
+        Some(r) => OpenHint {
+            clean_shutdown: r.clean_shutdown,
+            checkpoint: r.checkpoints.get(&dir_name).copied(),
+            must_exist: true,
+        },
+        None => {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(PARTITION_METADATA), partition_metadata(name, id, p))?;
+            OpenHint::default()
+        }
+    };
+    match LocalLog::open_with(&dir, log_config(configs, config), hint) {
+        Ok((log, recovery)) => {
+            if let Some(reason) = &recovery.reason {
+                tracing::warn!(
+                    topic = name,
+                    partition = p,
+                    "recovered log after a crash: cut a torn tail of {} bytes and {} segments after it ({reason})",
+                    recovery.truncated_bytes,
+                    recovery.dropped_segments,
+                );
+            }
+            Partition::new(name, p, dir_name, Box::new(log))
+        }
+        Err(OpenError::Damaged(d)) => {
+            tracing::error!(
+                topic = name,
+                partition = p,
+                "partition offline: its log is damaged: {d}; nothing was cut or deleted. \
+                 Stop the broker and run `cohort repair --data-dir {}` to cut the log at the damage",
+                config.data_dir.display()
+            );
+            Ok(Partition::offline(name, p, dir_name, d.to_string()))
+        }
+        Err(OpenError::Io(e)) => Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
     }
-    Partition::new(name, p, Box::new(log))
 }
 
 #[cfg(test)]

@@ -119,6 +119,6 @@ fn a_log_in_the_first_record_format_loads_every_group_and_offset() {
         assert!(consumer.epoch > 0 && consumer.assignment_epoch == consumer.epoch);
         assert_eq!(groups[1].members.len(), 1, "{:?}", groups[1]);
         assert_ne!(groups[2].error, cohort_types::ErrorCode::NONE);
-        broker.close();
+        tokio::task::spawn_blocking(move || broker.close()).await.unwrap();
     });
 }

@@ -141,6 +141,12 @@ struct ServeArgs {
         default_value_t = 300_000
     )]
     retention_check_interval_ms: u64,
+    /// How often every log's recovery point is written, in ms
+    /// (log.flush.offset.checkpoint.interval.ms). After a crash, only data
+    /// written since the last one may be cut as a torn tail; damage anywhere
+    /// else takes the partition offline instead.
+    #[arg(long, env = "COHORT_RECOVERY_POINT_CHECKPOINT_INTERVAL_MS", default_value_t = 5000)]
+    recovery_point_checkpoint_interval_ms: u64,
     /// Delay of the first rebalance of an empty classic group (group.initial.rebalance.delay.ms).
     #[arg(
         long,
@@ -290,6 +296,8 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.message_timestamp_after_max_ms = args.message_timestamp_after_max_ms.max(0);
     config.retention_check_interval =
         Duration::from_millis(args.retention_check_interval_ms.max(1));
+    config.recovery_point_checkpoint_interval =
+        Duration::from_millis(args.recovery_point_checkpoint_interval_ms.max(1));
     config.coordinator.initial_rebalance_delay_ms = args.group_initial_rebalance_delay_ms.max(0);
     config.coordinator.min_session_timeout_ms = args.group_min_session_timeout_ms;
     config.coordinator.max_session_timeout_ms = args.group_max_session_timeout_ms;

@@ -3,13 +3,17 @@
 //! Kafka's own record batch v2, byte for byte; FORMAT.md at the repository root
 //! describes the files.
 //!
-//! Recovery on open: the newest two segments are read batch by batch with their
-//! CRCs checked, and the log is cut at the first torn or corrupt batch (a crash
-//! mid-write, or a segment rolled just before the crash). Older segments were
-//! synced before anything after them, so their indexes are trusted when they
-//! agree with the file, and rebuilt by a header scan when not.
+//! Opening a log recovers it (`recover`): a torn tail left by a crash is cut,
+//! any other damage refuses to open with an error naming the file and byte.
+//! Every read checks the CRC of each batch it returns, so a batch damaged on
+//! disk after it was written is never served.
 
+mod recover;
+mod repair;
 mod segment;
+
+pub use recover::{Checkpoint, Damage, OpenError, OpenHint, Recovery};
+pub use repair::{repair, Repaired};
 
 use bytes::Bytes;
 use cohort_log::batch::{set_base_offset, BatchHeader};
@@ -42,15 +46,6 @@ impl Default for LocalLogConfig {
     }
 }
 
-/// What opening a log found and repaired.
-#[derive(Debug, Default)]
-pub struct Recovery {
-    pub truncated_bytes: u64,
-    pub dropped_segments: usize,
-    pub rebuilt_indexes: usize,
-    pub reason: Option<String>,
-}
-
 pub struct LocalLog {
     dir: PathBuf,
     config: LocalLogConfig,
@@ -66,58 +61,30 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl LocalLog {
-    pub fn open(dir: &Path, config: LocalLogConfig) -> io::Result<(LocalLog, Recovery)> {
+    /// Opens (or creates) the log in `dir` knowing nothing of how it was left:
+    /// the newest two segments may hold a torn tail.
+    pub fn open(dir: &Path, config: LocalLogConfig) -> Result<(LocalLog, Recovery), OpenError> {
+        LocalLog::open_with(dir, config, OpenHint::default())
+    }
+
+    pub fn open_with(
+        dir: &Path,
+        config: LocalLogConfig,
+        hint: OpenHint,
+    ) -> Result<(LocalLog, Recovery), OpenError> {
+        if hint.must_exist && !dir.is_dir() {
+            return Err(OpenError::Damaged(Damage {
+                file: dir.to_path_buf(),
+                position: 0,
+                offset: None,
+                reason: "the log's directory is missing".into(),
+            }));
+        }
         std::fs::create_dir_all(dir)?;
-        let mut bases = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let name = entry?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(stem) = name.strip_suffix(".log") {
-                if let Ok(base) = stem.parse::<u64>() {
-                    bases.push(base);
-                }
-            }
-        }
-        bases.sort_unstable();
-        let mut recovery = Recovery::default();
-        let mut segments = BTreeMap::new();
-        let verify_from = bases.len().saturating_sub(2);
-        let mut cut = false;
-        for (i, &base) in bases.iter().enumerate() {
-            if cut {
-                Segment::remove_files(dir, base)?;
-                recovery.dropped_segments += 1;
-                continue;
-            }
-            if i < verify_from {
-                let next = bases[i + 1];
-                if let Some(seg) = Segment::open_sealed(dir, base, next)? {
-                    segments.insert(base, seg);
-                    continue;
-                }
-                recovery.rebuilt_indexes += 1;
-            }
-            let file = Segment::open_file(dir, base)?;
-            let scan = Segment::scan_file(&file, base, i >= verify_from)?;
-            let len = file.metadata()?.len();
-            if scan.valid_len < len {
-                recovery.truncated_bytes += len - scan.valid_len;
-                recovery.reason = scan.stopped.clone();
-                file.set_len(scan.valid_len)?;
-                file.sync_all()?;
-                // Whatever follows a cut cannot continue the offsets.
-                cut = true;
-            }
-            let seg = Segment::from_scan(base, file, &scan, config.index_interval_bytes);
-            if i < verify_from && !cut {
-                seg.write_indexes(dir)?;
-            }
-            segments.insert(base, seg);
-        }
-        // An empty segment that is not the newest carries nothing: drop it so a
-        // later segment cannot start past a gap.
+        let (mut segments, recovery) = recover::recover(dir, config.index_interval_bytes, hint)?;
         if segments.is_empty() {
-            segments.insert(0, Segment::create(dir, 0)?);
+            let start = hint.checkpoint.map_or(0, |c| c.start_offset);
+            segments.insert(start, Segment::create(dir, start)?);
         }
         sync_dir(dir)?;
         let log = LocalLog {
@@ -128,6 +95,30 @@ impl LocalLog {
             dir_dirty: false,
         };
         Ok((log, recovery))
+    }
+
+    /// Removes every batch at or after `offset` (which must be a batch
+    /// boundary; otherwise the batch holding it goes too). Used to drop what
+    /// was appended but never acknowledged after a failed write.
+    pub fn truncate_to(&mut self, offset: u64) -> io::Result<()> {
+        while self.segments.len() > 1 && self.active().base >= offset.max(self.start_offset() + 1) {
+            let (base, seg) = self.segments.pop_last().unwrap();
+            drop(seg);
+            Segment::remove_files(&self.dir, base)?;
+            self.dir_dirty = true;
+        }
+        let interval = self.config.index_interval_bytes;
+        let seg = self.active_mut();
+        let cut = match seg.position_of(offset)? {
+            Some((pos, _)) => pos,
+            None => return Ok(()),
+        };
+        let file = seg.file.try_clone()?;
+        let base = seg.base;
+        file.set_len(cut)?;
+        let scan = Segment::scan_file(&file, base, false)?;
+        *seg = Segment::from_scan(base, file, &scan, interval);
+        Ok(())
     }
 
     fn active(&self) -> &Segment {
@@ -159,6 +150,16 @@ impl LocalLog {
         &self.dir
     }
 
+    /// The segment file that holds `offset` (or would).
+    pub fn file_of(&self, offset: u64) -> PathBuf {
+        let base = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or_else(|| self.start_offset(), |(&b, _)| b);
+        segment::log_path(&self.dir, base)
+    }
+
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
@@ -166,6 +167,37 @@ impl LocalLog {
     pub fn size_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.size).sum()
     }
+}
+
+/// Checks the CRC of every batch in `bytes`, read from byte `start` of a
+/// segment: damage on disk is an error naming the file, never data served.
+fn verify(bytes: &[u8], dir: &Path, base: u64, start: u64) -> io::Result<()> {
+    let mut at = 0;
+    while at < bytes.len() {
+        let bad = |why: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                Damage {
+                    file: segment::log_path(dir, base),
+                    position: start + at as u64,
+                    offset: None,
+                    reason: why,
+                }
+                .to_string(),
+            )
+        };
+        let h = BatchHeader::parse(&bytes[at..]).map_err(|e| bad(format!("bad batch header: {e}")))?;
+        if at + h.size > bytes.len() {
+            return Err(bad("batch runs past the segment".into()));
+        }
+        h.check_crc(&bytes[at..at + h.size]).map_err(|e| {
+            let mut d = bad(format!("corrupt batch: {e}"));
+            d = io::Error::new(io::ErrorKind::InvalidData, format!("{d} (offset {})", h.base_offset));
+            d
+        })?;
+        at += h.size;
+    }
+    Ok(())
 }
 
 impl LogStore for LocalLog {
@@ -246,6 +278,7 @@ impl LogStore for LocalLog {
                 let at = out.len();
                 out.resize(at + (end - start) as usize, 0);
                 seg.file.read_exact_at(&mut out[at..], start)?;
+                verify(&out[at..], &self.dir, seg.base, start)?;
             }
             if full {
                 break;
@@ -334,10 +367,14 @@ impl LogStore for LocalLog {
             }
             total -= seg.size;
             self.segments.remove(&base);
-            Segment::remove_files(&self.dir, base)?;
+            Segment::mark_deleted(&self.dir, base)?;
             self.dir_dirty = true;
         }
         Ok(self.start_offset() - old_start)
+    }
+
+    fn purge_deleted(&mut self) -> io::Result<()> {
+        Segment::purge_deleted(&self.dir).map(|_| ())
     }
 
     fn destroy(self: Box<Self>) -> io::Result<()> {
@@ -349,3 +386,6 @@ impl LogStore for LocalLog {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod damage_tests;

@@ -36,12 +36,20 @@ pub struct Segment {
 }
 
 /// What scanning a segment file found.
+#[derive(Debug)]
 pub struct Scan {
     pub batches: Vec<(u64, BatchHeader)>,
     /// Bytes of whole, valid batches from the start of the file.
     pub valid_len: u64,
     /// Why scanning stopped before the end of the file, if it did.
     pub stopped: Option<String>,
+}
+
+impl Scan {
+    /// The offset after the last whole batch.
+    pub fn next_offset(&self, base: u64) -> u64 {
+        self.batches.last().map_or(base, |(_, h)| h.next_offset())
+    }
 }
 
 impl Segment {
@@ -197,8 +205,9 @@ impl Segment {
     }
 
     /// Opens a sealed segment from its index files, if they are present and agree
-    /// with the log file; `next_offset` is the following segment's base.
-    pub fn open_sealed(dir: &Path, base: u64, next_offset: u64) -> io::Result<Option<Segment>> {
+    /// with the log file: the headers from the last indexed batch on must run
+    /// exactly to the end of the file, which also gives the segment's end offset.
+    pub fn open_sealed(dir: &Path, base: u64) -> io::Result<Option<Segment>> {
         let file = Segment::open_file(dir, base)?;
         let size = file.metadata()?.len();
         let (Ok(idx), Ok(tidx)) = (
@@ -230,12 +239,35 @@ impl Segment {
             .collect();
         let ascending = index.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
             && time_index.windows(2).all(|w| w[0].0 < w[1].0);
-        let in_bounds = index.last().map_or(false, |&(rel, pos)| {
-            (pos as u64) < size && base + (rel as u64) < next_offset
-        }) && index[0] == (0, 0);
+        let in_bounds = index.last().map_or(false, |&(_, pos)| (pos as u64) < size)
+            && index[0] == (0, 0);
         if !ascending || !in_bounds {
             return Ok(None);
         }
+        // Walk the headers after the last index entry: they must be whole, end
+        // exactly at the end of the file, and continue the offsets.
+        let (last_rel, last_pos) = *index.last().unwrap();
+        let mut pos = last_pos as u64;
+        let mut next_offset = None;
+        let mut header = [0u8; HEADER_SIZE];
+        while pos < size {
+            if size - pos < HEADER_SIZE as u64 {
+                return Ok(None);
+            }
+            file.read_exact_at(&mut header, pos)?;
+            let Ok(h) = BatchHeader::parse(&header) else {
+                return Ok(None);
+            };
+            let expected = next_offset.unwrap_or(base + last_rel as u64);
+            if h.base_offset != expected || pos + h.size as u64 > size {
+                return Ok(None);
+            }
+            next_offset = Some(h.next_offset());
+            pos += h.size as u64;
+        }
+        let Some(next_offset) = next_offset else {
+            return Ok(None);
+        };
         let mut seg = Segment::empty(base, file);
         seg.size = size;
         seg.next_offset = next_offset;
@@ -271,6 +303,38 @@ impl Segment {
             pos += h.size as u64;
         }
         Ok(None)
+    }
+
+    /// Retention's first step: the segment's files are renamed `*.deleted`, and
+    /// removed only once the new start offset is checkpointed (so a crash in
+    /// between never looks like lost segments).
+    pub fn mark_deleted(dir: &Path, base: u64) -> io::Result<()> {
+        for p in [log_path(dir, base), index_path(dir, base), time_index_path(dir, base)] {
+            let mut to = p.clone().into_os_string();
+            to.push(".deleted");
+            match std::fs::rename(&p, &to) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every `*.deleted` file; returns the bases of the segments whose
+    /// log files were among them.
+    pub fn purge_deleted(dir: &Path) -> io::Result<Vec<u64>> {
+        let mut bases = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some(stem) = name.strip_suffix(".deleted") {
+                if let Some(base) = stem.strip_suffix(".log").and_then(|b| b.parse().ok()) {
+                    bases.push(base);
+                }
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(bases)
     }
 
     pub fn remove_files(dir: &Path, base: u64) -> io::Result<()> {

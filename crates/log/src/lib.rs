@@ -57,7 +57,14 @@ pub trait LogStore: Send {
 
     /// Drops whole old segments past the retention limits; returns how many
     /// batches' worth of offsets were removed (new start minus old start).
+    /// Their files may linger until `purge_deleted`, which the caller runs
+    /// once the new start offset is recorded.
     fn apply_retention(&mut self, now_ms: i64, retention: Retention) -> io::Result<u64>;
+
+    /// Removes the files of segments retention dropped.
+    fn purge_deleted(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 
     /// Removes everything this log holds on disk.
     fn destroy(self: Box<Self>) -> io::Result<()>;
