@@ -145,6 +145,12 @@ fn retention_by_size_removes_old_segments_and_files() {
     .unwrap();
     assert!(log.segment_count() < segments);
     assert!(log.size_bytes() >= 600 - 300 && log.start_offset() > 0);
+    let deleted = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".deleted"))
+        .count();
+    assert!(deleted > 0, "dropped segments wait, renamed, for their start to be recorded");
+    log.purge_deleted().unwrap();
     let files = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(
         files,
