@@ -162,3 +162,16 @@ def parse_produce_v8(frame):
             msg, at = nstring(at)
             out.append((name, p, err, base, errs, msg))
     return out
+
+
+def list_offsets_v4(conn, topic, partition, timestamp=-1):
+    """-> (error, offset) of one partition (ListOffsets v4)."""
+    body = (struct.pack(">ib", -1, 0) + struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1)
+            + struct.pack(">iiq", partition, -1, timestamp))
+    conn.request(2, 4, body)
+    frame = conn.read_frame()
+    at = 4 + 4 + 4  # correlation id, throttle time, topic count
+    (n,) = struct.unpack(">h", frame[at:at + 2])
+    at += 2 + n + 4
+    _p, err, _ts, offset, _epoch = struct.unpack(">ihqqi", frame[at:at + 26])
+    return err, offset

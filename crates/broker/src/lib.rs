@@ -12,6 +12,7 @@ mod durability;
 mod hold;
 mod partition;
 mod producers;
+pub mod repair;
 pub mod server;
 mod topics;
 

@@ -28,12 +28,12 @@ pub struct Topic {
 }
 
 #[derive(Serialize, Deserialize, Default)]
-struct TopicsFile {
-    topics: Vec<TopicRecord>,
+pub(crate) struct TopicsFile {
+    pub(crate) topics: Vec<TopicRecord>,
     /// Ids (hex) of topics deleted whose directories may still be on disk: a
     /// crash in the middle of a delete is finished at the next start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    deleting: Vec<String>,
+    pub(crate) deleting: Vec<String>,
 }
 
 /// How the data directory was left: what opening each log needs to know.
@@ -94,7 +94,7 @@ pub struct TopicTable {
     data_dir: PathBuf,
     by_name: HashMap<String, Arc<Topic>>,
     by_id: HashMap<TopicId, Arc<Topic>>,
-    deleting: Vec<String>,
+    pub(crate) deleting: Vec<String>,
 }
 
 /// A partition's directory, relative to the data directory. Named by topic

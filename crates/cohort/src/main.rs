@@ -21,12 +21,30 @@ struct Cli {
 enum Command {
     /// Run a single broker with the embedded log.
     Serve(ServeArgs),
+    /// Repair a stopped broker's damaged data directory: cut each damaged log
+    /// at its first damage (moving what is cut aside, never deleting it) and
+    /// rebuild a lost topics.json from the partitions' own metadata.
+    Repair(RepairArgs),
     /// Run the deterministic group simulator over many seeds (or replay one).
     Sim(SimArgs),
     /// The rebalance lab: scenarios with real clients against any broker,
     /// every pause measured and drawn.
     #[command(subcommand)]
     Lab(cohort_lab::cli::LabCommand),
+}
+
+#[derive(Parser)]
+struct RepairArgs {
+    /// The data directory of a stopped broker.
+    #[arg(long, env = "COHORT_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Only report what would be cut.
+    #[arg(long)]
+    dry_run: bool,
+    /// Which coordinator log generation (log-NNNNNN) is live, when CURRENT is
+    /// lost and more than one exists.
+    #[arg(long)]
+    coordinator_generation: Option<u64>,
 }
 
 #[derive(Parser)]
@@ -263,10 +281,13 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: log files and journald get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Repair(args) => repair(args),
         Command::Sim(args) => sim(args),
         Command::Lab(cmd) => match cohort_lab::cli::main(cmd) {
             Ok(true) => std::process::ExitCode::SUCCESS,
@@ -276,6 +297,25 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn repair(args: RepairArgs) -> std::process::ExitCode {
+    let options = cohort_broker::repair::RepairOptions {
+        dry_run: args.dry_run,
+        coordinator_generation: args.coordinator_generation,
+    };
+    match cohort_broker::repair::repair(&args.data_dir, &options) {
+        Ok(report) => {
+            for line in report.lines {
+                println!("{line}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("repair: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
