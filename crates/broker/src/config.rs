@@ -83,6 +83,17 @@ pub struct BrokerConfig {
     /// Requests one connection may have in progress before the broker stops
     /// reading from it.
     pub max_in_flight_per_connection: usize,
+    /// Bytes all connections' requests may hold in memory together, from the
+    /// first byte read to the answer (queued.max.request.bytes); past it,
+    /// connections stop reading. None: unbounded.
+    pub queued_max_request_bytes: Option<usize>,
+    /// A connection with nothing in flight and no traffic for this long is
+    /// closed (connections.max.idle.ms).
+    pub connections_max_idle: Duration,
+    /// A request frame must arrive whole within this long of its first byte,
+    /// or the connection is closed (a client that stalls mid-request holds
+    /// nothing for long).
+    pub frame_read_timeout: Duration,
     /// The group coordinator's settings (group.* and offsets.* configs).
     pub coordinator: cohort_coordinator::CoordinatorConfig,
     /// Rewrite the coordinator log as a snapshot once it holds this many
@@ -113,6 +124,9 @@ impl BrokerConfig {
             retention_check_interval: Duration::from_secs(300),
             recovery_point_checkpoint_interval: Duration::from_secs(5),
             max_in_flight_per_connection: 32,
+            queued_max_request_bytes: Some(512 << 20),
+            connections_max_idle: Duration::from_secs(600),
+            frame_read_timeout: Duration::from_secs(60),
             coordinator: cohort_coordinator::CoordinatorConfig::default(),
             coordinator_compact_after: 10_000,
             consumer_hold_heartbeat_ms: 0,

@@ -3,6 +3,7 @@
 //! already translated into `cohort_types::api`; answers leave the same way.
 
 mod admin;
+mod budget;
 mod checkpoints;
 pub mod config;
 mod coordination;
@@ -12,6 +13,7 @@ mod durability;
 mod hold;
 mod partition;
 mod producers;
+mod quiet;
 pub mod repair;
 pub mod server;
 mod topics;

@@ -6,6 +6,8 @@
 //! waiting on fsync or a long poll at the same time, and are written strictly in
 //! order, as Kafka clients expect.
 
+use crate::budget::{Budget, Held};
+use crate::quiet::warn_peer;
 use crate::{Broker, BrokerConfig, Reply};
 use bytes::{Bytes, BytesMut};
 use cohort_protocol::frame::take_frame;
@@ -23,9 +25,15 @@ use tokio::task::JoinSet;
 
 type Answer = BoxFuture<'static, Result<Option<Bytes>, String>>;
 
+/// What a connection reads when it does not yet know the next frame's size.
+const READ_CHUNK: usize = 64 * 1024;
+/// The most one read takes.
+const MAX_READ: usize = 1 << 20;
+
 pub struct Server {
     broker: Arc<Broker>,
     listener: TcpListener,
+    budget: Arc<Budget>,
 }
 
 /// How long shutdown waits for connections to finish what they started.
@@ -41,8 +49,13 @@ impl Server {
             config.advertise = local.to_string();
         }
         // Opening recovers every log; it runs before any client is served.
+        let budget = Budget::new(config.queued_max_request_bytes);
         let broker = Broker::open(config)?;
-        Ok(Server { broker, listener })
+        Ok(Server {
+            broker,
+            listener,
+            budget,
+        })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -92,8 +105,9 @@ impl Server {
                     Ok((stream, peer)) => {
                         let broker = self.broker.clone();
                         let stop = shutdown.clone();
+                        let budget = self.budget.clone();
                         connections.spawn(async move {
-                            if let Err(e) = connection(stream, broker, stop).await {
+                            if let Err(e) = connection(stream, broker, budget, stop).await {
                                 tracing::debug!(%peer, "connection closed: {e}");
                             }
                         });
@@ -177,9 +191,48 @@ fn dispatch_decoded(
 
 static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// The size (length prefix included) of the frame at the front of `buf`,
+/// once its length has arrived.
+fn frame_size(buf: &BytesMut) -> Option<usize> {
+    let len = i32::from_be_bytes(buf.get(..4)?.try_into().ok()?);
+    usize::try_from(len).ok().map(|l| l + 4)
+}
+
+/// How much more a connection reads next: the rest of a frame whose size is
+/// known, or a chunk to learn the next frame's size.
+fn ahead(buf: &BytesMut) -> usize {
+    match frame_size(buf) {
+        Some(total) if total > buf.len() => total - buf.len(),
+        _ => READ_CHUNK,
+    }
+}
+
+/// Reads more, once the budget covers what is buffered, what is in flight and
+/// the whole of the frame being read: a frame that has started always has room
+/// to finish, so connections never wait on each other mid-frame (Kafka sizes
+/// its memory pool by whole requests for the same reason).
+async fn read_more(
+    budget: &Arc<Budget>,
+    held: &mut Held,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut BytesMut,
+    in_flight_bytes: usize,
+) -> io::Result<usize> {
+    let ahead = ahead(buf);
+    let want = in_flight_bytes + buf.len() + ahead;
+    if held.amount() < want {
+        held.merge(budget.acquire(want - held.amount()).await);
+    }
+    let step = ahead.min(MAX_READ);
+    buf.reserve(step.min(READ_CHUNK));
+    let mut limited = rd.take(step as u64);
+    limited.read_buf(buf).await
+}
+
 async fn connection(
     stream: TcpStream,
     broker: Arc<Broker>,
+    budget: Arc<Budget>,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
@@ -187,31 +240,46 @@ async fn connection(
     let (mut rd, mut wr) = stream.into_split();
     let max_size = broker.config().max_request_size;
     let max_in_flight = broker.config().max_in_flight_per_connection.max(1);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut in_flight: FuturesOrdered<Answer> = FuturesOrdered::new();
+    let idle = broker.config().connections_max_idle;
+    let frame_timeout = broker.config().frame_read_timeout;
+    let mut buf = BytesMut::new();
+    // Each unanswered request with the bytes its frame holds.
+    let mut in_flight: FuturesOrdered<BoxFuture<'static, (usize, Result<Option<Bytes>, String>)>> =
+        FuturesOrdered::new();
+    let mut in_flight_bytes = 0usize;
+    // Budget held for `buf` and the frames in flight.
+    let mut held = budget.none();
     let mut closing = *shutdown.borrow();
     let connection = NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // A heartbeat is among the unanswered requests: its answer may be held.
     let mut heartbeat_pending = false;
+    let mut last_activity = tokio::time::Instant::now();
+    // When the first byte of a frame not yet whole arrived.
+    let mut frame_started: Option<tokio::time::Instant> = None;
     loop {
         while !closing && in_flight.len() < max_in_flight {
             match take_frame(&mut buf, max_size) {
-                Ok(Some(frame)) => match dispatch(&broker, frame, &peer, connection) {
-                    Ok((answer, heartbeat)) => {
-                        if heartbeat_pending {
-                            broker.release_held(connection);
+                Ok(Some(frame)) => {
+                    let size = frame.len() + 4;
+                    frame_started = None;
+                    match dispatch(&broker, frame, &peer, connection) {
+                        Ok((answer, heartbeat)) => {
+                            if heartbeat_pending {
+                                broker.release_held(connection);
+                            }
+                            heartbeat_pending |= heartbeat;
+                            in_flight_bytes += size;
+                            in_flight.push_back(Box::pin(async move { (size, answer.await) }))
                         }
-                        heartbeat_pending |= heartbeat;
-                        in_flight.push_back(answer)
+                        Err(e) => {
+                            warn_peer!(peer, "closing connection: {e}");
+                            return Ok(());
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(%peer, "closing connection: {e}");
-                        return Ok(());
-                    }
-                },
+                }
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::warn!(%peer, "closing connection: {e}");
+                    warn_peer!(peer, "closing connection: {e}");
                     return Ok(());
                 }
             }
@@ -219,26 +287,53 @@ async fn connection(
         if closing && in_flight.is_empty() {
             return Ok(());
         }
+        // Keep budget for what is buffered, in flight, and the rest of a frame
+        // that has started; give back the rest.
+        let started = match frame_size(&buf) {
+            Some(total) if total > buf.len() => total - buf.len(),
+            _ => 0,
+        };
+        held.shrink_to(in_flight_bytes + buf.len() + started);
+        if buf.is_empty() {
+            frame_started = None;
+        } else if frame_started.is_none() {
+            frame_started = Some(tokio::time::Instant::now());
+        }
+        let idle_at = (in_flight.is_empty() && buf.is_empty()).then(|| last_activity + idle);
+        let stalled_at = frame_started.map(|t| t + frame_timeout);
         tokio::select! {
             biased;
-            Some(answer) = in_flight.next(), if !in_flight.is_empty() => match answer {
-                Ok(Some(bytes)) => {
-                    if in_flight.is_empty() {
-                        heartbeat_pending = false;
+            Some((size, answer)) = in_flight.next(), if !in_flight.is_empty() => {
+                in_flight_bytes -= size;
+                last_activity = tokio::time::Instant::now();
+                match answer {
+                    Ok(Some(bytes)) => {
+                        if in_flight.is_empty() {
+                            heartbeat_pending = false;
+                        }
+                        wr.write_all(&bytes).await?
                     }
-                    wr.write_all(&bytes).await?
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(%peer, "could not encode a response, closing: {e}");
-                    return Ok(());
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(%peer, "could not encode a response, closing: {e}");
+                        return Ok(());
+                    }
                 }
             },
-            read = rd.read_buf(&mut buf), if !closing && in_flight.len() < max_in_flight => {
+            read = read_more(&budget, &mut held, &mut rd, &mut buf, in_flight_bytes), if !closing && in_flight.len() < max_in_flight => {
+                last_activity = tokio::time::Instant::now();
                 if read? == 0 {
                     // The client closed its side: finish what it asked, then go.
                     closing = true;
                 }
+            }
+            _ = tokio::time::sleep_until(idle_at.unwrap_or_else(tokio::time::Instant::now)), if idle_at.is_some() && !closing => {
+                tracing::debug!(%peer, "closing a connection idle for {idle:?}");
+                return Ok(());
+            }
+            _ = tokio::time::sleep_until(stalled_at.unwrap_or_else(tokio::time::Instant::now)), if stalled_at.is_some() && !closing => {
+                warn_peer!(peer, "closing connection: a request frame did not arrive whole within {frame_timeout:?} ({} bytes of it had)", buf.len());
+                return Ok(());
             }
             _ = shutdown.changed(), if !closing => closing = true,
         }

@@ -126,6 +126,20 @@ struct ServeArgs {
     /// Largest request accepted, in bytes (socket.request.max.bytes).
     #[arg(long, env = "COHORT_MAX_REQUEST_SIZE", default_value_t = 100 * 1024 * 1024)]
     max_request_size: usize,
+    /// Bytes all clients' requests may hold in memory together, from the first
+    /// byte read until answered; past it the broker stops reading from
+    /// connections until requests complete (queued.max.request.bytes). -1 for
+    /// no limit.
+    #[arg(long, env = "COHORT_QUEUED_MAX_REQUEST_BYTES", default_value_t = 512 << 20, allow_negative_numbers = true)]
+    queued_max_request_bytes: i64,
+    /// Close a connection that has nothing in flight and no traffic for this
+    /// long, in ms (connections.max.idle.ms).
+    #[arg(long, env = "COHORT_CONNECTIONS_MAX_IDLE_MS", default_value_t = 600_000)]
+    connections_max_idle_ms: u64,
+    /// Close a connection whose request frame has not arrived whole this long
+    /// after its first byte, in ms.
+    #[arg(long, env = "COHORT_FRAME_READ_TIMEOUT_MS", default_value_t = 60_000)]
+    frame_read_timeout_ms: u64,
     /// Create topics on Metadata requests for unknown names (auto.create.topics.enable).
     #[arg(long, env = "COHORT_AUTO_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
     auto_create_topics: bool,
@@ -326,6 +340,9 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.node_id = args.node_id;
     config.fsync = args.fsync;
     config.max_request_size = args.max_request_size;
+    config.queued_max_request_bytes = usize::try_from(args.queued_max_request_bytes).ok();
+    config.connections_max_idle = Duration::from_millis(args.connections_max_idle_ms.max(1));
+    config.frame_read_timeout = Duration::from_millis(args.frame_read_timeout_ms.max(1));
     config.auto_create_topics = args.auto_create_topics;
     config.default_partitions = args.num_partitions.max(1);
     config.retention_ms = args.retention_ms;

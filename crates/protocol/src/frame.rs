@@ -20,6 +20,9 @@ impl std::fmt::Display for FrameError {
     }
 }
 
+/// The most a read buffer grows by ahead of the bytes that arrived.
+pub const GROWTH_STEP: usize = 64 * 1024;
+
 /// Takes one whole frame off the front of `buf`, if one has arrived.
 pub fn take_frame(buf: &mut BytesMut, max_size: usize) -> Result<Option<Bytes>, FrameError> {
     if buf.len() < 4 {
@@ -31,8 +34,10 @@ pub fn take_frame(buf: &mut BytesMut, max_size: usize) -> Result<Option<Bytes>, 
     }
     let len = len as usize;
     if buf.len() < 4 + len {
-        // Reserve up front so a large frame is read without repeated regrowth.
-        buf.reserve(4 + len - buf.len());
+        // Room for what is still to come, a step at a time: the buffer grows
+        // (doubling) as bytes arrive, never to the announced size up front,
+        // so a client announcing 100 MB and sending 10 bytes holds 10 bytes.
+        buf.reserve((4 + len - buf.len()).min(GROWTH_STEP));
         return Ok(None);
     }
     buf.advance(4);
@@ -53,6 +58,15 @@ mod tests {
             &[1, 2, 3]
         );
         assert_eq!(buf.as_ref(), &[0, 0]);
+    }
+
+    #[test]
+    fn a_large_announced_frame_does_not_reserve_its_size() {
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&(90_000_000i32).to_be_bytes());
+        buf.extend_from_slice(&[0; 10]);
+        assert_eq!(take_frame(&mut buf, 100 << 20), Ok(None));
+        assert!(buf.capacity() < 1 << 20, "{}", buf.capacity());
     }
 
     #[test]
