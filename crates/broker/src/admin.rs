@@ -38,6 +38,11 @@ const TOPIC_CONFIGS: &[(&str, &str, i8)] = &[
     ("unclean.leader.election.enable", "false", 1),
 ];
 
+/// Kafka's cap on the partitions one CreateTopics request may create
+/// (QuorumController's MAX_RECORDS_PER_USER_OP); Cohort applies it to
+/// CreatePartitions too.
+const MAX_PARTITIONS_PER_REQUEST: usize = 10_000;
+
 /// Values Cohort cannot honour are refused rather than silently ignored.
 fn check_topic_config(name: &str, value: &str) -> Result<(), String> {
     let Some(&(_, _, ty)) = TOPIC_CONFIGS.iter().find(|(n, _, _)| *n == name) else {
@@ -188,20 +193,76 @@ impl Broker {
         partitions: i32,
         configs: BTreeMap<String, String>,
     ) -> Result<Arc<crate::topics::Topic>, (ErrorCode, String)> {
-        let mut table = self.topics.write().unwrap();
-        if let Some(t) = table.get(name) {
+        if let Some(t) = self.topics.read().unwrap().get(name) {
             return Ok(t);
         }
+        let created = self.make_topic(name, partitions, configs);
+        match created {
+            Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => {
+                self.topics.read().unwrap().get(name).ok_or((
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    "created and deleted meanwhile".into(),
+                ))
+            }
+            other => {
+                self.topics_changed();
+                other
+            }
+        }
+    }
+
+    /// Whether `more` partitions fit within --max-partitions.
+    fn check_partition_limit(&self, more: usize) -> Result<(), (ErrorCode, String)> {
+        let have = self.topics.read().unwrap().partition_count();
+        if have + more > self.config.max_partitions {
+            return Err((
+                ErrorCode::POLICY_VIOLATION,
+                format!(
+                    "Creating {more} partitions would bring this broker to {} partitions, more than its limit of {} (--max-partitions).",
+                    have + more,
+                    self.config.max_partitions
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a topic: its logs first, outside the table's lock (produce and
+    /// fetch on other topics go on), then its entry in topics.json. All or
+    /// nothing.
+    fn make_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<crate::topics::Topic>, (ErrorCode, String)> {
+        self.check_partition_limit(partitions as usize)?;
         let id = TopicId(rand::random());
-        let created = table
-            .create(&self.config, name, partitions, configs, id)
+        let logs = crate::topics::create_logs(&self.config, name, &id, 0..partitions, &configs)
             .map_err(|e| {
                 tracing::error!("creating topic {name}: {e}");
                 (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
-            });
-        drop(table);
-        self.topics_changed();
-        created
+            })?;
+        let topic = Arc::new(crate::topics::Topic {
+            name: name.to_string(),
+            id,
+            configs,
+            partitions: logs,
+        });
+        let inserted = self.topics.write().unwrap().insert(topic.clone());
+        match inserted {
+            Ok(()) => Ok(topic),
+            Err(e) => {
+                crate::topics::remove_logs(&topic.partitions);
+                Err(match e {
+                    crate::topics::InsertError::Exists => (
+                        ErrorCode::TOPIC_ALREADY_EXISTS,
+                        format!("Topic '{name}' already exists."),
+                    ),
+                    crate::topics::InsertError::Io(e) => (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()),
+                })
+            }
+        }
     }
 
     pub(crate) fn create_topics(&self, r: CreateTopicsRequest) -> Vec<CreateTopicResult> {
@@ -211,6 +272,31 @@ impl Broker {
     }
 
     fn create_topics_inner(&self, r: CreateTopicsRequest) -> Vec<CreateTopicResult> {
+        // Kafka refuses a whole request creating more than 10,000 partitions.
+        let total: i64 = r
+            .topics
+            .iter()
+            .map(|t| match t.num_partitions {
+                -1 if t.assignments.is_empty() => self.config.default_partitions as i64,
+                -1 => t.assignments.len() as i64,
+                n => n.max(0) as i64,
+            })
+            .sum();
+        if total > MAX_PARTITIONS_PER_REQUEST as i64 {
+            return r
+                .topics
+                .into_iter()
+                .map(|t| CreateTopicResult {
+                    name: t.name,
+                    id: TopicId::ZERO,
+                    error: ErrorCode::POLICY_VIOLATION,
+                    message: Some("Excessively large number of partitions per request.".into()),
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    configs: vec![],
+                })
+                .collect();
+        }
         r.topics
             .into_iter()
             .map(|t| {
@@ -229,33 +315,16 @@ impl Broker {
                         result.message = Some(msg);
                     }
                     Ok((partitions, configs)) => {
-                        let outcome = if r.validate_only {
-                            match self.topics.read().unwrap().get(&t.name) {
-                                Some(_) => Err((
-                                    ErrorCode::TOPIC_ALREADY_EXISTS,
-                                    format!("Topic '{}' already exists.", t.name),
-                                )),
-                                None => Ok(None),
-                            }
+                        let exists = self.topics.read().unwrap().get(&t.name).is_some();
+                        let outcome = if exists {
+                            Err((
+                                ErrorCode::TOPIC_ALREADY_EXISTS,
+                                format!("Topic '{}' already exists.", t.name),
+                            ))
+                        } else if r.validate_only {
+                            self.check_partition_limit(partitions as usize).map(|_| None)
                         } else {
-                            let mut table = self.topics.write().unwrap();
-                            if table.get(&t.name).is_some() {
-                                Err((
-                                    ErrorCode::TOPIC_ALREADY_EXISTS,
-                                    format!("Topic '{}' already exists.", t.name),
-                                ))
-                            } else {
-                                table
-                                    .create(
-                                        &self.config,
-                                        &t.name,
-                                        partitions,
-                                        configs.clone(),
-                                        TopicId(rand::random()),
-                                    )
-                                    .map(Some)
-                                    .map_err(|e| (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))
-                            }
+                            self.make_topic(&t.name, partitions, configs.clone()).map(Some)
                         };
                         match outcome {
                             Err((code, msg)) => {
@@ -380,7 +449,7 @@ impl Broker {
         r.topics
             .into_iter()
             .map(|tr| {
-                let mut table = self.topics.write().unwrap();
+                let table = self.topics.read().unwrap();
                 let found = match &tr {
                     TopicRef::Name(n) => table.get(n),
                     TopicRef::Id(id) => table.get_by_id(id),
@@ -401,7 +470,8 @@ impl Broker {
                         },
                     };
                 };
-                match table.delete(&topic.name) {
+                drop(table);
+                match self.delete_topic(&topic.name) {
                     Ok(_) => DeleteTopicResult {
                         name: Some(topic.name.clone()),
                         id: topic.id,
@@ -419,6 +489,16 @@ impl Broker {
             .collect()
     }
 
+    /// Forgets a topic, then removes its files outside the table's lock.
+    fn delete_topic(&self, name: &str) -> std::io::Result<()> {
+        let forgotten = self.topics.write().unwrap().forget(name)?;
+        if let Some(topic) = forgotten {
+            crate::topics::remove_logs(&topic.partitions);
+            self.topics.write().unwrap().deleted(&topic.id)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn create_partitions(
         &self,
         r: CreatePartitionsRequest,
@@ -429,12 +509,22 @@ impl Broker {
     }
 
     fn create_partitions_inner(&self, r: CreatePartitionsRequest) -> Vec<CreatePartitionsResult> {
+        let adding: i64 = r
+            .topics
+            .iter()
+            .map(|(name, count)| {
+                let have = self.topics.read().unwrap().get(name).map_or(0, |t| t.partitions.len());
+                (*count as i64 - have as i64).max(0)
+            })
+            .sum();
         r.topics
             .into_iter()
             .map(|(name, count)| {
-                let mut table = self.topics.write().unwrap();
                 let fail = |error, message: String| CreatePartitionsResult { name: name.clone(), error, message: Some(message) };
-                let Some(topic) = table.get(&name) else {
+                if adding > MAX_PARTITIONS_PER_REQUEST as i64 {
+                    return fail(ErrorCode::POLICY_VIOLATION, "Excessively large number of partitions per request.".into());
+                }
+                let Some(topic) = self.topics.read().unwrap().get(&name) else {
                     return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("The topic '{name}' does not exist."));
                 };
                 let current = topic.partitions.len() as i32;
@@ -444,14 +534,44 @@ impl Broker {
                 if count == current {
                     return fail(ErrorCode::INVALID_PARTITIONS, format!("Topic already has {current} partitions."));
                 }
+                if let Err((code, msg)) = self.check_partition_limit((count - current) as usize) {
+                    return fail(code, msg);
+                }
                 if !r.validate_only {
-                    if let Err(e) = table.add_partitions(&self.config, &name, count) {
-                        return fail(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string());
+                    if let Err((code, msg)) = self.grow_topic(&topic, count) {
+                        return fail(code, msg);
                     }
                 }
                 CreatePartitionsResult { name, error: ErrorCode::NONE, message: None }
             })
             .collect()
+    }
+
+    /// Adds partitions to a topic: their logs first, outside the table's lock,
+    /// then topics.json. All or nothing.
+    fn grow_topic(&self, topic: &Arc<crate::topics::Topic>, count: i32) -> Result<(), (ErrorCode, String)> {
+        let current = topic.partitions.len() as i32;
+        let logs = crate::topics::create_logs(&self.config, &topic.name, &topic.id, current..count, &topic.configs)
+            .map_err(|e| (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))?;
+        let mut partitions = topic.partitions.clone();
+        partitions.extend(logs.iter().cloned());
+        let grown = Arc::new(crate::topics::Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            configs: topic.configs.clone(),
+            partitions,
+        });
+        let result = self.topics.write().unwrap().grow(topic, grown);
+        result.map_err(|e| {
+            crate::topics::remove_logs(&logs);
+            match e {
+                crate::topics::InsertError::Exists => (
+                    ErrorCode::INVALID_PARTITIONS,
+                    format!("Topic '{}' changed while its partitions were being created; try again.", topic.name),
+                ),
+                crate::topics::InsertError::Io(e) => (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()),
+            }
+        })
     }
 
     pub(crate) fn init_producer_id(&self, r: InitProducerIdRequest) -> InitProducerIdResponse {

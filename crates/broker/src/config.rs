@@ -63,6 +63,9 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// Partitions for auto-created topics and CreateTopics with -1 (num.partitions).
     pub default_partitions: i32,
+    /// The most partitions this broker holds; creating more is refused with
+    /// POLICY_VIOLATION.
+    pub max_partitions: usize,
     /// log.retention.ms; -1 keeps forever.
     pub retention_ms: i64,
     /// log.retention.bytes per partition; -1 means no limit.
@@ -115,6 +118,7 @@ impl BrokerConfig {
             max_request_size: cohort_protocol::frame::DEFAULT_MAX_REQUEST_SIZE,
             auto_create_topics: true,
             default_partitions: 1,
+            max_partitions: 200_000,
             retention_ms: 7 * 24 * 3600 * 1000,
             retention_bytes: -1,
             segment_bytes: 1 << 30,

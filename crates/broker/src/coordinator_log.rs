@@ -124,6 +124,7 @@ impl Store {
             clean_shutdown,
             checkpoint: checkpoints.get(&key).copied(),
             must_exist: generation > 0,
+            new_log: false,
         };
         let (log, recovery) = LocalLog::open_with(&dir, LocalLogConfig::default(), hint)?;
         if let Some(reason) = &recovery.reason {

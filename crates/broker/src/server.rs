@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -43,14 +44,32 @@ impl Server {
     /// Opens the data directory and binds the listener. A port of 0 binds any
     /// free port; an advertised port of 0 is then replaced by the bound one.
     pub async fn bind(mut config: BrokerConfig) -> io::Result<Server> {
-        let listener = TcpListener::bind(&config.listen).await?;
-        let local = listener.local_addr()?;
+        // The port is taken now (so a port of 0 can be advertised) but only
+        // listens once the data directory is open: while every log recovers,
+        // clients are refused at once rather than left unanswered.
+        let addr = tokio::net::lookup_host(&config.listen)
+            .await?
+            .next()
+            .ok_or_else(|| io::Error::other(format!("{} resolves to no address", config.listen)))?;
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let local = socket.local_addr()?;
         if config.advertise.ends_with(":0") {
             config.advertise = local.to_string();
         }
-        // Opening recovers every log; it runs before any client is served.
         let budget = Budget::new(config.queued_max_request_bytes);
-        let broker = Broker::open(config)?;
+        let broker = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || Broker::open(config))
+                .await
+                .map_err(io::Error::other)??
+        };
+        let listener = socket.listen(1024)?;
         Ok(Server {
             broker,
             listener,

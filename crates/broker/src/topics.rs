@@ -297,83 +297,66 @@ impl TopicTable {
         v
     }
 
-    pub fn create(
-        &mut self,
-        config: &crate::BrokerConfig,
-        name: &str,
-        partitions: i32,
-        configs: BTreeMap<String, String>,
-        id: TopicId,
-    ) -> io::Result<Arc<Topic>> {
-        let mut parts = Vec::new();
-        for p in 0..partitions {
-            parts.push(Arc::new(open_partition(config, name, &id, p, &configs, None)?));
-        }
-        let topic = Arc::new(Topic {
-            name: name.to_string(),
-            id,
-            configs,
-            partitions: parts,
-        });
-        self.by_name.insert(name.to_string(), topic.clone());
-        self.by_id.insert(id, topic.clone());
-        if let Err(e) = self.persist() {
-            self.by_name.remove(name);
-            self.by_id.remove(&id);
-            return Err(e);
-        }
-        Ok(topic)
+    /// Every partition the table holds.
+    pub fn partition_count(&self) -> usize {
+        self.by_name.values().map(|t| t.partitions.len()).sum()
     }
 
-    /// Forgets the topic (durably, noting that its files are being
-    /// removed), then removes its files.
-    pub fn delete(&mut self, name: &str) -> io::Result<Option<Arc<Topic>>> {
+    /// Adds a topic whose partitions `create_logs` made, unless the name was
+    /// taken meanwhile (then the caller removes them).
+    pub fn insert(&mut self, topic: Arc<Topic>) -> Result<(), InsertError> {
+        if self.by_name.contains_key(&topic.name) {
+            return Err(InsertError::Exists);
+        }
+        self.by_name.insert(topic.name.clone(), topic.clone());
+        self.by_id.insert(topic.id, topic.clone());
+        if let Err(e) = self.persist() {
+            self.by_name.remove(&topic.name);
+            self.by_id.remove(&topic.id);
+            return Err(InsertError::Io(e));
+        }
+        Ok(())
+    }
+
+    /// Replaces a topic by a grown one (its new partitions made by
+    /// `create_logs`), unless it changed meanwhile.
+    pub fn grow(&mut self, old: &Arc<Topic>, grown: Arc<Topic>) -> Result<(), InsertError> {
+        let current = self.by_name.get(&old.name);
+        if !current.is_some_and(|c| Arc::ptr_eq(c, old)) {
+            return Err(InsertError::Exists);
+        }
+        self.by_name.insert(grown.name.clone(), grown.clone());
+        self.by_id.insert(grown.id, grown);
+        if let Err(e) = self.persist() {
+            self.by_name.insert(old.name.clone(), old.clone());
+            self.by_id.insert(old.id, old.clone());
+            return Err(InsertError::Io(e));
+        }
+        Ok(())
+    }
+
+    /// Forgets the topic, durably noting that its files are being removed;
+    /// the caller removes them (outside the table's lock) with `remove_logs`
+    /// and then calls `deleted`.
+    pub fn forget(&mut self, name: &str) -> io::Result<Option<Arc<Topic>>> {
         let Some(topic) = self.by_name.remove(name) else {
             return Ok(None);
         };
         self.by_id.remove(&topic.id);
         self.deleting.push(id_to_hex(&topic.id));
-        self.persist()?;
-        for p in &topic.partitions {
-            p.destroy()?;
+        if let Err(e) = self.persist() {
+            self.deleting.pop();
+            self.by_id.insert(topic.id, topic.clone());
+            self.by_name.insert(name.to_string(), topic);
+            return Err(e);
         }
-        self.deleting.retain(|d| *d != id_to_hex(&topic.id));
-        self.persist()?;
         Ok(Some(topic))
     }
 
-    pub fn add_partitions(
-        &mut self,
-        config: &crate::BrokerConfig,
-        name: &str,
-        count: i32,
-    ) -> io::Result<Arc<Topic>> {
-        let old = self
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or_else(|| io::Error::other("no such topic"))?;
-        let mut partitions = old.partitions.clone();
-        for p in partitions.len() as i32..count {
-            partitions.push(Arc::new(open_partition(
-                config,
-                name,
-                &old.id,
-                p,
-                &old.configs,
-                None,
-            )?));
-        }
-        let topic = Arc::new(Topic {
-            name: old.name.clone(),
-            id: old.id,
-            configs: old.configs.clone(),
-            partitions,
-        });
-        self.by_name.insert(name.to_string(), topic.clone());
-        self.by_id.insert(topic.id, topic.clone());
-        self.persist()?;
-        Ok(topic)
+    /// A forgotten topic's files are gone.
+    pub fn deleted(&mut self, id: &TopicId) -> io::Result<()> {
+        self.deleting.retain(|d| *d != id_to_hex(id));
+        self.persist()
     }
 
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
@@ -382,6 +365,81 @@ impl TopicTable {
             .flat_map(|t| t.partitions.iter().cloned())
             .collect()
     }
+}
+
+#[derive(Debug)]
+pub enum InsertError {
+    /// The name is taken (or the topic changed) since the logs were made.
+    Exists,
+    Io(io::Error),
+}
+
+/// Above this many new partitions, one syncfs makes them durable instead of
+/// an fsync per directory.
+const BULK_SYNC: usize = 64;
+
+/// Makes the logs of partitions `range` of a topic: directories, metadata
+/// files and empty segments, durable together before this returns (a topic
+/// is recorded in topics.json only after). All or nothing: on any failure,
+/// what was made is removed.
+pub fn create_logs(
+    config: &crate::BrokerConfig,
+    name: &str,
+    id: &TopicId,
+    range: std::ops::Range<i32>,
+    configs: &BTreeMap<String, String>,
+) -> io::Result<Vec<Arc<Partition>>> {
+    let mut made: Vec<Arc<Partition>> = Vec::new();
+    // Directories this call created: the only ones it may remove.
+    let mut ours: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        for p in range.clone() {
+            let dir = config.data_dir.join(partition_dir_name(id, p));
+            std::fs::create_dir(&dir)?;
+            ours.push(dir);
+            made.push(Arc::new(open_partition(config, name, id, p, configs, None)?));
+        }
+        let parent = config.data_dir.join("partitions");
+        if made.len() > BULK_SYNC {
+            syncfs(&parent)
+        } else {
+            for p in &made {
+                std::fs::File::open(config.data_dir.join(&p.dir_name))?.sync_all()?;
+            }
+            std::fs::File::open(&parent)?.sync_all()
+        }
+    })();
+    match result {
+        Ok(()) => Ok(made),
+        Err(e) => {
+            remove_logs(&made);
+            for dir in ours {
+                cohort_log_local::files().forget_dir(&dir);
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Removes partitions' files (a failed create, or a delete).
+pub fn remove_logs(partitions: &[Arc<Partition>]) {
+    for p in partitions {
+        if let Err(e) = p.destroy() {
+            tracing::warn!(topic = %p.topic, partition = p.index, "could not remove the partition's files: {e}");
+        }
+    }
+}
+
+/// Flushes the whole file system holding `path` in one call.
+fn syncfs(path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = std::fs::File::open(path)?;
+    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Whether a directory holds any bytes of log data.
@@ -412,11 +470,14 @@ fn open_partition(
             clean_shutdown: r.clean_shutdown,
             checkpoint: r.checkpoints.get(&dir_name).copied(),
             must_exist: true,
+            new_log: false,
         },
         None => {
-            std::fs::create_dir_all(&dir)?;
             std::fs::write(dir.join(PARTITION_METADATA), partition_metadata(name, id, p))?;
-            OpenHint::default()
+            OpenHint {
+                new_log: true,
+                ..OpenHint::default()
+            }
         }
     };
     match LocalLog::open_with(&dir, log_config(configs, config), hint) {
@@ -456,6 +517,35 @@ mod tests {
         for bad in ["", ".", "..", "a b", "é", &"x".repeat(250)] {
             assert!(valid_topic_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_creation_that_fails_part_way_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::BrokerConfig::new(dir.path());
+        let id = TopicId([9; 16]);
+        for n in [10, 100] {
+            std::fs::create_dir_all(dir.path().join("partitions")).unwrap();
+            // Partition 5's directory is in the way: creating it fails.
+            let blocker = dir.path().join(partition_dir_name(&id, 5));
+            std::fs::create_dir_all(&blocker).unwrap();
+            let Err(err) = create_logs(&config, "t", &id, 0..n, &BTreeMap::new()) else {
+                panic!("created over an existing directory")
+            };
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+            let left: Vec<_> = std::fs::read_dir(dir.path().join("partitions"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert_eq!(left, vec![blocker.clone()], "only what it made is removed");
+            std::fs::remove_dir(&blocker).unwrap();
+        }
+        let Ok(made) = create_logs(&config, "t", &id, 0..3, &BTreeMap::new()) else {
+            panic!("create failed")
+        };
+        assert_eq!(made.len(), 3);
+        let meta = std::fs::read_to_string(dir.path().join(partition_dir_name(&id, 2)).join(PARTITION_METADATA)).unwrap();
+        assert_eq!(parse_partition_metadata(&meta), Some((id, "t".to_string(), 2)));
     }
 
     #[test]

@@ -146,6 +146,14 @@ struct ServeArgs {
     /// Partitions of auto-created topics (num.partitions).
     #[arg(long, env = "COHORT_NUM_PARTITIONS", default_value_t = 1)]
     num_partitions: i32,
+    /// The most partitions this broker holds; CreateTopics and
+    /// CreatePartitions past it get POLICY_VIOLATION.
+    #[arg(long, env = "COHORT_MAX_PARTITIONS", default_value_t = 200_000)]
+    max_partitions: usize,
+    /// Segment files kept open at most (others are opened when used). 0: half
+    /// the process's open-file limit, which is first raised to its hard limit.
+    #[arg(long, env = "COHORT_MAX_OPEN_FILES", default_value_t = 0)]
+    max_open_files: usize,
     /// Default retention per partition in ms, -1 forever (log.retention.ms).
     #[arg(long, env = "COHORT_RETENTION_MS", default_value_t = 7 * 24 * 3600 * 1000)]
     retention_ms: i64,
@@ -314,6 +322,31 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit (as Kafka's docs ask
+/// operators to) and returns it: partitions' files and connections share it.
+fn raise_open_file_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write `lim`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur.min(1 << 20)
+}
+
 fn repair(args: RepairArgs) -> std::process::ExitCode {
     let options = cohort_broker::repair::RepairOptions {
         dry_run: args.dry_run,
@@ -345,6 +378,13 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.frame_read_timeout = Duration::from_millis(args.frame_read_timeout_ms.max(1));
     config.auto_create_topics = args.auto_create_topics;
     config.default_partitions = args.num_partitions.max(1);
+    config.max_partitions = args.max_partitions;
+    let limit = raise_open_file_limit();
+    let open_files = match args.max_open_files {
+        0 => (limit / 2) as usize,
+        n => n,
+    };
+    cohort_log_local::set_max_open_files(open_files);
     config.retention_ms = args.retention_ms;
     config.retention_bytes = args.retention_bytes;
     config.segment_bytes = args.segment_bytes;
@@ -401,6 +441,7 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
             data_dir = %config.data_dir.display(),
             fsync = %config.fsync,
             cluster_id = server.broker().cluster_id(),
+            max_open_files = open_files,
             "cohort serving"
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -34,6 +34,7 @@ fn clean(start: u64, end: u64) -> OpenHint {
             recovery_point: end,
         }),
         must_exist: true,
+        new_log: false,
     }
 }
 

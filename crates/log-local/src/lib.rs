@@ -8,10 +8,12 @@
 //! Every read checks the CRC of each batch it returns, so a batch damaged on
 //! disk after it was written is never served.
 
+mod files;
 mod recover;
 mod repair;
 mod segment;
 
+pub use files::{files, set_max_open_files, FileCache};
 pub use recover::{Checkpoint, Damage, OpenError, OpenHint, Recovery};
 pub use repair::{repair, Repaired};
 
@@ -51,7 +53,7 @@ pub struct LocalLog {
     config: LocalLogConfig,
     segments: BTreeMap<u64, Segment>,
     /// Sealed segments whose data may not be on disk yet.
-    unsynced: Vec<File>,
+    unsynced: Vec<PathBuf>,
     /// A segment file was created or removed since the directory was last synced.
     dir_dirty: bool,
 }
@@ -86,7 +88,9 @@ impl LocalLog {
             let start = hint.checkpoint.map_or(0, |c| c.start_offset);
             segments.insert(start, Segment::create(dir, start)?);
         }
-        sync_dir(dir)?;
+        if !hint.new_log {
+            sync_dir(dir)?;
+        }
         let log = LocalLog {
             dir: dir.to_path_buf(),
             config,
@@ -108,16 +112,17 @@ impl LocalLog {
             self.dir_dirty = true;
         }
         let interval = self.config.index_interval_bytes;
-        let seg = self.active_mut();
+        let seg = self.active();
         let cut = match seg.position_of(offset)? {
             Some((pos, _)) => pos,
             None => return Ok(()),
         };
-        let file = seg.file.try_clone()?;
+        seg.file.get()?.set_len(cut)?;
         let base = seg.base;
-        file.set_len(cut)?;
+        let file = Segment::open_file(&self.dir, base)?;
         let scan = Segment::scan_file(&file, base, false)?;
-        *seg = Segment::from_scan(base, file, &scan, interval);
+        let dir = self.dir.clone();
+        *self.active_mut() = Segment::from_scan(&dir, base, file, &scan, interval);
         Ok(())
     }
 
@@ -139,7 +144,7 @@ impl LocalLog {
         let next = self.end_offset();
         let old = self.active();
         old.write_indexes(&self.dir)?;
-        self.unsynced.push(old.file.try_clone()?);
+        self.unsynced.push(old.file.path().to_path_buf());
         let seg = Segment::create(&self.dir, next)?;
         self.segments.insert(next, seg);
         self.dir_dirty = true;
@@ -229,7 +234,7 @@ impl LogStore for LocalLog {
         let interval = self.config.index_interval_bytes;
         let seg = self.active_mut();
         let pos = seg.size;
-        seg.file.write_all_at(batch, pos)?;
+        seg.file.get()?.write_all_at(batch, pos)?;
         seg.note_batch(pos, &h, interval);
         Ok(base)
     }
@@ -277,7 +282,7 @@ impl LogStore for LocalLog {
             if end > start {
                 let at = out.len();
                 out.resize(at + (end - start) as usize, 0);
-                seg.file.read_exact_at(&mut out[at..], start)?;
+                seg.file.get()?.read_exact_at(&mut out[at..], start)?;
                 verify(&out[at..], &self.dir, seg.base, start)?;
             }
             if full {
@@ -328,12 +333,17 @@ impl LogStore for LocalLog {
     }
 
     fn syncer(&mut self) -> io::Result<Syncer> {
-        let mut files = std::mem::take(&mut self.unsynced);
-        files.push(self.active().file.try_clone()?);
+        let mut paths = std::mem::take(&mut self.unsynced);
+        paths.push(self.active().file.path().to_path_buf());
         let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
         Ok(Box::new(move || {
-            for f in &files {
-                f.sync_data()?;
+            for p in &paths {
+                match files::files().get(p) {
+                    Ok(f) => f.sync_data()?,
+                    // Removed since (retention, truncation): nothing to sync.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
             }
             if let Some(dir) = dir {
                 sync_dir(&dir)?;
@@ -380,6 +390,7 @@ impl LogStore for LocalLog {
     fn destroy(self: Box<Self>) -> io::Result<()> {
         let dir = self.dir.clone();
         drop(self);
+        files::files().forget_dir(&dir);
         std::fs::remove_dir_all(dir)
     }
 }

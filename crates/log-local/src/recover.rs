@@ -43,6 +43,9 @@ pub struct OpenHint {
     pub checkpoint: Option<Checkpoint>,
     /// The log is known to exist: a missing directory is damage, not a new log.
     pub must_exist: bool,
+    /// The log is being created: the caller makes its directory durable (for
+    /// many logs at once).
+    pub new_log: bool,
 }
 
 /// Damage a crash cannot explain.
@@ -212,7 +215,7 @@ pub fn recover(
                     if let Some(why) = &scan.stopped {
                         return Err(damage(dir, base, scan.valid_len, Some(scan.next_offset(base)), why.clone()));
                     }
-                    let seg = Segment::from_scan(base, file, &scan, index_interval);
+                    let seg = Segment::from_scan(dir, base, file, &scan, index_interval);
                     if !last {
                         seg.write_indexes(dir)?;
                     }
@@ -236,7 +239,7 @@ pub fn recover(
                 torn_tail(&file, &scan, dir, base, &mut recovery, why)?;
                 cut = true;
             }
-            let seg = Segment::from_scan(base, file, &scan, index_interval);
+            let seg = Segment::from_scan(dir, base, file, &scan, index_interval);
             if !last && !cut {
                 seg.write_indexes(dir)?;
             }

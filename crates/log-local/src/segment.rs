@@ -1,6 +1,7 @@
 //! One segment: a `.log` file of whole batches plus its sparse offset and time
 //! indexes, kept in memory and written beside the log when the segment is sealed.
 
+use crate::files::{files, SegmentFile};
 use cohort_log::batch::{BatchHeader, HEADER_SIZE};
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -19,7 +20,7 @@ pub fn time_index_path(dir: &Path, base: u64) -> PathBuf {
 
 pub struct Segment {
     pub base: u64,
-    pub file: File,
+    pub file: SegmentFile,
     pub size: u64,
     pub next_offset: u64,
     /// (offset relative to base, byte position), ascending; one entry per
@@ -54,15 +55,16 @@ impl Scan {
 
 impl Segment {
     pub fn create(dir: &Path, base: u64) -> io::Result<Segment> {
+        let path = log_path(dir, base);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(log_path(dir, base))?;
-        Ok(Segment::empty(base, file))
+            .open(&path)?;
+        Ok(Segment::empty(base, SegmentFile::new(path, file)))
     }
 
-    fn empty(base: u64, file: File) -> Segment {
+    fn empty(base: u64, file: SegmentFile) -> Segment {
         Segment {
             base,
             file,
@@ -134,8 +136,14 @@ impl Segment {
     }
 
     /// Builds a segment's in-memory state from a scan of its file.
-    pub fn from_scan(base: u64, file: File, scan: &Scan, index_interval: usize) -> Segment {
-        let mut seg = Segment::empty(base, file);
+    pub fn from_scan(
+        dir: &Path,
+        base: u64,
+        file: File,
+        scan: &Scan,
+        index_interval: usize,
+    ) -> Segment {
+        let mut seg = Segment::empty(base, SegmentFile::new(log_path(dir, base), file));
         for &(pos, h) in &scan.batches {
             seg.note_batch(pos, &h, index_interval);
         }
@@ -176,8 +184,9 @@ impl Segment {
         visit: &mut dyn FnMut(u64, &BatchHeader) -> bool,
     ) -> io::Result<()> {
         let mut header = [0u8; HEADER_SIZE];
+        let file = self.file.get()?;
         while pos < self.size {
-            self.file.read_exact_at(&mut header, pos)?;
+            file.read_exact_at(&mut header, pos)?;
             let h = BatchHeader::parse(&header).map_err(|e| io::Error::other(e.to_string()))?;
             if !visit(pos, &h) {
                 return Ok(());
@@ -268,7 +277,7 @@ impl Segment {
         let Some(next_offset) = next_offset else {
             return Ok(None);
         };
-        let mut seg = Segment::empty(base, file);
+        let mut seg = Segment::empty(base, SegmentFile::new(log_path(dir, base), file));
         seg.size = size;
         seg.next_offset = next_offset;
         if let Some(&(ts, _)) = time_index.last() {
@@ -294,8 +303,9 @@ impl Segment {
         let i = index.partition_point(|&(r, _)| r <= rel);
         let mut pos = if i == 0 { 0 } else { index[i - 1].1 as u64 };
         let mut header = [0u8; HEADER_SIZE];
+        let file = self.file.get()?;
         while pos < self.size {
-            self.file.read_exact_at(&mut header, pos)?;
+            file.read_exact_at(&mut header, pos)?;
             let h = BatchHeader::parse(&header).map_err(|e| io::Error::other(e.to_string()))?;
             if h.next_offset() > offset {
                 return Ok(Some((pos, h)));
@@ -310,6 +320,7 @@ impl Segment {
     /// between never looks like lost segments).
     pub fn mark_deleted(dir: &Path, base: u64) -> io::Result<()> {
         for p in [log_path(dir, base), index_path(dir, base), time_index_path(dir, base)] {
+            files().forget(&p);
             let mut to = p.clone().into_os_string();
             to.push(".deleted");
             match std::fs::rename(&p, &to) {
@@ -343,6 +354,7 @@ impl Segment {
             index_path(dir, base),
             time_index_path(dir, base),
         ] {
+            files().forget(&p);
             match std::fs::remove_file(&p) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}

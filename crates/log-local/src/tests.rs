@@ -161,3 +161,24 @@ fn retention_by_size_removes_old_segments_and_files() {
     let log = LocalLog::open(dir.path(), small()).unwrap().0;
     assert_eq!(log.end_offset(), 60);
 }
+
+#[test]
+fn more_logs_than_open_files_all_work() {
+    // The cache keeps at most 1024 segment files open (the default); 1500
+    // logs are written, read back and appended to again.
+    let dir = tempfile::tempdir().unwrap();
+    let mut logs: Vec<LocalLog> = (0..1500)
+        .map(|i| LocalLog::open(&dir.path().join(i.to_string()), small()).unwrap().0)
+        .collect();
+    for (i, log) in logs.iter_mut().enumerate() {
+        append(log, i as i64, format!("first-{i}").as_bytes());
+    }
+    for (i, log) in logs.iter_mut().enumerate() {
+        append(log, i as i64, format!("second-{i}").as_bytes());
+        (log.syncer().unwrap())().unwrap();
+        assert_eq!(log.end_offset(), 2);
+        assert!(!log.read(0, 2, usize::MAX).unwrap().is_empty());
+    }
+    let (open, _) = files::files().stats();
+    assert!(open <= 1024, "{open} files open");
+}
