@@ -362,6 +362,33 @@ impl Broker {
         }
     }
 
+    /// Tries to bring back every partition whose sync failed (a full or
+    /// failing disk), without a restart. Under fsync=always the unsynced tail,
+    /// never acknowledged nor shown to consumers, is cut first.
+    pub fn retry_failed_storage(&self) {
+        let always = self.config.fsync == FsyncPolicy::Always;
+        for p in self.topics.read().unwrap().all_partitions() {
+            if !p.needs_recovery() {
+                continue;
+            }
+            let before = p.log_end_offset();
+            match p.recover_after_sync_failure(always) {
+                Ok(end) => {
+                    tracing::info!(
+                        topic = %p.topic,
+                        partition = p.index,
+                        cut = before - end,
+                        "partition back after a failed sync; offsets {end}..{before} had never been acknowledged and were cut"
+                    );
+                    if p.advance_high_watermark(end) {
+                        self.data_changed.send_modify(|n| *n += 1);
+                    }
+                }
+                Err(e) => tracing::debug!(topic = %p.topic, partition = p.index, "partition still failing: {e}"),
+            }
+        }
+    }
+
     /// Writes every log's recovery point to `meta/recovery-points`.
     pub fn write_checkpoints(&self) -> io::Result<()> {
         self.write_checkpoints_with(self.groups.checkpoint())

@@ -39,13 +39,20 @@ struct State {
     log: Box<dyn LogStore>,
     producers: ProducerStates,
     /// A sync failed: data written since may be lost, so the partition refuses
-    /// further work rather than acknowledge what it cannot keep.
+    /// further work rather than acknowledge what it cannot keep, until
+    /// `recover_after_sync_failure` succeeds.
     failed: bool,
+    /// How far the log was durable when a sync failed.
+    durable_before_failure: u64,
+    /// When an append last failed (a full disk): its error is logged once a
+    /// minute, and every append tries again.
+    write_failed_at: Option<std::time::Instant>,
     /// The log on disk is damaged (found at open or by a read): the partition
     /// is offline until an operator repairs it. Names the file and offset.
     damaged: Option<String>,
 }
 
+#[derive(Debug)]
 pub struct Appended {
     pub base_offset: u64,
     /// The offset after this batch; acknowledge once durable past it.
@@ -74,6 +81,8 @@ impl Partition {
                 log,
                 producers,
                 failed: false,
+                durable_before_failure: end,
+                write_failed_at: None,
                 damaged: None,
             }),
             high_watermark: watch::channel(end).0,
@@ -92,6 +101,8 @@ impl Partition {
                 log: Box::new(cohort_log::memory::MemoryLog::new()),
                 producers: ProducerStates::default(),
                 failed: true,
+                durable_before_failure: 0,
+                write_failed_at: None,
                 damaged: Some(why),
             }),
             high_watermark: watch::channel(0).0,
@@ -138,11 +149,23 @@ impl Partition {
             }),
             Verdict::Append => {
                 set_leader_epoch(batch, LEADER_EPOCH);
-                let base_offset = st.log.append(batch).map_err(|e| {
-                    tracing::error!(topic = %self.topic, partition = self.index, "append failed: {e}");
-                    st.failed = true;
-                    ErrorCode::KAFKA_STORAGE_ERROR
-                })?;
+                let base_offset = match st.log.append(batch) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        // The log took nothing (a partly written batch is cut
+                        // back): the next append tries again, so the partition
+                        // comes back by itself once the disk has room.
+                        let now = std::time::Instant::now();
+                        if st.write_failed_at.is_none_or(|t| now.duration_since(t).as_secs() >= 60) {
+                            tracing::error!(topic = %self.topic, partition = self.index, "append failed (retried with every produce; logged once a minute): {e}");
+                            st.write_failed_at = Some(now);
+                        }
+                        return Err(ErrorCode::KAFKA_STORAGE_ERROR);
+                    }
+                };
+                if st.write_failed_at.take().is_some() {
+                    tracing::info!(topic = %self.topic, partition = self.index, "appends succeed again");
+                }
                 st.producers.record(&BatchHeader {
                     base_offset,
                     ..*header
@@ -175,8 +198,46 @@ impl Partition {
     }
 
     pub fn mark_failed(&self) {
-        self.state.lock().unwrap().failed = true;
+        let mut st = self.state.lock().unwrap();
+        if !st.failed {
+            st.failed = true;
+            if let Durable::UpTo(d) = *self.durable.borrow() {
+                st.durable_before_failure = d;
+            }
+        }
         self.durable.send_replace(Durable::Failed);
+    }
+
+    /// Whether a failed sync awaits `recover_after_sync_failure`.
+    pub fn needs_recovery(&self) -> bool {
+        let st = self.state.lock().unwrap();
+        st.failed && st.damaged.is_none()
+    }
+
+    /// Brings a partition back after a failed sync: with `drop_unsynced`
+    /// (fsync=always, where nothing past the durable offset was acknowledged
+    /// or shown to consumers) the log is cut back to what was durable, since
+    /// after a failed fsync the pages written since cannot be trusted; then
+    /// everything is synced again. Producer state is rebuilt from the log, so
+    /// a retried batch that was cut is appended again, not taken for a
+    /// duplicate. Returns the new durable end.
+    pub fn recover_after_sync_failure(&self, drop_unsynced: bool) -> io::Result<u64> {
+        let mut st = self.state.lock().unwrap();
+        if drop_unsynced {
+            let keep = st.durable_before_failure;
+            if st.log.end_offset() > keep {
+                st.log.truncate_to(keep)?;
+            }
+            let mut producers = ProducerStates::default();
+            st.log.scan(&mut |h| producers.record(h))?;
+            st.producers = producers;
+        }
+        let end = st.log.end_offset();
+        (st.log.syncer()?)()?;
+        st.failed = false;
+        st.durable_before_failure = end;
+        self.durable.send_replace(Durable::UpTo(end));
+        Ok(end)
     }
 
     pub fn advance_high_watermark(&self, to: u64) -> bool {
@@ -259,5 +320,48 @@ impl Partition {
         st.failed = true;
         let log = std::mem::replace(&mut st.log, Box::new(cohort_log::memory::MemoryLog::new()));
         log.destroy()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cohort_log::batch::build_batch;
+
+    fn append(p: &Partition, seq: i32) -> Result<Appended, ErrorCode> {
+        let mut b = build_batch(0, &[b"v"], Some((7, 0, seq)));
+        let h = BatchHeader::validate(&b).unwrap();
+        p.append(&mut b, &h)
+    }
+
+    #[test]
+    fn after_a_failed_sync_the_unacknowledged_tail_is_cut_and_its_retry_appended_again() {
+        let p = Partition::new("t", 0, "partitions/x-0".into(), Box::new(cohort_log::memory::MemoryLog::new())).unwrap();
+        append(&p, 0).unwrap();
+        append(&p, 1).unwrap();
+        p.mark_durable(2);
+        // Two more batches, then their sync fails: their producers were told
+        // KAFKA_STORAGE_ERROR.
+        append(&p, 2).unwrap();
+        append(&p, 3).unwrap();
+        p.mark_failed();
+        assert!(p.needs_recovery());
+        assert_eq!(append(&p, 2).unwrap_err(), ErrorCode::KAFKA_STORAGE_ERROR);
+        assert_eq!(p.recover_after_sync_failure(true).unwrap(), 2);
+        assert!(!p.needs_recovery());
+        assert_eq!(*p.subscribe_durable().borrow(), Durable::UpTo(2));
+        // The producer retries sequence 2: a new append at offset 2, not a
+        // "duplicate" of a batch that is gone.
+        let again = append(&p, 2).unwrap();
+        assert_eq!((again.base_offset, again.duplicate), (2, false));
+    }
+
+    #[test]
+    fn without_cutting_the_log_is_kept_and_synced_again() {
+        let p = Partition::new("t", 0, "partitions/x-0".into(), Box::new(cohort_log::memory::MemoryLog::new())).unwrap();
+        append(&p, 0).unwrap();
+        p.mark_failed();
+        assert_eq!(p.recover_after_sync_failure(false).unwrap(), 1);
+        assert_eq!(append(&p, 1).unwrap().base_offset, 1);
     }
 }

@@ -102,6 +102,17 @@ impl Server {
                 }
             })
         };
+        let storage_retry = {
+            let broker = self.broker.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    let b = broker.clone();
+                    let _ = tokio::task::spawn_blocking(move || b.retry_failed_storage()).await;
+                }
+            })
+        };
         let checkpoints = {
             let broker = self.broker.clone();
             let every = broker.config().recovery_point_checkpoint_interval;
@@ -143,6 +154,7 @@ impl Server {
         drop(self.listener);
         retention.abort();
         checkpoints.abort();
+        storage_retry.abort();
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while connections.join_next().await.is_some() {}
         })

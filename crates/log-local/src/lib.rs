@@ -101,31 +101,6 @@ impl LocalLog {
         Ok((log, recovery))
     }
 
-    /// Removes every batch at or after `offset` (which must be a batch
-    /// boundary; otherwise the batch holding it goes too). Used to drop what
-    /// was appended but never acknowledged after a failed write.
-    pub fn truncate_to(&mut self, offset: u64) -> io::Result<()> {
-        while self.segments.len() > 1 && self.active().base >= offset.max(self.start_offset() + 1) {
-            let (base, seg) = self.segments.pop_last().unwrap();
-            drop(seg);
-            Segment::remove_files(&self.dir, base)?;
-            self.dir_dirty = true;
-        }
-        let interval = self.config.index_interval_bytes;
-        let seg = self.active();
-        let cut = match seg.position_of(offset)? {
-            Some((pos, _)) => pos,
-            None => return Ok(()),
-        };
-        seg.file.get()?.set_len(cut)?;
-        let base = seg.base;
-        let file = Segment::open_file(&self.dir, base)?;
-        let scan = Segment::scan_file(&file, base, false)?;
-        let dir = self.dir.clone();
-        *self.active_mut() = Segment::from_scan(&dir, base, file, &scan, interval);
-        Ok(())
-    }
-
     fn active(&self) -> &Segment {
         self.segments
             .values()
@@ -234,7 +209,13 @@ impl LogStore for LocalLog {
         let interval = self.config.index_interval_bytes;
         let seg = self.active_mut();
         let pos = seg.size;
-        seg.file.get()?.write_all_at(batch, pos)?;
+        let file = seg.file.get()?;
+        if let Err(e) = file.write_all_at(batch, pos) {
+            // Part of the batch may have reached the file (a full disk): cut it
+            // back so the segment still ends with a whole batch.
+            let _ = file.set_len(pos);
+            return Err(e);
+        }
         seg.note_batch(pos, &h, interval);
         Ok(base)
     }
@@ -381,6 +362,31 @@ impl LogStore for LocalLog {
             self.dir_dirty = true;
         }
         Ok(self.start_offset() - old_start)
+    }
+
+    /// Removes every batch at or after `offset` (which must be a batch
+    /// boundary; otherwise the batch holding it goes too). Used to drop what
+    /// was appended but never acknowledged after a failed write.
+    fn truncate_to(&mut self, offset: u64) -> io::Result<()> {
+        while self.segments.len() > 1 && self.active().base >= offset.max(self.start_offset() + 1) {
+            let (base, seg) = self.segments.pop_last().unwrap();
+            drop(seg);
+            Segment::remove_files(&self.dir, base)?;
+            self.dir_dirty = true;
+        }
+        let interval = self.config.index_interval_bytes;
+        let seg = self.active();
+        let cut = match seg.position_of(offset)? {
+            Some((pos, _)) => pos,
+            None => return Ok(()),
+        };
+        seg.file.get()?.set_len(cut)?;
+        let base = seg.base;
+        let file = Segment::open_file(&self.dir, base)?;
+        let scan = Segment::scan_file(&file, base, false)?;
+        let dir = self.dir.clone();
+        *self.active_mut() = Segment::from_scan(&dir, base, file, &scan, interval);
+        Ok(())
     }
 
     fn purge_deleted(&mut self) -> io::Result<()> {

@@ -61,6 +61,9 @@ pub trait LogStore: Send {
     /// once the new start offset is recorded.
     fn apply_retention(&mut self, now_ms: i64, retention: Retention) -> io::Result<u64>;
 
+    /// Removes every batch at or after `offset` (a batch boundary).
+    fn truncate_to(&mut self, offset: u64) -> io::Result<()>;
+
     /// Removes the files of segments retention dropped.
     fn purge_deleted(&mut self) -> io::Result<()> {
         Ok(())

@@ -41,6 +41,13 @@ impl LogStore for MemoryLog {
         self.start
     }
 
+    fn truncate_to(&mut self, offset: u64) -> io::Result<()> {
+        let keep = self.batches.partition_point(|(h, _)| h.next_offset() <= offset);
+        self.batches.truncate(keep);
+        self.end = self.batches.last().map_or(self.start, |(h, _)| h.next_offset());
+        Ok(())
+    }
+
     fn end_offset(&self) -> u64 {
         self.end
     }
