@@ -84,3 +84,51 @@ def test_a_full_disk_refuses_produce_then_recovers_without_a_restart(broker_fact
     assert b.stop() == 0
     b.start()
     assert read_all(b.bootstrap, "full", len(expected)) == expected
+
+
+def fill(path):
+    """Writes zeros to `path` until the file system is full."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_commits_on_a_full_disk_are_refused_and_acknowledged_ones_survive(broker_factory, small_disk):
+    b = broker_factory()
+    b.data_dir = small_disk / "data"
+    b.start()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic("c", 1, 1)])["c"].result(timeout=30)
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "g", "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition("c", 0, 5)], asynchronous=False)
+    fill(small_disk / "filler")
+    # Commits fit in the log's last page until they do not: then they are
+    # refused, not acknowledged.
+    refused = False
+    for i in range(6, 400):
+        try:
+            c.commit(offsets=[TopicPartition("c", 0, i)], asynchronous=False)
+        except Exception:
+            refused = True
+            break
+    assert refused, "every commit was acknowledged on a full disk"
+    assert "coordinator log write failed" in b.log()
+    (small_disk / "filler").unlink()
+    deadline = time.time() + 20
+    while True:
+        try:
+            c.commit(offsets=[TopicPartition("c", 0, 42)], asynchronous=False)
+            break
+        except Exception:
+            assert time.time() < deadline, "commits never came back"
+            time.sleep(0.2)
+    c.close()
+    assert b.stop() == 0
+    b.start()
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "g", "enable.auto.commit": False})
+    assert c.committed([TopicPartition("c", 0)], timeout=10)[0].offset == 42
+    c.close()

@@ -138,6 +138,7 @@ pub fn start(
     for r in &records {
         coordinator.replay(r);
     }
+    let topics_now = topics.clone();
     coordinator.handle(crate::now_ms(), Input::Topics(topics));
     coordinator.loaded(crate::now_ms());
     store.appended = records.len();
@@ -149,7 +150,7 @@ pub fn start(
     let (tx, rx) = mpsc::channel(4096);
     let held = HeldHeartbeats::new(hold_ms, coordinator.config().consumer_heartbeat_interval_ms);
     let checkpoint = Arc::new(Mutex::new(Some(store.checkpoint())));
-    tokio::spawn(run(coordinator, store, rx, compact_after, held, checkpoint.clone()));
+    tokio::spawn(run(coordinator, store, rx, compact_after, held, checkpoint.clone(), topics_now));
     Ok(CoordinatorHandle {
         tx,
         offline: None,
@@ -164,8 +165,11 @@ async fn run(
     compact_after: usize,
     mut held: HeldHeartbeats,
     checkpoint: Arc<Mutex<Option<(String, Checkpoint)>>>,
+    mut topics: TopicImage,
 ) {
     let mut stopping: Option<std::sync::mpsc::Sender<(String, Checkpoint)>> = None;
+    // Everything below this offset of the log is durable.
+    let mut durable_end = store.log.end_offset();
     // Each reply's sender, connection, and group (for heartbeats).
     let mut waiting: HashMap<RequestId, (Reply, u64, Option<String>)> = HashMap::new();
     let mut next_id: RequestId = 1;
@@ -177,9 +181,27 @@ async fn run(
             return;
         }
         let mut inputs: Vec<Input> = Vec::new();
+        if failed {
+            // A write failed: the live state may be ahead of the log. Rebuild it
+            // from the log (cut back to what was durable) before serving again.
+            match reload(&mut store, coordinator.config().clone(), &topics, durable_end) {
+                Ok(fresh) => {
+                    tracing::info!("coordinator reloaded from its log after a failed write; serving again");
+                    coordinator = fresh;
+                    failed = false;
+                }
+                Err(e) => tracing::debug!("coordinator log still failing: {e}"),
+            }
+        }
         let deadline = match (coordinator.next_deadline(), held.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        };
+        // While failed, wake every second to try again.
+        let deadline = if failed {
+            Some(crate::now_ms() + 1000)
+        } else {
+            deadline
         };
         let sleep = async {
             match deadline {
@@ -208,7 +230,10 @@ async fn run(
                             waiting.insert(id, (reply, connection, group));
                             inputs.push(Input::Request { id, request, entropy: rand::random() });
                         }
-                        Msg::Topics(image) => inputs.push(Input::Topics(image)),
+                        Msg::Topics(image) => {
+                            topics = image.clone();
+                            inputs.push(Input::Topics(image));
+                        }
                         Msg::Release(connection) => held.release_connection(connection),
                         Msg::Stop(ack) => {
                             stopping = Some(ack);
@@ -257,6 +282,7 @@ async fn run(
                     let _ = tx.send(reply.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
                 }
             }
+            refuse_all(&mut waiting);
             continue;
         }
         if !records.is_empty() {
@@ -270,7 +296,7 @@ async fn run(
             };
             if let Err(e) = durable {
                 tracing::error!(
-                    "coordinator log write failed; refusing group requests from now on: {e}"
+                    "coordinator log write failed; group requests are refused until it is reloaded from its log: {e}"
                 );
                 failed = true;
                 for (id, reply) in replies {
@@ -278,8 +304,11 @@ async fn run(
                         let _ = tx.send(reply.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
                     }
                 }
+                // Parked requests belong to the state being discarded.
+                refuse_all(&mut waiting);
                 continue;
             }
+            durable_end = store.log.end_offset();
             *checkpoint.lock().unwrap() = Some(store.checkpoint());
         }
         for (id, reply) in replies {
@@ -318,6 +347,7 @@ async fn run(
             store = back;
             match result {
                 Ok(()) => {
+                    durable_end = store.log.end_offset();
                     *checkpoint.lock().unwrap() = Some(store.checkpoint());
                     tracing::info!(
                         records = snapshot_len,
@@ -329,4 +359,36 @@ async fn run(
             }
         }
     }
+}
+
+/// Answers every request still waiting on the coordinator with
+/// COORDINATOR_NOT_AVAILABLE: a dropped reply is answered so by the request
+/// path (the client finds the coordinator and retries).
+fn refuse_all(waiting: &mut HashMap<RequestId, (Reply, u64, Option<String>)>) {
+    waiting.clear();
+}
+
+/// Rebuilds the coordinator from its log after a failed write: the log is cut
+/// back to what was durable and replayed, so the live state is never ahead of
+/// the log. (Blocking file work on the coordinator's task: it serves nothing
+/// else meanwhile.)
+fn reload(
+    store: &mut Store,
+    config: CoordinatorConfig,
+    topics: &TopicImage,
+    durable_end: u64,
+) -> Result<Coordinator, LoadError> {
+    if store.log.end_offset() > durable_end {
+        store.log.truncate_to(durable_end)?;
+    }
+    (store.log.syncer()?)()?;
+    let records = store.read_all()?;
+    let mut coordinator = Coordinator::new(config);
+    for r in &records {
+        coordinator.replay(r);
+    }
+    let now = crate::now_ms();
+    coordinator.handle(now, Input::Topics(topics.clone()));
+    coordinator.loaded(now);
+    Ok(coordinator)
 }

@@ -152,7 +152,7 @@ impl Store {
         )
     }
 
-    fn read_all(&self) -> Result<Vec<Record>, LoadError> {
+    pub fn read_all(&self) -> Result<Vec<Record>, LoadError> {
         let mut out = Vec::new();
         let bytes = self
             .log
