@@ -39,8 +39,17 @@ impl Conn {
 }
 
 pub fn start_in_process(fsync: FsyncPolicy) -> (String, tempfile::TempDir) {
+    start_in_process_with(fsync, |_| {})
+}
+
+/// An in-process broker with settings changed by `tune`.
+pub fn start_in_process_with(
+    fsync: FsyncPolicy,
+    tune: impl FnOnce(&mut BrokerConfig),
+) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = BrokerConfig::new(dir.path().join("data"));
+    tune(&mut config);
     config.listen = "127.0.0.1:0".into();
     config.advertise = "127.0.0.1:0".into();
     config.fsync = fsync;

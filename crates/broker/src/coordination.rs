@@ -170,6 +170,8 @@ async fn run(
     let mut stopping: Option<std::sync::mpsc::Sender<(String, Checkpoint)>> = None;
     // Everything below this offset of the log is durable.
     let mut durable_end = store.log.end_offset();
+    // Records in the last snapshot built (compacted or not).
+    let mut last_snapshot_len = 0usize;
     // Each reply's sender, connection, and group (for heartbeats).
     let mut waiting: HashMap<RequestId, (Reply, u64, Option<String>)> = HashMap::new();
     let mut next_id: RequestId = 1;
@@ -327,9 +329,14 @@ async fn run(
             }
         }
         // The snapshot copies the whole durable state: build it only once the
-        // log is past the threshold, and only once.
-        let snapshot = if store.appended > compact_after {
-            Some(coordinator.snapshot())
+        // log is past the threshold and past twice the last snapshot built (a
+        // snapshot built and found too big to be worth it is not rebuilt
+        // every round: that made every request cost as much as the whole
+        // state).
+        let snapshot = if store.appended > compact_after && store.appended > 2 * last_snapshot_len {
+            let s = coordinator.snapshot();
+            last_snapshot_len = s.len();
+            Some(s)
         } else {
             None
         };

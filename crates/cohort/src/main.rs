@@ -257,6 +257,12 @@ struct ServeArgs {
         default_value_t = 50
     )]
     group_consumer_reconcile_heartbeat_interval_ms: i32,
+    /// A consumer group's target assignment is computed at most once per
+    /// this many ms (group.consumer.assignment.interval.ms, Kafka 4.3): a
+    /// change after a quiet interval is assigned at once, a burst of joins
+    /// shares one computation. 0 computes on every change.
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_ASSIGNMENT_INTERVAL_MS", default_value_t = 100)]
+    group_consumer_assignment_interval_ms: i64,
     /// Most members a consumer group may have (group.consumer.max.size).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX as usize)]
     group_consumer_max_size: usize,
@@ -406,6 +412,8 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.coordinator.consumer_session_timeout_ms = args.group_consumer_session_timeout_ms;
     config.coordinator.consumer_heartbeat_interval_ms =
         args.group_consumer_heartbeat_interval_ms.max(1);
+    config.coordinator.consumer_assignment_interval_ms =
+        args.group_consumer_assignment_interval_ms.max(0);
     config.coordinator.consumer_reconcile_heartbeat_interval_ms =
         args.group_consumer_reconcile_heartbeat_interval_ms.max(1);
     config.consumer_hold_heartbeat_ms = args.group_consumer_hold_heartbeat_ms.max(0);

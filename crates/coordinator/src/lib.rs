@@ -54,6 +54,13 @@ pub struct CoordinatorConfig {
     pub consumer_reconcile_heartbeat_interval_ms: i32,
     /// group.consumer.max.size
     pub consumer_max_group_size: usize,
+    /// group.consumer.assignment.interval.ms (Kafka 4.3, KIP-1263): a group's
+    /// target assignment is computed at most once per interval. The first
+    /// change after a quiet interval is assigned at once; changes arriving
+    /// closer together (a burst of joins) share one computation at the end
+    /// of the interval, so a join costs the same in a group of 10,000 as in
+    /// one of 100. 0 computes on every change.
+    pub consumer_assignment_interval_ms: i64,
     /// group.consumer.assignors: the first is the default.
     pub consumer_assignors: Vec<String>,
     /// Least time between two regex refreshes of one group (Kafka: a fixed
@@ -79,6 +86,7 @@ impl Default for CoordinatorConfig {
             consumer_heartbeat_interval_ms: 1_000,
             consumer_reconcile_heartbeat_interval_ms: 50,
             consumer_max_group_size: i32::MAX as usize,
+            consumer_assignment_interval_ms: 100,
             consumer_assignors: vec!["uniform".into(), "range".into()],
             consumer_regex_refresh_min_interval_ms: 1_000,
             consumer_regex_refresh_interval_ms: 600_000,
@@ -285,6 +293,11 @@ impl Coordinator {
                 self.consumer_rebalance_expired(now, &group, &member, out)
             }
             TimerKey::RegexRefresh { group } => self.refresh_regexes(now, &group, out),
+            TimerKey::ConsumerAssignment { group } => {
+                if self.consumer_groups.contains_key(&group) {
+                    self.maybe_compute_target(now, &group, out);
+                }
+            }
             TimerKey::OffsetExpiry => {
                 self.expire_offsets(now, out);
                 self.timers.arm(

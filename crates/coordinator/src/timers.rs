@@ -23,6 +23,8 @@ pub enum TimerKey {
     ConsumerRebalance { group: String, member: String },
     /// A consumer group's regexes are due to be (re-)resolved.
     RegexRefresh { group: String },
+    /// A consumer group's deferred target assignment is due.
+    ConsumerAssignment { group: String },
     /// The periodic scan for expired offsets and dead empty groups.
     OffsetExpiry,
 }
@@ -82,7 +84,8 @@ impl Timers {
                 | TimerKey::Sync { group: g }
                 | TimerKey::ConsumerSession { group: g, .. }
                 | TimerKey::ConsumerRebalance { group: g, .. }
-                | TimerKey::RegexRefresh { group: g } => g == group,
+                | TimerKey::RegexRefresh { group: g }
+                | TimerKey::ConsumerAssignment { group: g } => g == group,
                 TimerKey::OffsetExpiry => false,
             })
             .cloned()

@@ -233,7 +233,7 @@ impl Coordinator {
             self.consumer_groups.get_mut(&gid).unwrap().metadata_dirty = false;
         }
         // 5. A new target when the epoch is ahead of it.
-        self.maybe_compute_target(&gid, out);
+        self.maybe_compute_target(now, &gid, out);
         // 6. Reconcile this member.
         let assigned_before = self.consumer_groups[&gid].members[&member_id]
             .assigned
@@ -468,11 +468,29 @@ impl Coordinator {
             .collect()
     }
 
-    fn maybe_compute_target(&mut self, gid: &str, out: &mut Out) {
+    /// Computes a new target assignment when the group epoch is ahead of it,
+    /// at most once per assignment interval (KIP-1263's batching): within the
+    /// interval, a timer computes it when the interval ends.
+    pub(crate) fn maybe_compute_target(&mut self, now: Millis, gid: &str, out: &mut Out) {
         let g = &self.consumer_groups[gid];
         if g.epoch <= g.assignment_epoch {
             return;
         }
+        let key = TimerKey::ConsumerAssignment {
+            group: gid.to_string(),
+        };
+        if let Some(last) = g.last_assignment_at {
+            let due = last + self.config.consumer_assignment_interval_ms;
+            if now < due {
+                if !self.timers.is_armed(&key) {
+                    self.timers.arm(key, due);
+                }
+                return;
+            }
+        }
+        self.timers.cancel(&key);
+        self.consumer_groups.get_mut(gid).unwrap().last_assignment_at = Some(now);
+        let g = &self.consumer_groups[gid];
         // Members with the same subscription resolve to the same topics:
         // resolve each distinct subscription once.
         let mut resolved: BTreeMap<(&BTreeSet<String>, Option<&String>), BTreeSet<TopicId>> =

@@ -9,7 +9,7 @@ mod regex;
 
 use crate::records::{ConsumerCurrentRecord, ConsumerMemberRecord, Record};
 use cohort_assign::server::Assignment;
-use cohort_types::TopicId;
+use cohort_types::{Millis, TopicId};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use reconcile::{reconcile, MemberState, Reconciled};
@@ -131,6 +131,8 @@ pub struct ConsumerGroup {
     pub regex_subscribers: BTreeMap<String, usize>,
     /// How many members subscribe to each topic by name, for the same reason.
     pub name_subscribers: BTreeMap<String, usize>,
+    /// When the target assignment was last computed (None after a restart).
+    pub last_assignment_at: Option<Millis>,
 }
 
 impl ConsumerGroup {

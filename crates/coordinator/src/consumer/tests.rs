@@ -21,6 +21,9 @@ fn config() -> CoordinatorConfig {
     CoordinatorConfig {
         consumer_heartbeat_interval_ms: 5000,
         consumer_reconcile_heartbeat_interval_ms: 50,
+        // These traces pin the protocol's rules with every change assigned at
+        // once; the batching of assignments has traces of its own.
+        consumer_assignment_interval_ms: 0,
         ..CoordinatorConfig::default()
     }
 }
@@ -708,4 +711,58 @@ fn a_restart_replays_to_the_same_groups_and_rearms_sessions() {
         Some(config().consumer_session_timeout_ms as i64)
             .min(Some(config().offsets_retention_check_interval_ms))
     );
+}
+
+fn batching() -> CoordinatorConfig {
+    CoordinatorConfig {
+        consumer_assignment_interval_ms: 100,
+        ..config()
+    }
+}
+
+fn target_epochs(records: &[Record]) -> usize {
+    records
+        .iter()
+        .filter(|r| matches!(r, Record::ConsumerTargetEpoch { .. }))
+        .count()
+}
+
+#[test]
+fn joins_within_the_assignment_interval_share_one_target_computation_kip_1263() {
+    // Kafka 4.3's group.consumer.assignment.interval.ms: a burst of joins is
+    // assigned once, when the interval ends, not once per join.
+    let mut s = Script::with(batching());
+    let ra = s.hb(join("a", &["t"]));
+    assert_eq!(parts(&ra.assignment), vec![(T, vec![0, 1, 2, 3])], "the first change: at once");
+    assert_eq!(target_epochs(&s.records), 1);
+    s.now += 10;
+    let rb = s.hb(join("b", &["t"]));
+    s.now += 10;
+    let rc = s.hb(join("c", &["t"]));
+    assert_eq!(s.epoch(), 3);
+    let g = s.c.consumer_group("g").unwrap();
+    assert_eq!(g.assignment_epoch, 1, "no target computed within the interval");
+    // The newcomers have nothing yet and are told to come back soon.
+    for r in [&rb, &rc] {
+        assert_eq!(parts(&r.assignment), vec![]);
+        assert_eq!(r.heartbeat_interval_ms, 50);
+    }
+    // The interval ends: one computation covers both joins.
+    s.advance(100);
+    assert_eq!(target_epochs(&s.records), 2);
+    let g = s.c.consumer_group("g").unwrap();
+    assert_eq!(g.assignment_epoch, 3);
+    assert_eq!(g.targets.len(), 3);
+    s.check_replay();
+}
+
+#[test]
+fn a_change_after_a_quiet_interval_is_assigned_at_once() {
+    let mut s = Script::with(batching());
+    s.hb(join("a", &["t"]));
+    s.now += 150;
+    s.hb(join("b", &["t"]));
+    assert_eq!(s.c.consumer_group("g").unwrap().assignment_epoch, 2);
+    assert_eq!(target_epochs(&s.records), 2);
+    assert_eq!(s.c.next_deadline().map(|d| d > s.now + 1000), Some(true), "no assignment timer left armed");
 }
