@@ -87,6 +87,12 @@ impl<'a> Walker<'a> {
         } else {
             (self.int(2)? as i16) as i64
         };
+        // Kafka refuses any string longer than an i16 can count, compact ones
+        // included ("string field had invalid length"): a member id or regex
+        // of megabytes never reaches the coordinator.
+        if !wide && len > i16::MAX as i64 {
+            return Err(format!("a string of {len} bytes at {}: longer than {}", self.pos, i16::MAX));
+        }
         if len > 0 {
             self.skip(len as usize)?;
         }

@@ -298,3 +298,18 @@ fn an_array_count_beyond_the_remaining_bytes_is_refused() {
     ];
     assert!(check(1, 4, &found).is_err());
 }
+
+#[test]
+fn a_string_longer_than_kafka_allows_is_refused_even_compact() {
+    // A ConsumerGroupHeartbeat (flexible: compact strings, whose varint length
+    // could claim far more than 32767 bytes) with a 40,000-byte member id.
+    let mut r = ConsumerGroupHeartbeatRequest::default();
+    r.group_id = GroupId(sb("g"));
+    r.member_id = sb(&"m".repeat(40_000));
+    r.member_epoch = 0;
+    let body = encode(&r, 1);
+    let e = check(68, 1, &body).unwrap_err();
+    assert!(e.contains("longer than 32767"), "{e}");
+    r.member_id = sb(&"m".repeat(32_767));
+    assert!(check(68, 1, &encode(&r, 1)).is_ok());
+}
