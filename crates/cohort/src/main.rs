@@ -64,6 +64,12 @@ struct SimArgs {
     /// Eager (range), Cooperative (cooperative-sticky) or Consumer (KIP-848).
     #[arg(long, default_value = "Eager", value_parser = parse_style)]
     style: cohort_sim::client::Style,
+    /// Chance that a coordinator log write fails (default: the simulator's).
+    #[arg(long)]
+    write_failure_rate: Option<f64>,
+    /// Chance that a restart finds unacknowledged records in the log.
+    #[arg(long)]
+    torn_tail_rate: Option<f64>,
 }
 
 fn parse_style(s: &str) -> Result<cohort_sim::client::Style, String> {
@@ -84,12 +90,18 @@ fn sim(args: SimArgs) -> std::process::ExitCode {
     };
     let mut failed = 0;
     for seed in seeds {
-        let cfg = cohort_sim::SimConfig::new(args.members, args.partitions, args.style);
+        let mut cfg = cohort_sim::SimConfig::new(args.members, args.partitions, args.style);
+        if let Some(r) = args.write_failure_rate {
+            cfg.write_failure_rate = r;
+        }
+        if let Some(r) = args.torn_tail_rate {
+            cfg.torn_tail_rate = r;
+        }
         let started = std::time::Instant::now();
         match cohort_sim::run(seed, cfg) {
             Ok(r) => println!(
-                "seed {seed}: ok in {:.1} s: {} steps, generation {}, {} crashes, {} coordinator restarts, {} answers dropped, stable {} ms after faults stopped",
-                started.elapsed().as_secs_f64(), r.steps, r.generations, r.crashes, r.restarts, r.dropped, r.converged_after_ms
+                "seed {seed}: ok in {:.1} s: {} steps, generation {}, {} crashes, {} coordinator restarts ({} unacknowledged records survived one), {} failed log writes, {} answers dropped, stable {} ms after faults stopped",
+                started.elapsed().as_secs_f64(), r.steps, r.generations, r.crashes, r.restarts, r.unacknowledged_survivors, r.failed_writes, r.dropped, r.converged_after_ms
             ),
             Err(f) => {
                 failed += 1;

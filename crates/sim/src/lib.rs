@@ -32,6 +32,14 @@ pub struct SimConfig {
     pub crash_rate: f64,
     /// Chance per second that the coordinator restarts.
     pub restart_rate: f64,
+    /// Chance that a group commit's write to the coordinator log fails (a
+    /// full disk): its records never become durable, its replies are
+    /// refused, and the coordinator is rebuilt from its log.
+    pub write_failure_rate: f64,
+    /// Chance that a restart finds some records written but never synced
+    /// (their replies never went out) still in the log after the torn part
+    /// is cut: the process died, the page cache did not.
+    pub torn_tail_rate: f64,
     /// Fraction of members whose revocation takes seconds.
     pub slow_fraction: f64,
     /// A deliberately broken client, to show the checker catches it: eager
@@ -52,6 +60,8 @@ impl SimConfig {
             max_extra_delay_ms: 200,
             crash_rate: 0.05,
             restart_rate: 0.02,
+            write_failure_rate: 0.005,
+            torn_tail_rate: 0.5,
             slow_fraction: 0.05,
             bug_eager_keeps_partitions: false,
         }
@@ -89,6 +99,9 @@ pub struct Report {
     pub crashes: u64,
     pub restarts: u64,
     pub dropped: u64,
+    pub failed_writes: u64,
+    /// Unacknowledged records a restart found in the log.
+    pub unacknowledged_survivors: u64,
     /// From the end of faults until every member was stable, in ms.
     pub converged_after_ms: i64,
 }
@@ -123,6 +136,11 @@ struct World {
     /// Replays every record emitted, to compare with the live state.
     shadow: Coordinator,
     durable: Vec<Record>,
+    /// Set after a failed write: the next check compares the live state with
+    /// a replay of the durable records alone.
+    live_from_log_checked: bool,
+    /// A restart is due the next time records are written.
+    restart_in_flight: bool,
     /// Records not yet durable, and the replies that wait for them.
     pending: Vec<Record>,
     held: Vec<(RequestId, GroupResponse)>,
@@ -210,6 +228,8 @@ impl World {
             coordinator: Coordinator::new(coordinator_config()),
             shadow: Coordinator::new(coordinator_config()),
             durable: vec![],
+            live_from_log_checked: false,
+            restart_in_flight: false,
             pending: vec![],
             held: vec![],
             flush_scheduled: false,
@@ -304,6 +324,11 @@ impl World {
         }
         self.pending.extend(effects.records);
         self.held.extend(effects.replies);
+        if self.restart_in_flight && !self.pending.is_empty() {
+            self.restart_in_flight = false;
+            self.restart_coordinator();
+            return;
+        }
         if !self.flush_scheduled {
             self.flush_scheduled = true;
             self.schedule(self.now + FSYNC_MS, Event::Flush);
@@ -311,8 +336,26 @@ impl World {
     }
 
     /// Group commit: everything pending becomes durable; then replies go out.
+    /// Or the write fails: nothing pending becomes durable, this round's
+    /// replies are refused, and the coordinator is rebuilt from its log (as
+    /// the broker's runtime does), so its state is never ahead of the log.
     fn flush(&mut self) {
         self.flush_scheduled = false;
+        if self.faults_on() && self.rng.chance(self.cfg.write_failure_rate) {
+            self.report.failed_writes += 1;
+            self.pending.clear();
+            for (id, response) in std::mem::take(&mut self.held) {
+                if let Some((member, corr, sent_at)) = self.routes.remove(&id) {
+                    let response = response.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+                    self.schedule(self.now + NET_MS, Event::ToClient { member, corr, sent_at, response });
+                }
+            }
+            // Parked requests belonged to the discarded state.
+            self.routes.clear();
+            self.reload();
+            self.live_from_log_checked = true;
+            return;
+        }
         self.durable.append(&mut self.pending);
         for (id, response) in std::mem::take(&mut self.held) {
             let Some((member, corr, sent_at)) = self.routes.remove(&id) else {
@@ -355,13 +398,25 @@ impl World {
         }
     }
 
-    /// The coordinator process dies: what was not durable is gone, parked
-    /// requests are forgotten, and a new one replays the log.
+    /// The coordinator process dies: parked requests are forgotten, and a new
+    /// one replays the log. What was not durable is gone, except (a torn
+    /// tail) a prefix of the records written but not yet synced, whose
+    /// replies never went out.
     fn restart_coordinator(&mut self) {
         self.report.restarts += 1;
+        if !self.pending.is_empty() {
+            let kept = self.rng.below(self.pending.len() as u64 + 1) as usize;
+            self.report.unacknowledged_survivors += kept as u64;
+            self.durable.extend(self.pending.drain(..kept));
+        }
         self.pending.clear();
         self.held.clear();
         self.routes.clear();
+        self.reload();
+    }
+
+    /// A fresh coordinator from the durable records (and a fresh shadow).
+    fn reload(&mut self) {
         let mut c = Coordinator::new(coordinator_config());
         let mut shadow = Coordinator::new(coordinator_config());
         for r in &self.durable {
@@ -413,7 +468,13 @@ impl World {
                 }
             }
             if self.rng.chance(self.cfg.restart_rate * per_tick) {
-                self.restart_coordinator();
+                if self.rng.chance(self.cfg.torn_tail_rate) {
+                    // While a group commit is in flight: the next records
+                    // written die with the process, or survive in part.
+                    self.restart_in_flight = true;
+                } else {
+                    self.restart_coordinator();
+                }
             }
         }
         // Timers due in the coordinator.
@@ -569,6 +630,16 @@ impl World {
         if self.coordinator.snapshot() != self.shadow.snapshot() {
             return Err("live coordinator state differs from its replayed records".into());
         }
+        // After a failed write, the live state is exactly the log's.
+        if self.live_from_log_checked {
+            let mut from_log = Coordinator::new(coordinator_config());
+            for r in &self.durable {
+                from_log.replay(r);
+            }
+            if from_log.snapshot() != self.coordinator.snapshot() {
+                return Err("after a failed write the live state is ahead of the log".into());
+            }
+        }
         // Acknowledged commits survive.
         let fetched = self.coordinator.snapshot();
         for (p, acked) in &self.acked_commits {
@@ -653,6 +724,7 @@ impl World {
                 Event::Tick => self.tick(),
             }
             self.check().map_err(|m| self.fail(m))?;
+            self.live_from_log_checked = false;
             if !self.faults_on() && converged_at.is_none() && self.converged() {
                 converged_at = Some(self.now);
             }
