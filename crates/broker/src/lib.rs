@@ -16,6 +16,7 @@ mod producers;
 mod quiet;
 pub mod repair;
 pub mod server;
+mod topic_admin;
 mod topics;
 
 pub use config::{BrokerConfig, FsyncPolicy};

@@ -40,6 +40,10 @@ pub struct SimConfig {
     /// (their replies never went out) still in the log after the torn part
     /// is cut: the process died, the page cache did not.
     pub torn_tail_rate: f64,
+    /// Chance that a restart finds a durable record corrupted: the log refuses
+    /// to load, the coordinator refuses every request until an operator
+    /// restores the file (a few seconds later), then it loads.
+    pub corruption_rate: f64,
     /// Fraction of members whose revocation takes seconds.
     pub slow_fraction: f64,
     /// A deliberately broken client, to show the checker catches it: eager
@@ -62,6 +66,7 @@ impl SimConfig {
             restart_rate: 0.02,
             write_failure_rate: 0.005,
             torn_tail_rate: 0.5,
+            corruption_rate: 0.2,
             slow_fraction: 0.05,
             bug_eager_keeps_partitions: false,
         }
@@ -100,6 +105,8 @@ pub struct Report {
     pub restarts: u64,
     pub dropped: u64,
     pub failed_writes: u64,
+    /// Restarts that found a corrupted record and stayed offline.
+    pub corrupted_loads: u64,
     /// Unacknowledged records a restart found in the log.
     pub unacknowledged_survivors: u64,
     /// From the end of faults until every member was stable, in ms.
@@ -141,6 +148,8 @@ struct World {
     live_from_log_checked: bool,
     /// A restart is due the next time records are written.
     restart_in_flight: bool,
+    /// The coordinator's log is damaged: every request is refused until then.
+    offline_until: Option<i64>,
     /// Records not yet durable, and the replies that wait for them.
     pending: Vec<Record>,
     held: Vec<(RequestId, GroupResponse)>,
@@ -230,6 +239,7 @@ impl World {
             durable: vec![],
             live_from_log_checked: false,
             restart_in_flight: false,
+            offline_until: None,
             pending: vec![],
             held: vec![],
             flush_scheduled: false,
@@ -404,6 +414,7 @@ impl World {
     /// replies never went out.
     fn restart_coordinator(&mut self) {
         self.report.restarts += 1;
+        self.offline_until = None;
         if !self.pending.is_empty() {
             let kept = self.rng.below(self.pending.len() as u64 + 1) as usize;
             self.report.unacknowledged_survivors += kept as u64;
@@ -412,6 +423,14 @@ impl World {
         self.pending.clear();
         self.held.clear();
         self.routes.clear();
+        if !self.durable.is_empty() && self.rng.chance(self.cfg.corruption_rate) {
+            // The load finds a record that does not decode: no state is
+            // served from the part before it; every request is refused until
+            // the file is restored.
+            self.report.corrupted_loads += 1;
+            self.offline_until = Some(self.now + 1000 + self.rng.below(4000) as i64);
+            return;
+        }
         self.reload();
     }
 
@@ -477,8 +496,16 @@ impl World {
                 }
             }
         }
+        if let Some(until) = self.offline_until {
+            if self.now >= until {
+                // The operator restored the file: the log loads whole.
+                self.offline_until = None;
+                self.reload();
+            }
+        }
         // Timers due in the coordinator.
-        if self
+        if self.offline_until.is_none()
+            && self
             .coordinator
             .next_deadline()
             .is_some_and(|at| at <= self.now)
@@ -698,6 +725,15 @@ impl World {
             self.step += 1;
             let event = self.events.remove(&id).expect("scheduled event");
             match event {
+                Event::ToCoordinator {
+                    member,
+                    corr,
+                    sent_at,
+                    request,
+                } if self.offline_until.is_some() => {
+                    let response = request.refused(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+                    self.schedule(self.now + NET_MS, Event::ToClient { member, corr, sent_at, response });
+                }
                 Event::ToCoordinator {
                     member,
                     corr,
