@@ -89,46 +89,15 @@ impl Server {
     /// connection finish the requests it already read, syncs all data and returns.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
         let mut connections = JoinSet::new();
-        let retention = {
-            let broker = self.broker.clone();
-            let every = broker.config().retention_check_interval;
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    let b = broker.clone();
-                    let _ = tokio::task::spawn_blocking(move || b.apply_retention()).await;
-                }
-            })
-        };
-        let storage_retry = {
-            let broker = self.broker.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tick.tick().await;
-                    let b = broker.clone();
-                    let _ = tokio::task::spawn_blocking(move || b.retry_failed_storage()).await;
-                }
-            })
-        };
-        let checkpoints = {
-            let broker = self.broker.clone();
-            let every = broker.config().recovery_point_checkpoint_interval;
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    let b = broker.clone();
-                    let written = tokio::task::spawn_blocking(move || b.write_checkpoints()).await;
-                    if let Ok(Err(e)) = written {
-                        tracing::warn!("could not write the recovery points: {e}");
-                    }
-                }
-            })
-        };
+        // Housekeeping on the blocking pool, each on its own schedule.
+        let config = self.broker.config();
+        let retention = every(&self.broker, config.retention_check_interval, |b| b.apply_retention());
+        let storage_retry = every(&self.broker, Duration::from_secs(1), |b| b.retry_failed_storage());
+        let checkpoints = every(&self.broker, config.recovery_point_checkpoint_interval, |b| {
+            if let Err(e) = b.write_checkpoints() {
+                tracing::warn!("could not write the recovery points: {e}");
+            }
+        });
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -169,6 +138,26 @@ impl Server {
             .map_err(io::Error::other)?;
         Ok(())
     }
+}
+
+/// Runs `work` on the blocking pool every `period` (the first time one period
+/// from now) until the returned task is aborted.
+fn every(
+    broker: &Arc<Broker>,
+    period: Duration,
+    work: impl Fn(&Broker) + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let broker = broker.clone();
+    let work = Arc::new(work);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let (b, w) = (broker.clone(), work.clone());
+            let _ = tokio::task::spawn_blocking(move || w(&b)).await;
+        }
+    })
 }
 
 /// Turns one frame into the future of its answer, or an error that must close

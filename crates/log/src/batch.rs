@@ -158,6 +158,19 @@ pub fn set_leader_epoch(b: &mut [u8], epoch: i32) {
     b[12..16].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Appends `v` as a zig-zag varint (the records' length and field encoding).
+pub fn put_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    loop {
+        if z < 0x80 {
+            out.push(z as u8);
+            return;
+        }
+        out.push((z as u8 & 0x7f) | 0x80);
+        z >>= 7;
+    }
+}
+
 /// Builds a valid v2 batch of `count` small records for tests and tools. Each
 /// record has an empty key and the given value; no compression.
 pub fn build_batch(
@@ -165,17 +178,7 @@ pub fn build_batch(
     values: &[&[u8]],
     producer: Option<(i64, i16, i32)>,
 ) -> Vec<u8> {
-    fn varint(out: &mut Vec<u8>, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        loop {
-            if z < 0x80 {
-                out.push(z as u8);
-                return;
-            }
-            out.push((z as u8 & 0x7f) | 0x80);
-            z >>= 7;
-        }
-    }
+    let varint = put_varlong;
     let mut records = Vec::new();
     for (i, v) in values.iter().enumerate() {
         let mut r = Vec::new();

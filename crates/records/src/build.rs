@@ -23,17 +23,7 @@ pub struct BatchBuilder {
     attributes: i16,
 }
 
-fn varlong(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    loop {
-        if z < 0x80 {
-            out.push(z as u8);
-            return;
-        }
-        out.push((z as u8 & 0x7f) | 0x80);
-        z >>= 7;
-    }
-}
+use cohort_log::batch::put_varlong as varlong;
 
 fn bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
     match b {
