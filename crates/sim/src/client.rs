@@ -52,6 +52,8 @@ pub struct Client {
     pub revoke_delay_ms: i64,
     /// Partitions being revoked: still consumed until the revocation finishes.
     pub revoking: Option<(BTreeSet<i32>, i64)>,
+    /// What the last JoinGroup said this member owns.
+    pub claimed: BTreeSet<i32>,
     pub alive: bool,
     /// Test-only fault: an eager member that does not revoke before rejoining.
     pub bug_keep_partitions: bool,
@@ -87,6 +89,7 @@ impl Client {
             last_ok: now,
             revoke_delay_ms,
             revoking: None,
+            claimed: BTreeSet::new(),
             alive: true,
             bug_keep_partitions: false,
         }
@@ -163,6 +166,7 @@ impl Client {
                     Style::Eager => Bytes::new(),
                     Style::Cooperative | Style::Consumer => encode_parts(&self.owned),
                 };
+                self.claimed = self.owned.clone();
                 self.in_flight = Some((corr, "join", now + REBALANCE_MS as i64 + 5000));
                 Some(Send {
                     corr,
@@ -320,6 +324,12 @@ impl Client {
                     Style::Cooperative | Style::Consumer => {
                         let revoked: BTreeSet<i32> =
                             self.owned.difference(&assigned).copied().collect();
+                        // Claimed in the JoinGroup but not assigned: the leader
+                        // withheld it to move it. If this member has meanwhile
+                        // lost it (its session ran out during the rebalance),
+                        // there is nothing to revoke, but it must still rejoin
+                        // so a follow-up round hands the partition on.
+                        let withheld = self.claimed.difference(&assigned).next().is_some();
                         // Newly assigned partitions are free: their old owner
                         // revoked them before this round.
                         self.owned.extend(assigned.iter().copied());
@@ -330,6 +340,8 @@ impl Client {
                             let until = now + self.revoke_delay_ms;
                             self.revoking = Some((revoked, until));
                             self.phase = Phase::NeedJoin { at: until };
+                        } else if withheld {
+                            self.phase = Phase::NeedJoin { at: now };
                         }
                     }
                 }

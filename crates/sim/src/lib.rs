@@ -683,6 +683,60 @@ impl World {
         Ok(())
     }
 
+    /// The group and its live members, for a failure report.
+    fn describe(&self) -> String {
+        if self.is_consumer() {
+            let g = self.coordinator.consumer_group("g");
+            let live: Vec<String> = self
+                .consumers
+                .iter()
+                .filter(|c| c.alive)
+                .map(|c| format!("{}@{} owns {:?} settled={}", c.name, c.epoch, c.owned, c.settled()))
+                .collect();
+            return format!(
+                "group {:?} epoch {:?}/{:?}, {} members; live: {}",
+                g.map(|g| g.state()),
+                g.map(|g| g.epoch),
+                g.map(|g| g.assignment_epoch),
+                g.map_or(0, |g| g.members.len()),
+                live.join("; ")
+            );
+        }
+        let g = self.coordinator.group("g");
+        let live: Vec<String> = self
+            .clients
+            .iter()
+            .filter(|c| c.alive)
+            .map(|c| {
+                format!(
+                    "{} {:?} gen {} owns {:?} revoking {:?} in flight {:?}",
+                    c.name, c.phase, c.generation, c.owned, c.revoking, c.in_flight
+                )
+            })
+            .collect();
+        let assigned: Vec<String> = g
+            .map(|g| {
+                g.durable
+                    .members
+                    .iter()
+                    .map(|m| {
+                        let claimed = m.protocols.first().map(|p| client::decode_parts(&p.1)).unwrap_or_default();
+                        format!("{}={:?}(claimed {:?})", &m.client_id, client::decode_parts(&m.assignment), claimed)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!(
+            "group {:?} gen {:?} (assigned: {}), {} members, offline {:?}; live: {}",
+            g.map(|g| g.state),
+            g.map(|g| g.generation),
+            assigned.join(" "),
+            g.map_or(0, |g| g.members.len()),
+            self.offline_until,
+            live.join("; ")
+        )
+    }
+
     fn converged(&self) -> bool {
         if self.is_consumer() {
             let Some(g) = self.coordinator.consumer_group("g") else {
@@ -777,8 +831,9 @@ impl World {
                 Ok(self.report)
             }
             None => Err(self.fail(format!(
-                "not stable {} ms after faults stopped",
-                self.cfg.calm_ms
+                "not stable {} ms after faults stopped: {}",
+                self.cfg.calm_ms,
+                self.describe()
             ))),
         }
     }
