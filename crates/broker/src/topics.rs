@@ -374,13 +374,9 @@ pub enum InsertError {
     Io(io::Error),
 }
 
-/// Above this many new partitions, one syncfs makes them durable instead of
-/// an fsync per directory.
-const BULK_SYNC: usize = 64;
-
 /// Makes the logs of partitions `range` of a topic: directories, metadata
-/// files and empty segments, durable together before this returns (a topic
-/// is recorded in topics.json only after). All or nothing: on any failure,
+/// files and empty segments, each directory synced, before this returns (a
+/// topic is recorded in topics.json only after). All or nothing: on any failure,
 /// what was made is removed.
 pub fn create_logs(
     config: &crate::BrokerConfig,
@@ -396,18 +392,14 @@ pub fn create_logs(
         for p in range.clone() {
             let dir = config.data_dir.join(partition_dir_name(id, p));
             std::fs::create_dir(&dir)?;
-            ours.push(dir);
+            ours.push(dir.clone());
             made.push(Arc::new(open_partition(config, name, id, p, configs, None)?));
+            // One directory at a time: a syncfs for many at once is faster
+            // but stalls every other partition's fsync behind it (measured:
+            // produce on another topic waited 1.3 to 13 s).
+            std::fs::File::open(&dir)?.sync_all()?;
         }
-        let parent = config.data_dir.join("partitions");
-        if made.len() > BULK_SYNC {
-            syncfs(&parent)
-        } else {
-            for p in &made {
-                std::fs::File::open(config.data_dir.join(&p.dir_name))?.sync_all()?;
-            }
-            std::fs::File::open(&parent)?.sync_all()
-        }
+        std::fs::File::open(config.data_dir.join("partitions"))?.sync_all()
     })();
     match result {
         Ok(()) => Ok(made),
@@ -429,17 +421,6 @@ pub fn remove_logs(partitions: &[Arc<Partition>]) {
             tracing::warn!(topic = %p.topic, partition = p.index, "could not remove the partition's files: {e}");
         }
     }
-}
-
-/// Flushes the whole file system holding `path` in one call.
-fn syncfs(path: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let dir = std::fs::File::open(path)?;
-    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Whether a directory holds any bytes of log data.
