@@ -160,13 +160,18 @@ impl TopicTable {
             Ok(b) => serde_json::from_slice(&b)
                 .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let dirs = std::fs::read_dir(config.data_dir.join("partitions"))?
-                    .filter_map(|e| e.ok())
-                    .filter(|e| e.path().is_dir())
-                    .count();
+                // Directories holding no data are creations a crash
+                // interrupted before topics.json was first written.
+                let mut dirs = 0;
+                for e in std::fs::read_dir(config.data_dir.join("partitions"))? {
+                    let e = e?;
+                    if e.path().is_dir() && holds_data(&e.path())? {
+                        dirs += 1;
+                    }
+                }
                 if dirs > 0 {
                     return Err(io::Error::other(format!(
-                        "{} is missing, but {} holds {dirs} partition directories: restore the file, \
+                        "{} is missing, but {} holds {dirs} partition directories with data: restore the file, \
                          or stop here and run `cohort repair --data-dir {}` to rebuild it from the \
                          partitions' own metadata",
                         path.display(),
@@ -527,6 +532,59 @@ mod tests {
         assert_eq!(made.len(), 3);
         let meta = std::fs::read_to_string(dir.path().join(partition_dir_name(&id, 2)).join(PARTITION_METADATA)).unwrap();
         assert_eq!(parse_partition_metadata(&meta), Some((id, "t".to_string(), 2)));
+    }
+
+    fn open_table(dir: &Path) -> io::Result<TopicTable> {
+        let entries = crate::checkpoints::Entries::new();
+        let config = crate::BrokerConfig::new(dir);
+        TopicTable::open(
+            &config,
+            &Recovered {
+                clean_shutdown: false,
+                checkpoints: &entries,
+            },
+        )
+    }
+
+    fn partition_with(dir: &Path, name: &str, data: bool) {
+        let p = dir.join("partitions").join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        let bytes: &[u8] = if data { b"data" } else { b"" };
+        std::fs::write(p.join("00000000000000000000.log"), bytes).unwrap();
+    }
+
+    #[test]
+    fn directories_no_topic_owns_are_finished_removed_or_set_aside_never_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let deleted = TopicId([3; 16]);
+        std::fs::create_dir_all(dir.path().join("meta")).unwrap();
+        std::fs::write(
+            dir.path().join("meta/topics.json"),
+            format!(r#"{{"topics": [], "deleting": ["{}"]}}"#, id_to_hex(&deleted)),
+        )
+        .unwrap();
+        partition_with(dir.path(), &format!("{}-0", id_to_hex(&deleted)), true);
+        partition_with(dir.path(), &format!("{}-0", id_to_hex(&TopicId([4; 16]))), false);
+        let unknown = format!("{}-0", id_to_hex(&TopicId([5; 16])));
+        partition_with(dir.path(), &unknown, true);
+        let table = open_table(dir.path()).unwrap();
+        assert!(table.deleting.is_empty());
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("partitions")).unwrap().collect();
+        assert!(left.is_empty(), "the delete finished, the empty create went");
+        assert!(dir.path().join("stray").join(&unknown).join("00000000000000000000.log").exists());
+        let file = std::fs::read_to_string(dir.path().join("meta/topics.json")).unwrap();
+        assert!(!file.contains("deleting"), "{file}");
+    }
+
+    #[test]
+    fn a_missing_topics_json_refuses_to_start_only_when_partitions_hold_data() {
+        let dir = tempfile::tempdir().unwrap();
+        partition_with(dir.path(), &format!("{}-0", id_to_hex(&TopicId([6; 16]))), false);
+        open_table(dir.path()).unwrap();
+        partition_with(dir.path(), &format!("{}-0", id_to_hex(&TopicId([7; 16]))), true);
+        let e = open_table(dir.path()).err().expect("refused");
+        assert!(e.to_string().contains("topics.json is missing"), "{e}");
+        assert!(e.to_string().contains("cohort repair"), "{e}");
     }
 
     #[test]
