@@ -12,6 +12,7 @@ mod data;
 mod durability;
 mod hold;
 mod partition;
+mod partition_dirs;
 mod producers;
 mod quiet;
 pub mod repair;
