@@ -32,6 +32,9 @@ struct Args {
     /// request at 10,000).
     #[arg(long, default_value_t = 10_000)]
     per_topic: usize,
+    /// Fsync policy of the in-process broker.
+    #[arg(long, default_value = "always", value_parser = FsyncPolicy::parse)]
+    fsync: FsyncPolicy,
     /// The in-process broker's --max-open-files.
     #[arg(long, default_value_t = 1024)]
     max_open_files: usize,
@@ -93,7 +96,7 @@ fn main() {
         Some(a) => (a.clone(), None),
         None => {
             cohort_log_local::set_max_open_files(open_files);
-            let (a, d) = start_in_process_with(FsyncPolicy::Always, |c| c.max_partitions = 1_000_000);
+            let (a, d) = start_in_process_with(args.fsync, |c| c.max_partitions = 1_000_000);
             (a, Some(d))
         }
     };

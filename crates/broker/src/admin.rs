@@ -130,7 +130,6 @@ impl Broker {
             None => self
                 .topics
                 .read()
-                .unwrap()
                 .all()
                 .iter()
                 .map(|t| self.topic_metadata(t))
@@ -138,12 +137,12 @@ impl Broker {
             Some(refs) => refs
                 .into_iter()
                 .map(|tr| match tr {
-                    TopicRef::Id(id) => match self.topics.read().unwrap().get_by_id(&id) {
+                    TopicRef::Id(id) => match self.topics.read().get_by_id(&id) {
                         Some(t) => self.topic_metadata(&t),
                         None => Self::missing_topic(ErrorCode::UNKNOWN_TOPIC_ID, None, id),
                     },
                     TopicRef::Name(name) => {
-                        if let Some(t) = self.topics.read().unwrap().get(&name) {
+                        if let Some(t) = self.topics.read().get(&name) {
                             return self.topic_metadata(&t);
                         }
                         if valid_topic_name(&name).is_err() {
@@ -290,7 +289,7 @@ impl Broker {
                     entries: vec![],
                 };
                 match res.resource_type {
-                    RESOURCE_TOPIC => match self.topics.read().unwrap().get(&res.name) {
+                    RESOURCE_TOPIC => match self.topics.read().get(&res.name) {
                         Some(t) => {
                             out.entries = self.topic_config_entries(&t.configs, res.keys.as_deref())
                         }

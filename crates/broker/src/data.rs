@@ -84,7 +84,7 @@ impl Broker {
             None
         };
         for (ti, t) in r.topics.into_iter().enumerate() {
-            let topic = self.topics.read().unwrap().get(&t.name);
+            let topic = self.topics.read().get(&t.name);
             let mut results = Vec::new();
             for (pi, (index, records)) in t.partitions.into_iter().enumerate() {
                 let mut res = ProducePartitionResult {
@@ -186,8 +186,8 @@ impl Broker {
         let mut out = FetchResponse::default();
         for t in &r.topics {
             let topic = match &t.topic {
-                TopicRef::Name(n) => self.topics.read().unwrap().get(n),
-                TopicRef::Id(id) => self.topics.read().unwrap().get_by_id(id),
+                TopicRef::Name(n) => self.topics.read().get(n),
+                TopicRef::Id(id) => self.topics.read().get_by_id(id),
             };
             let (name, id) = match (&topic, &t.topic) {
                 (Some(tp), _) => (tp.name.clone(), tp.id),
@@ -280,7 +280,7 @@ impl Broker {
         r.topics
             .into_iter()
             .map(|(name, parts)| {
-                let topic = self.topics.read().unwrap().get(&name);
+                let topic = self.topics.read().get(&name);
                 let partitions = parts
                     .into_iter()
                     .map(|(index, ts)| {
@@ -316,7 +316,7 @@ impl Broker {
         r.topics
             .into_iter()
             .map(|(name, parts)| {
-                let topic = self.topics.read().unwrap().get(&name);
+                let topic = self.topics.read().get(&name);
                 let partitions = parts
                     .into_iter()
                     .map(|(index, epoch)| {

@@ -27,7 +27,7 @@ use durability::Durability;
 use futures::future::BoxFuture;
 use producers::ProducerIdAllocator;
 use std::io;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tokio::sync::watch;
 use topics::TopicTable;
 
@@ -42,7 +42,7 @@ pub enum Reply {
 pub struct Broker {
     config: BrokerConfig,
     cluster_id: String,
-    topics: RwLock<TopicTable>,
+    topics: topics::Topics,
     producer_ids: ProducerIdAllocator,
     durability: Durability,
     /// Bumped whenever a high watermark moves; long-polling fetches watch it.
@@ -189,7 +189,7 @@ impl Broker {
         Ok(Arc::new(Broker {
             config,
             cluster_id,
-            topics: RwLock::new(topics),
+            topics: topics::Topics::new(topics),
             producer_ids,
             durability,
             data_changed,
@@ -223,10 +223,16 @@ impl Broker {
         match request {
             Request::Group(g) => self.group_request(g, client),
             Request::Metadata(r) => Reply::Now(Response::Metadata(self.metadata(r))),
-            Request::CreateTopics(r) => Reply::Now(Response::CreateTopics(self.create_topics(r))),
-            Request::DeleteTopics(r) => Reply::Now(Response::DeleteTopics(self.delete_topics(r))),
+            // Creating or removing thousands of directories takes seconds:
+            // on the blocking pool, never on the threads serving connections.
+            Request::CreateTopics(r) => {
+                self.blocking(move |b| Response::CreateTopics(b.create_topics(r)))
+            }
+            Request::DeleteTopics(r) => {
+                self.blocking(move |b| Response::DeleteTopics(b.delete_topics(r)))
+            }
             Request::CreatePartitions(r) => {
-                Reply::Now(Response::CreatePartitions(self.create_partitions(r)))
+                self.blocking(move |b| Response::CreatePartitions(b.create_partitions(r)))
             }
             Request::Produce(r) => self.produce(r),
             Request::Fetch(r) => self.fetch(r),
@@ -247,6 +253,19 @@ impl Broker {
                 Reply::Now(Response::DescribeConfigs(self.describe_configs(r)))
             }
         }
+    }
+
+    /// Answers with `work`, run on the blocking pool.
+    fn blocking(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Broker) -> Response + Send + 'static,
+    ) -> Reply {
+        let broker = self.clone();
+        Reply::Later(Box::pin(async move {
+            tokio::task::spawn_blocking(move || work(&broker))
+                .await
+                .expect("admin work does not panic")
+        }))
     }
 
     /// Hands a group request to the coordinator, after filling in what only the
@@ -280,7 +299,7 @@ impl Broker {
         }
         match &mut g {
             GroupRequest::OffsetCommit(c) => {
-                let topics = self.topics.read().unwrap();
+                let topics = self.topics.read();
                 for o in &mut c.offsets {
                     o.unknown_partition = !topics.get(&o.partition.topic).is_some_and(|t| {
                         o.partition.partition >= 0
@@ -319,7 +338,7 @@ impl Broker {
 
     /// Tells the group coordinator the topics changed (created, deleted, grown).
     pub(crate) fn topics_changed(&self) {
-        let image = topic_image(&self.topics.read().unwrap());
+        let image = topic_image(&self.topics.read());
         self.groups.topics_changed(image);
     }
 
@@ -327,7 +346,7 @@ impl Broker {
     /// offsets (a start offset that moved back after a crash would read as
     /// missing segments).
     pub fn apply_retention(&self) {
-        let topics = self.topics.read().unwrap().all();
+        let topics = self.topics.read().all();
         let now = now_ms();
         let mut trimmed = Vec::new();
         for t in topics {
@@ -369,7 +388,7 @@ impl Broker {
     /// never acknowledged nor shown to consumers, is cut first.
     pub fn retry_failed_storage(&self) {
         let always = self.config.fsync == FsyncPolicy::Always;
-        for p in self.topics.read().unwrap().all_partitions() {
+        for p in self.topics.read().all_partitions() {
             if !p.needs_recovery() {
                 continue;
             }
@@ -398,7 +417,7 @@ impl Broker {
 
     fn write_checkpoints_with(&self, coordinator: Option<(String, cohort_log_local::Checkpoint)>) -> io::Result<()> {
         let mut entries = checkpoints::Entries::new();
-        for p in self.topics.read().unwrap().all_partitions() {
+        for p in self.topics.read().all_partitions() {
             let point = p
                 .checkpoint()
                 .or_else(|| self.loaded_checkpoints.get(&p.dir_name).copied());
@@ -433,7 +452,7 @@ impl Broker {
             "group membership requests served (heartbeats, joins, syncs)"
         );
         let coordinator = self.groups.stop();
-        let all = self.topics.read().unwrap().all_partitions();
+        let all = self.topics.read().all_partitions();
         self.durability.shutdown(&all);
         let whole = all.iter().all(|p| !p.is_failed() || p.damaged().is_some())
             && (coordinator.is_some() || self.groups.offline_reason().is_some());

@@ -23,13 +23,13 @@ impl Broker {
         partitions: i32,
         configs: BTreeMap<String, String>,
     ) -> Result<Arc<crate::topics::Topic>, (ErrorCode, String)> {
-        if let Some(t) = self.topics.read().unwrap().get(name) {
+        if let Some(t) = self.topics.read().get(name) {
             return Ok(t);
         }
         let created = self.make_topic(name, partitions, configs);
         match created {
             Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => {
-                self.topics.read().unwrap().get(name).ok_or((
+                self.topics.read().get(name).ok_or((
                     ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                     "created and deleted meanwhile".into(),
                 ))
@@ -43,7 +43,7 @@ impl Broker {
 
     /// Whether `more` partitions fit within --max-partitions.
     fn check_partition_limit(&self, more: usize) -> Result<(), (ErrorCode, String)> {
-        let have = self.topics.read().unwrap().partition_count();
+        let have = self.topics.read().partition_count();
         if have + more > self.config.max_partitions {
             return Err((
                 ErrorCode::POLICY_VIOLATION,
@@ -79,7 +79,7 @@ impl Broker {
             configs,
             partitions: logs,
         });
-        let inserted = self.topics.write().unwrap().insert(topic.clone());
+        let inserted = self.topics.change(|t| t.insert(topic.clone()));
         match inserted {
             Ok(()) => Ok(topic),
             Err(e) => {
@@ -145,7 +145,7 @@ impl Broker {
                         result.message = Some(msg);
                     }
                     Ok((partitions, configs)) => {
-                        let exists = self.topics.read().unwrap().get(&t.name).is_some();
+                        let exists = self.topics.read().get(&t.name).is_some();
                         let outcome = if exists {
                             Err((
                                 ErrorCode::TOPIC_ALREADY_EXISTS,
@@ -240,7 +240,7 @@ impl Broker {
         r.topics
             .into_iter()
             .map(|tr| {
-                let table = self.topics.read().unwrap();
+                let table = self.topics.read();
                 let found = match &tr {
                     TopicRef::Name(n) => table.get(n),
                     TopicRef::Id(id) => table.get_by_id(id),
@@ -282,10 +282,10 @@ impl Broker {
 
     /// Forgets a topic, then removes its files outside the table's lock.
     fn delete_topic(&self, name: &str) -> std::io::Result<()> {
-        let forgotten = self.topics.write().unwrap().forget(name)?;
+        let forgotten = self.topics.change(|t| t.forget(name))?;
         if let Some(topic) = forgotten {
             crate::topics::remove_logs(&topic.partitions);
-            self.topics.write().unwrap().deleted(&topic.id)?;
+            self.topics.change(|t| t.deleted(&topic.id))?;
         }
         Ok(())
     }
@@ -304,7 +304,7 @@ impl Broker {
             .topics
             .iter()
             .map(|(name, count)| {
-                let have = self.topics.read().unwrap().get(name).map_or(0, |t| t.partitions.len());
+                let have = self.topics.read().get(name).map_or(0, |t| t.partitions.len());
                 (*count as i64 - have as i64).max(0)
             })
             .sum();
@@ -315,7 +315,7 @@ impl Broker {
                 if adding > MAX_PARTITIONS_PER_REQUEST as i64 {
                     return fail(ErrorCode::POLICY_VIOLATION, "Excessively large number of partitions per request.".into());
                 }
-                let Some(topic) = self.topics.read().unwrap().get(&name) else {
+                let Some(topic) = self.topics.read().get(&name) else {
                     return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, format!("The topic '{name}' does not exist."));
                 };
                 let current = topic.partitions.len() as i32;
@@ -352,7 +352,7 @@ impl Broker {
             configs: topic.configs.clone(),
             partitions,
         });
-        let result = self.topics.write().unwrap().grow(topic, grown);
+        let result = self.topics.change(|t| t.grow(topic, grown));
         result.map_err(|e| {
             crate::topics::remove_logs(&logs);
             match e {
