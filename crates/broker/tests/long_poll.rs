@@ -2,42 +2,17 @@
 //! records; min_bytes holds a fetch back until enough has arrived.
 
 use bytes::Bytes;
-use cohort_broker::server::Server;
-use cohort_broker::BrokerConfig;
 use cohort_protocol::client;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
+mod common;
+
 fn call(stream: &mut TcpStream, frame: &Bytes) -> Bytes {
-    stream.write_all(frame).unwrap();
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).unwrap();
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body).unwrap();
-    Bytes::from(body)
+    common::call(stream, frame).unwrap()
 }
 
-fn start() -> (String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = BrokerConfig::new(dir.path().join("data"));
-    config.listen = "127.0.0.1:0".into();
-    config.advertise = "127.0.0.1:0".into();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let server = Server::bind(config).await.unwrap();
-            tx.send(server.local_addr().unwrap().to_string()).unwrap();
-            let (_keep, stop) = tokio::sync::watch::channel(false);
-            server.run(stop).await.unwrap();
-        });
-    });
-    (rx.recv().unwrap(), dir)
-}
+use common::start;
 
 fn batch(value: &[u8]) -> Bytes {
     Bytes::from(cohort_log::batch::build_batch(0, &[value], None))

@@ -139,7 +139,11 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
                             x.error_code = p.error.0;
                             x.timestamp = p.timestamp;
                             x.offset = p.offset;
-                            x.leader_epoch = p.leader_epoch;
+                            // Only v4+ carries the epoch; setting it on an
+                            // older version makes the answer unencodable.
+                            if header.api_version >= 4 {
+                                x.leader_epoch = p.leader_epoch;
+                            }
                             x
                         })
                         .collect();

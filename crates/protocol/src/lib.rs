@@ -11,6 +11,8 @@ mod encode_group;
 pub mod frame;
 mod guard;
 mod guard_group;
+pub mod sweep;
+mod sweep_group;
 pub mod versions;
 
 pub use decode::{decode_request, DecodeError, Decoded};

@@ -1,0 +1,70 @@
+//! Every API at every version the broker advertises: a valid request (every
+//! field of that version set, plus an unknown tagged field) gets an answer that
+//! decodes at that version, and the connection stays open. A version that
+//! fails to encode its answer closes the connection, and whole clients with it.
+
+use bytes::Bytes;
+use cohort_protocol::{client, sweep};
+use std::net::TcpStream;
+use std::time::Duration;
+
+mod common;
+
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s
+}
+
+#[test]
+fn every_advertised_version_of_every_api_is_answered_at_that_version() {
+    let (addr, _dir) = common::start();
+    let mut conn = connect(&addr);
+    let created = client::create_topic_response(
+        common::call(&mut conn, &client::create_topic_request(1, "sweep", 2)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(created, 0);
+
+    let mut target = sweep::Target {
+        topic: "sweep".into(),
+        topic_id: [0; 16],
+        group: "sweep-group".into(),
+        batch: Bytes::from(cohort_log::batch::build_batch(0, &[b"sweep".as_slice()], None)),
+    };
+    let (key, v) = (sweep::ApiKey::Metadata, 12);
+    let frame = sweep::request(key, v, 2, &target).unwrap();
+    let answer = sweep::check_response(key, v, 2, common::call(&mut conn, &frame).unwrap()).unwrap();
+    target.topic_id = answer.topic_ids.iter().find(|(n, _)| n == "sweep").unwrap().1;
+    assert_ne!(target.topic_id, [0; 16]);
+
+    let mut failures = Vec::new();
+    let mut answered = 0;
+    for (i, (key, v)) in sweep::advertised().into_iter().enumerate() {
+        let correlation_id = 100 + i as i32;
+        let frame = match sweep::request(key, v, correlation_id, &target) {
+            Ok(f) => f,
+            Err(e) => {
+                failures.push(format!("building the request: {e}"));
+                continue;
+            }
+        };
+        let outcome = common::call(&mut conn, &frame)
+            .map_err(|e| format!("{key:?} v{v}: no answer ({e}); the connection is closed"))
+            .and_then(|f| sweep::check_response(key, v, correlation_id, f));
+        match outcome {
+            Ok(a) => {
+                answered += 1;
+                if let Some(e) = a.data_errors.iter().find(|&&e| e != 0) {
+                    failures.push(format!("{key:?} v{v}: error {e} on a topic that exists"));
+                }
+            }
+            Err(e) => {
+                failures.push(e);
+                conn = connect(&addr);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} versions failed:\n{}", failures.len(), answered + failures.len(), failures.join("\n"));
+    assert!(answered > 100, "only {answered} versions answered");
+}
