@@ -175,3 +175,37 @@ def list_offsets_v4(conn, topic, partition, timestamp=-1):
     at += 2 + n + 4
     _p, err, _ts, offset, _epoch = struct.unpack(">ihqqi", frame[at:at + 26])
     return err, offset
+
+
+def uvarint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def compact_string(s):
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+def list_offsets_flexible(conn, version, topic, partition, timestamp):
+    """-> (error, timestamp, offset, leader epoch) of one partition, at a
+    flexible ListOffsets version (6 and later)."""
+    conn.corr += 1
+    header = struct.pack(">hhi", 2, version, conn.corr) + string("wire-test") + b"\x00"
+    part = struct.pack(">iiq", partition, -1, timestamp) + b"\x00"
+    body = (struct.pack(">ib", -1, 0) + uvarint(2) + compact_string(topic) + uvarint(2) + part + b"\x00"
+            + (struct.pack(">i", 5000) if version >= 10 else b"") + b"\x00")
+    msg = header + body
+    conn.sock.sendall(struct.pack(">i", len(msg)) + msg)
+    frame = conn.read_frame()
+    # correlation id, header tags, throttle time, topic count (1), name
+    at = 4 + 1 + 4 + 1
+    n = frame[at] - 1
+    at += 1 + n + 1  # name, partition count (1)
+    _p, err, ts, offset, epoch = struct.unpack(">ihqqi", frame[at:at + 26])
+    return err, ts, offset, epoch

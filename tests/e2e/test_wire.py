@@ -29,7 +29,7 @@ def test_api_versions_lists_what_we_translate_with_produce_from_v0(broker):
     err, keys = api_versions_v0(c)
     assert err == 0
     assert keys[PRODUCE][0] == 0  # KAFKA-18659: advertised from v0
-    assert keys[FETCH] == (4, 17)
+    assert keys[FETCH] == (4, 18)
     assert keys[API_VERSIONS] == (0, 4)
 
 
@@ -129,3 +129,27 @@ def test_offset_for_leader_epoch_answers_the_log_end_for_epoch_zero(broker):
     n = struct.unpack(">i", frame[at:at + 4])[0]
     got = [struct.unpack(">hiiq", frame[at + 4 + 18 * i:at + 22 + 18 * i]) for i in range(n)]
     assert got == [(0, 0, 0, 6), (3, 5, -1, -1)]
+
+
+def test_list_offsets_sentinels_need_their_version_and_nothing_is_tiered(broker):
+    """A timestamp sentinel sent at a version before it existed gets
+    UNSUPPORTED_VERSION; the tiered ones find nothing to point at. Matches
+    Apache Kafka 4.4 (KAFKA_BOOTSTRAP=host:port runs it there)."""
+    import os
+    import time
+    from kafka_wire import list_offsets_flexible, list_offsets_v4
+
+    c = Conn(os.environ.get("KAFKA_BOOTSTRAP") or broker.bootstrap)
+    metadata_v1_create(c, "sentinels")
+    time.sleep(0.5)
+    c.request(PRODUCE, 3, produce_v3("sentinels", 0, record_batch([b"a", b"b"])))
+    assert parse_produce_v3(c.read_frame())[0][2] == 0
+    assert list_offsets_v4(c, "sentinels", 0, -1) == (0, 2)
+    assert list_offsets_v4(c, "sentinels", 0, -3) == (35, -1)  # MAX_TIMESTAMP is v7+
+    assert list_offsets_flexible(c, 7, "sentinels", 0, -3)[0] == 0
+    assert list_offsets_flexible(c, 8, "sentinels", 0, -5)[0] == 35  # LATEST_TIERED is v9+
+    assert list_offsets_flexible(c, 9, "sentinels", 0, -5) == (0, -1, -1, -1)
+    assert list_offsets_flexible(c, 10, "sentinels", 0, -6) == (35, -1, -1, -1)  # v11+
+    assert list_offsets_flexible(c, 11, "sentinels", 0, -6) == (0, -1, -1, -1)
+    assert list_offsets_flexible(c, 11, "sentinels", 0, -1) == (0, -1, 2, 0)
+    assert list_offsets_flexible(c, 11, "sentinels", 0, -2) == (0, -1, 0, 0)

@@ -84,7 +84,10 @@ impl Broker {
             None
         };
         for (ti, t) in r.topics.into_iter().enumerate() {
-            let topic = self.topics.read().get(&t.name);
+            let topic = match &t.topic {
+                TopicRef::Name(n) => self.topics.read().get(n),
+                TopicRef::Id(id) => self.topics.read().get_by_id(id),
+            };
             let mut results = Vec::new();
             for (pi, (index, records)) in t.partitions.into_iter().enumerate() {
                 let mut res = ProducePartitionResult {
@@ -101,7 +104,12 @@ impl Broker {
                     .and_then(|tp| Some((tp, self.partition_of(tp, index)?)));
                 match (refuse_all, target) {
                     (Some(code), _) => res.error = code,
-                    (None, None) => res.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    (None, None) => {
+                        res.error = match t.topic {
+                            TopicRef::Id(_) if topic.is_none() => ErrorCode::UNKNOWN_TOPIC_ID,
+                            _ => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        }
+                    }
                     (None, Some((tp, p))) => match self.produce_one(tp, &p, records, r.api_version) {
                         Ok((base, end, start)) => {
                             res.base_offset = base as i64;
@@ -117,8 +125,14 @@ impl Broker {
                 }
                 results.push(res);
             }
+            let (name, id) = match (&topic, t.topic) {
+                (Some(tp), _) => (tp.name.clone(), tp.id),
+                (None, TopicRef::Name(n)) => (n, TopicId::ZERO),
+                (None, TopicRef::Id(id)) => (String::new(), id),
+            };
             response.topics.push(ProduceTopicResult {
-                name: t.name,
+                name,
+                id,
                 partitions: results,
             });
         }
@@ -293,6 +307,9 @@ impl Broker {
                         };
                         match topic.as_ref().and_then(|t| self.partition_of(t, index)) {
                             None => res.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                            Some(_) if r.api_version < sentinel_version(ts) => {
+                                res.error = ErrorCode::UNSUPPORTED_VERSION
+                            }
                             Some(p) => match list_offset(&p, ts) {
                                 Ok((offset, timestamp)) => {
                                     res.offset = offset;
@@ -300,6 +317,10 @@ impl Broker {
                                 }
                                 Err(code) => res.error = code,
                             },
+                        }
+                        // No offset, no epoch (as Kafka answers).
+                        if res.offset == -1 {
+                            res.leader_epoch = -1;
                         }
                         res
                     })
@@ -355,6 +376,18 @@ impl Broker {
     }
 }
 
+/// The first ListOffsets version that may ask for this timestamp sentinel; an
+/// older one gets UNSUPPORTED_VERSION, as from Kafka.
+fn sentinel_version(ts: i64) -> i16 {
+    match ts {
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL_TIMESTAMP => 8,
+        LATEST_TIERED_TIMESTAMP => 9,
+        EARLIEST_PENDING_UPLOAD_TIMESTAMP => 11,
+        _ => 0,
+    }
+}
+
 /// (offset, timestamp) for one ListOffsets query; only offsets below the high
 /// watermark are ever revealed.
 fn list_offset(p: &Partition, ts: i64) -> Result<(i64, i64), ErrorCode> {
@@ -373,7 +406,8 @@ fn list_offset(p: &Partition, ts: i64) -> Result<(i64, i64), ErrorCode> {
             Some((offset, t)) if offset < hw => (offset as i64, t),
             _ => (-1, -1),
         },
-        LATEST_TIERED_TIMESTAMP => (-1, -1),
+        // Nothing is tiered: no offset was copied, none is pending.
+        LATEST_TIERED_TIMESTAMP | EARLIEST_PENDING_UPLOAD_TIMESTAMP => (-1, -1),
         t if t >= 0 => match p.offset_for_timestamp(t).map_err(storage)? {
             Some((offset, found)) if offset < hw => (offset as i64, found),
             _ => (-1, -1),

@@ -68,3 +68,49 @@ fn every_advertised_version_of_every_api_is_answered_at_that_version() {
     assert!(failures.is_empty(), "{} of {} versions failed:\n{}", failures.len(), answered + failures.len(), failures.join("\n"));
     assert!(answered > 100, "only {answered} versions answered");
 }
+
+/// DescribeGroups cannot describe a group that does not exist or that speaks
+/// the consumer protocol: "Dead" and no error before v6, GROUP_ID_NOT_FOUND
+/// with Kafka's message from v6.
+#[test]
+fn describe_groups_reports_groups_it_cannot_describe_as_kafka_does() {
+    let (addr, _dir) = common::start();
+    let mut conn = connect(&addr);
+    client::create_topic_response(
+        common::call(&mut conn, &client::create_topic_request(1, "dg", 1)).unwrap(),
+    )
+    .unwrap();
+    let target = sweep::Target {
+        topic: "dg".into(),
+        topic_id: [0; 16],
+        group: "dg".into(),
+        batch: Bytes::new(),
+    };
+    // A consumer-protocol group: "dg-68-1" (the sweep's heartbeat's own group).
+    let key = sweep::ApiKey::ConsumerGroupHeartbeat;
+    let frame = sweep::request(key, 1, 2, &target).unwrap();
+    sweep::check_response(key, 1, 2, common::call(&mut conn, &frame).unwrap()).unwrap();
+
+    // The sweep's DescribeGroups asks for "dg-15-V" (absent) and "dg"; ask
+    // instead through a target whose prefix names the consumer group.
+    let consumer = sweep::Target { group: "dg-68-1".into(), ..target };
+    let key = sweep::ApiKey::DescribeGroups;
+    for v in [5, 6] {
+        let frame = sweep::request(key, v, 10 + v as i32, &consumer).unwrap();
+        let a = sweep::check_response(key, v, 10 + v as i32, common::call(&mut conn, &frame).unwrap())
+            .unwrap();
+        let absent = format!("dg-68-1-15-{v}");
+        let by_name = |n: &str| a.groups.iter().find(|g| g.0 == n).cloned().unwrap();
+        let (_, code, message, state) = by_name(&absent);
+        let (_, c_code, c_message, c_state) = by_name("dg-68-1");
+        assert_eq!((state.as_str(), c_state.as_str()), ("Dead", "Dead"));
+        if v < 6 {
+            assert_eq!((code, c_code), (0, 0));
+            assert_eq!((message, c_message), (None, None));
+        } else {
+            assert_eq!((code, c_code), (69, 69));
+            assert_eq!(message.as_deref(), Some(format!("Group {absent} not found.").as_str()));
+            assert_eq!(c_message.as_deref(), Some("Group dg-68-1 is not a classic group."));
+        }
+    }
+}

@@ -55,12 +55,19 @@ impl Coordinator {
     }
 
     pub(crate) fn describe_groups(&self, ids: Vec<String>) -> Vec<DescribedGroup> {
-        // Consumer groups are described with ConsumerGroupDescribe; here they read
-        // as not found ("Dead"), as in Kafka.
+        // A group this API cannot describe (none, or a consumer-protocol group,
+        // which ConsumerGroupDescribe describes) is GROUP_ID_NOT_FOUND with
+        // Kafka's message; the wire edge turns that into the bare "Dead" answer
+        // that versions before 6 give.
         ids.into_iter()
             .map(|id| match self.groups.get(&id) {
                 None => DescribedGroup {
-                    error: ErrorCode::NONE,
+                    error: ErrorCode::GROUP_ID_NOT_FOUND,
+                    error_message: Some(if self.consumer_groups.contains_key(&id) {
+                        format!("Group {id} is not a classic group.")
+                    } else {
+                        format!("Group {id} not found.")
+                    }),
                     group_id: id,
                     state: GroupState::Dead.name().into(),
                     protocol_type: String::new(),
@@ -90,6 +97,7 @@ impl Coordinator {
                         .collect();
                     DescribedGroup {
                         error: ErrorCode::NONE,
+                        error_message: None,
                         group_id: id,
                         state: g.state.name().into(),
                         protocol_type: g.protocol_type.clone().unwrap_or_default(),

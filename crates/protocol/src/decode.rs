@@ -258,7 +258,11 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                     .topic_data
                     .into_iter()
                     .map(|t| ProduceTopic {
-                        name: t.name.0.to_string(),
+                        topic: if v >= 13 {
+                            TopicRef::Id(id(&t.topic_id))
+                        } else {
+                            TopicRef::Name(t.name.0.to_string())
+                        },
                         partitions: t
                             .partition_data
                             .into_iter()
@@ -300,8 +304,9 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
             })
         }
         ApiKey::ListOffsets => {
-            let r: m::ListOffsetsRequest = body(buf, v)?;
+            let r: m::ListOffsetsRequest = body(buf, versions::layout(key, v))?;
             Request::ListOffsets(ListOffsetsRequest {
+                api_version: v,
                 isolation_level: r.isolation_level,
                 topics: r
                     .topics

@@ -36,7 +36,8 @@ fn frame<T: Encodable>(
     wire_header
         .encode(&mut buf, header_version)
         .map_err(|e| e.to_string())?;
-    body.encode(&mut buf, header.api_version)
+    let key = ApiKey::try_from(header.api_key).map_err(|_| format!("api key {}", header.api_key))?;
+    body.encode(&mut buf, crate::versions::layout(key, header.api_version))
         .map_err(|e| e.to_string())?;
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
@@ -321,7 +322,11 @@ fn produce(r: &ProduceResponse, v: i16) -> m::ProduceResponse {
         .iter()
         .map(|t| {
             let mut d = m::produce_response::TopicProduceResponse::default();
-            d.name = tn(&t.name);
+            if v >= 13 {
+                d.topic_id = uuid(&t.id);
+            } else {
+                d.name = tn(&t.name);
+            }
             d.partition_responses = t
                 .partitions
                 .iter()

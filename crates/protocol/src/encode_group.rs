@@ -227,7 +227,15 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
                 .iter()
                 .map(|g| {
                     let mut x = m::describe_groups_response::DescribedGroup::default();
-                    x.error_code = g.error.0;
+                    // Before v6 a group that cannot be described is only "Dead".
+                    if g.error == ErrorCode::GROUP_ID_NOT_FOUND && v < 6 {
+                        x.error_code = 0;
+                    } else {
+                        x.error_code = g.error.0;
+                        if v >= 6 {
+                            x.error_message = osb(&g.error_message);
+                        }
+                    }
                     x.group_id = GroupId(sb(&g.group_id));
                     x.group_state = sb(&g.state);
                     x.protocol_type = sb(&g.protocol_type);

@@ -69,7 +69,7 @@ pub fn request(key: ApiKey, v: i16, correlation_id: i32, t: &Target) -> Result<B
     header
         .encode(&mut buf, key.request_header_version(v))
         .map_err(|e| format!("{key:?} v{v} header: {e}"))?;
-    body.encode(&mut buf, v)
+    body.encode(&mut buf, versions::layout(key, v))
         .map_err(|e| format!("{key:?} v{v} body: {e}"))?;
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
@@ -83,6 +83,8 @@ pub fn request(key: ApiKey, v: i16, correlation_id: i32, t: &Target) -> Result<B
 pub struct Answer {
     pub data_errors: Vec<i16>,
     pub topic_ids: Vec<(String, [u8; 16])>,
+    /// DescribeGroups: (group, error code, error message, state).
+    pub groups: Vec<(String, i16, Option<String>, String)>,
 }
 
 /// Decodes an answer (without its size prefix) at the version asked, and
@@ -94,7 +96,7 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
     if h.correlation_id != correlation_id {
         return Err(format!("{key:?} v{v}: correlation id {} for {correlation_id}", h.correlation_id));
     }
-    let r = ResponseKind::decode(key, &mut frame, v).map_err(|e| format!("{key:?} v{v} response: {e}"))?;
+    let r = ResponseKind::decode(key, &mut frame, versions::layout(key, v)).map_err(|e| format!("{key:?} v{v} response: {e}"))?;
     if !frame.is_empty() {
         return Err(format!("{key:?} v{v}: {} bytes left after the response", frame.len()));
     }
@@ -120,6 +122,16 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
                 let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
                 a.topic_ids.push((name, *t.topic_id.as_bytes()));
             }
+        }
+        ResponseKind::DescribeGroups(r) => {
+            a.groups = r
+                .groups
+                .iter()
+                .map(|g| {
+                    let message = g.error_message.as_ref().map(|m| m.to_string());
+                    (g.group_id.0.to_string(), g.error_code, message, g.group_state.to_string())
+                })
+                .collect()
         }
         _ => {}
     }
@@ -173,7 +185,14 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
         ApiKey::ListOffsets => {
             let mut p = list_offsets_request::ListOffsetsPartition::default();
             p.partition_index = 0;
-            p.timestamp = -1;
+            // The newest sentinel this version may use (KIP-734, 405, 1005, 1023).
+            p.timestamp = match v {
+                11.. => -6,
+                9..=10 => -5,
+                8 => -4,
+                7 => -3,
+                _ => -1,
+            };
             if v >= 4 { p.current_leader_epoch = 0 }
             let mut lt = list_offsets_request::ListOffsetsTopic::default();
             lt.name = topic(t);

@@ -161,7 +161,8 @@ pub struct ProduceRequest {
 
 #[derive(Clone, Debug)]
 pub struct ProduceTopic {
-    pub name: String,
+    /// By name up to v12, by id from v13.
+    pub topic: TopicRef,
     pub partitions: Vec<(i32, Option<Bytes>)>,
 }
 
@@ -173,6 +174,7 @@ pub struct ProduceResponse {
 #[derive(Clone, Debug)]
 pub struct ProduceTopicResult {
     pub name: String,
+    pub id: TopicId,
     pub partitions: Vec<ProducePartitionResult>,
 }
 
@@ -251,9 +253,12 @@ pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
+pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
 
 #[derive(Clone, Debug)]
 pub struct ListOffsetsRequest {
+    /// Which timestamp sentinels the client may use depends on it.
+    pub api_version: i16,
     pub isolation_level: i8,
     pub topics: Vec<(String, Vec<(i32, i64)>)>,
 }

@@ -135,6 +135,7 @@ impl GroupRequest {
                 ids.iter()
                     .map(|g| DescribedGroup {
                         error,
+                        error_message: None,
                         group_id: g.clone(),
                         state: String::new(),
                         protocol_type: String::new(),
@@ -383,6 +384,8 @@ pub struct ListedGroup {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DescribedGroup {
     pub error: ErrorCode,
+    /// Why, for an error (DescribeGroups v6+ carries it).
+    pub error_message: Option<String>,
     pub group_id: String,
     pub state: String,
     pub protocol_type: String,
