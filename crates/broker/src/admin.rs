@@ -1,64 +1,22 @@
 //! Metadata, topic administration, coordinators, cluster and config description.
 
+use crate::topic_configs;
 use crate::topics::valid_topic_name;
 use crate::{Broker, BrokerConfig};
 use cohort_types::api::*;
 use cohort_types::{ErrorCode, TopicId};
 use std::collections::BTreeMap;
 
-/// Kafka's topic configs with their defaults and ConfigType numbers. Cohort
-/// enforces retention.ms, retention.bytes, segment.bytes, segment.ms,
-/// index.interval.bytes and max.message.bytes; the rest are accepted and
-/// reported so tools that set them work, and have no effect on a single node
-/// whose durability is governed by the broker's fsync policy.
-const TOPIC_CONFIGS: &[(&str, &str, i8)] = &[
-    ("cleanup.policy", "delete", 7),
-    ("compression.type", "producer", 2),
-    ("delete.retention.ms", "86400000", 5),
-    ("file.delete.delay.ms", "60000", 5),
-    ("flush.messages", "9223372036854775807", 5),
-    ("flush.ms", "9223372036854775807", 5),
-    ("index.interval.bytes", "4096", 3),
-    ("max.compaction.lag.ms", "9223372036854775807", 5),
-    ("max.message.bytes", "1048588", 3),
-    ("message.timestamp.after.max.ms", "3600000", 5),
-    ("message.timestamp.before.max.ms", "9223372036854775807", 5),
-    ("message.timestamp.type", "CreateTime", 2),
-    ("min.cleanable.dirty.ratio", "0.5", 6),
-    ("min.compaction.lag.ms", "0", 5),
-    ("min.insync.replicas", "1", 3),
-    ("preallocate", "false", 1),
-    ("retention.bytes", "-1", 5),
-    ("retention.ms", "604800000", 5),
-    ("segment.bytes", "1073741824", 3),
-    ("segment.index.bytes", "10485760", 3),
-    ("segment.jitter.ms", "0", 5),
-    ("segment.ms", "604800000", 5),
-    ("unclean.leader.election.enable", "false", 1),
-];
-
-/// Values Cohort cannot honour are refused rather than silently ignored.
-pub(crate) fn check_topic_config(name: &str, value: &str) -> Result<(), String> {
-    let Some(&(_, _, ty)) = TOPIC_CONFIGS.iter().find(|(n, _, _)| *n == name) else {
-        return Err(format!("Unknown topic config name: {name}"));
-    };
-    let numeric = matches!(ty, 3 | 4 | 5);
-    if numeric && value.parse::<i64>().is_err() {
-        return Err(format!("Invalid value {value} for configuration {name}"));
-    }
-    match (name, value) {
-        ("cleanup.policy", v) if v != "delete" => Err(format!(
-            "cleanup.policy={v} is not supported: Cohort does not compact topics"
-        )),
-        ("message.timestamp.type", v) if v != "CreateTime" => Err(format!(
-            "message.timestamp.type={v} is not supported: Cohort keeps CreateTime"
-        )),
-        _ => Ok(()),
-    }
-}
-
 impl Broker {
+    /// What a topic without its own value gets: the broker's setting where
+    /// Cohort has one, else Kafka's default.
     pub(crate) fn topic_defaults(&self, name: &str) -> Option<String> {
+        self.broker_topic_default(name)
+            .or_else(|| topic_configs::kafka_default(name).map(str::to_string))
+    }
+
+    /// The broker-level value behind a topic config, where a Cohort flag sets it.
+    fn broker_topic_default(&self, name: &str) -> Option<String> {
         let c = &self.config;
         Some(match name {
             "retention.ms" => c.retention_ms.to_string(),
@@ -67,11 +25,7 @@ impl Broker {
             "segment.ms" => c.segment_ms.to_string(),
             "message.timestamp.before.max.ms" => c.message_timestamp_before_max_ms.to_string(),
             "message.timestamp.after.max.ms" => c.message_timestamp_after_max_ms.to_string(),
-            _ => TOPIC_CONFIGS
-                .iter()
-                .find(|(n, _, _)| *n == name)?
-                .1
-                .to_string(),
+            _ => return None,
         })
     }
 
@@ -179,32 +133,41 @@ impl Broker {
         }
     }
 
+    /// DescribeConfigs' entries for a topic, as Kafka reports them: its own
+    /// values as DYNAMIC_TOPIC_CONFIG; the rest as DEFAULT_CONFIG, or
+    /// STATIC_BROKER_CONFIG where a broker flag moved them off Kafka's default.
+    /// Synonyms list the topic's value, then the broker config it falls back to.
     pub(crate) fn topic_config_entries(
         &self,
         overrides: &BTreeMap<String, String>,
         keys: Option<&[String]>,
     ) -> Vec<ConfigEntry> {
-        TOPIC_CONFIGS
-            .iter()
-            .filter(|(n, _, _)| keys.map_or(true, |k| k.iter().any(|k| k == n)))
-            .map(|&(name, _, ty)| {
+        topic_configs::names()
+            .filter(|n| keys.map_or(true, |k| k.iter().any(|k| k == n)))
+            .map(|name| {
+                let kafka = topic_configs::kafka_default(name).unwrap_or_default();
+                let (broker_value, broker_source) = match self.broker_topic_default(name) {
+                    Some(v) if v != kafka => (v, SOURCE_STATIC_BROKER),
+                    _ => (kafka.to_string(), SOURCE_DEFAULT),
+                };
+                let mut synonyms = Vec::new();
+                if let Some(v) = overrides.get(name) {
+                    synonyms.push(ConfigSynonym {
+                        name: name.into(),
+                        value: Some(v.clone()),
+                        source: SOURCE_DYNAMIC_TOPIC,
+                    });
+                }
+                if let Some(broker_name) = topic_configs::synonym(name) {
+                    synonyms.push(ConfigSynonym {
+                        name: broker_name.into(),
+                        value: Some(broker_value.clone()),
+                        source: broker_source,
+                    });
+                }
                 let (value, source) = match overrides.get(name) {
                     Some(v) => (v.clone(), SOURCE_DYNAMIC_TOPIC),
-                    None => {
-                        let v = self.topic_defaults(name).unwrap_or_default();
-                        let from_broker = matches!(
-                            name,
-                            "retention.ms" | "retention.bytes" | "segment.bytes" | "segment.ms"
-                        );
-                        (
-                            v,
-                            if from_broker {
-                                SOURCE_STATIC_BROKER
-                            } else {
-                                SOURCE_DEFAULT
-                            },
-                        )
-                    }
+                    None => (broker_value, broker_source),
                 };
                 ConfigEntry {
                     name: name.into(),
@@ -212,7 +175,8 @@ impl Broker {
                     read_only: false,
                     source,
                     sensitive: false,
-                    config_type: ty,
+                    config_type: topic_configs::config_type(name),
+                    synonyms,
                 }
             })
             .collect()
@@ -318,6 +282,11 @@ impl Broker {
                         out.message = Some(format!("Unsupported resource type {other}"));
                     }
                 }
+                if !r.include_synonyms {
+                    for e in &mut out.entries {
+                        e.synonyms.clear();
+                    }
+                }
                 out
             })
             .collect()
@@ -327,11 +296,16 @@ impl Broker {
 fn broker_config_entries(c: &BrokerConfig) -> Vec<ConfigEntry> {
     let entry = |name: &str, value: String, ty: i8| ConfigEntry {
         name: name.into(),
-        value: Some(value),
+        value: Some(value.clone()),
         read_only: true,
         source: SOURCE_STATIC_BROKER,
         sensitive: false,
         config_type: ty,
+        synonyms: vec![ConfigSynonym {
+            name: name.into(),
+            value: Some(value),
+            source: SOURCE_STATIC_BROKER,
+        }],
     };
     vec![
         entry("node.id", c.node_id.to_string(), 3),

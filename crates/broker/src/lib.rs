@@ -17,7 +17,9 @@ mod producers;
 mod quiet;
 pub mod repair;
 pub mod server;
+mod alter_configs;
 mod topic_admin;
+mod topic_configs;
 mod topics;
 
 pub use config::{BrokerConfig, FsyncPolicy};
@@ -249,6 +251,7 @@ impl Broker {
             Request::DescribeCluster => {
                 Reply::Now(Response::DescribeCluster(self.describe_cluster()))
             }
+            Request::AlterConfigs(r) => self.blocking(move |b| Response::AlterConfigs(b.alter_configs(r))),
             Request::DescribeConfigs(r) => {
                 Reply::Now(Response::DescribeConfigs(self.describe_configs(r)))
             }

@@ -111,6 +111,15 @@ impl Partition {
     }
 
     /// Why the partition is offline, if its log is damaged.
+    /// Applies a topic's changed segment settings from the next append.
+    pub fn set_segment_config(&self, c: &cohort_log_local::LocalLogConfig) {
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .set_segment_config(c.segment_bytes, c.segment_ms, c.index_interval_bytes);
+    }
+
     pub fn damaged(&self) -> Option<String> {
         self.state.lock().unwrap().damaged.clone()
     }

@@ -2,7 +2,7 @@
 //! CreatePartitions. Logs are made and removed outside the topic table's lock,
 //! creations are all or nothing, and their size is bounded.
 
-use crate::admin::check_topic_config;
+use crate::topic_configs;
 use crate::topics::valid_topic_name;
 use crate::Broker;
 use cohort_types::api::*;
@@ -224,7 +224,7 @@ impl Broker {
                     format!("Null value not supported for topic configs: {k}"),
                 ));
             };
-            check_topic_config(k, v).map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
+            topic_configs::check(k, v).map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
             configs.insert(k.clone(), v.clone());
         }
         Ok((partitions, configs))
@@ -352,7 +352,7 @@ impl Broker {
             configs: topic.configs.clone(),
             partitions,
         });
-        let result = self.topics.change(|t| t.grow(topic, grown));
+        let result = self.topics.change(|t| t.replace(topic, grown));
         result.map_err(|e| {
             crate::topics::remove_logs(&logs);
             match e {

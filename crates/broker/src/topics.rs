@@ -311,9 +311,9 @@ impl TopicTable {
         Ok(())
     }
 
-    /// Replaces a topic by a grown one (its new partitions made by
-    /// `create_logs`), unless it changed meanwhile.
-    pub fn grow(&mut self, old: &Arc<Topic>, grown: Arc<Topic>) -> Result<(), InsertError> {
+    /// Replaces a topic by a changed one (grown, its new partitions made by
+    /// `create_logs`, or reconfigured), unless it changed meanwhile.
+    pub fn replace(&mut self, old: &Arc<Topic>, grown: Arc<Topic>) -> Result<(), InsertError> {
         let current = self.by_name.get(&old.name);
         if !current.is_some_and(|c| Arc::ptr_eq(c, old)) {
             return Err(InsertError::Exists);

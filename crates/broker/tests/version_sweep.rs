@@ -31,6 +31,7 @@ fn every_advertised_version_of_every_api_is_answered_at_that_version() {
         topic_id: [0; 16],
         group: "sweep-group".into(),
         batch: Bytes::from(cohort_log::batch::build_batch(0, &[b"sweep".as_slice()], None)),
+        node_id: 0,
     };
     let (key, v) = (sweep::ApiKey::Metadata, 12);
     let frame = sweep::request(key, v, 2, &target).unwrap();
@@ -85,6 +86,7 @@ fn describe_groups_reports_groups_it_cannot_describe_as_kafka_does() {
         topic_id: [0; 16],
         group: "dg".into(),
         batch: Bytes::new(),
+        node_id: 0,
     };
     // A consumer-protocol group: "dg-68-1" (the sweep's heartbeat's own group).
     let key = sweep::ApiKey::ConsumerGroupHeartbeat;

@@ -181,6 +181,10 @@ fn verify(bytes: &[u8], dir: &Path, base: u64, start: u64) -> io::Result<()> {
 }
 
 impl LogStore for LocalLog {
+    fn set_segment_config(&mut self, segment_bytes: u64, segment_ms: i64, index_interval_bytes: usize) {
+        self.config = LocalLogConfig { segment_bytes, segment_ms, index_interval_bytes };
+    }
+
     fn append(&mut self, batch: &mut [u8]) -> io::Result<u64> {
         let h = BatchHeader::parse(batch)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;

@@ -64,6 +64,10 @@ pub trait LogStore: Send {
     /// Removes every batch at or after `offset` (a batch boundary).
     fn truncate_to(&mut self, offset: u64) -> io::Result<()>;
 
+    /// New segment settings (a topic's segment.bytes, segment.ms and
+    /// index.interval.bytes changed): they apply from the next append.
+    fn set_segment_config(&mut self, _segment_bytes: u64, _segment_ms: i64, _index_interval_bytes: usize) {}
+
     /// Removes the files of segments retention dropped.
     fn purge_deleted(&mut self) -> io::Result<()> {
         Ok(())

@@ -378,6 +378,54 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                     .collect(),
             })
         }
+        ApiKey::IncrementalAlterConfigs => {
+            let r: m::IncrementalAlterConfigsRequest = body(buf, v)?;
+            Request::AlterConfigs(AlterConfigsRequest {
+                incremental: true,
+                validate_only: r.validate_only,
+                resources: r
+                    .resources
+                    .iter()
+                    .map(|res| AlterConfigsResource {
+                        resource_type: res.resource_type,
+                        name: s(&res.resource_name),
+                        changes: res
+                            .configs
+                            .iter()
+                            .map(|c| ConfigChange {
+                                name: s(&c.name),
+                                op: c.config_operation,
+                                value: c.value.as_ref().map(s),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        }
+        ApiKey::AlterConfigs => {
+            let r: m::AlterConfigsRequest = body(buf, v)?;
+            Request::AlterConfigs(AlterConfigsRequest {
+                incremental: false,
+                validate_only: r.validate_only,
+                resources: r
+                    .resources
+                    .iter()
+                    .map(|res| AlterConfigsResource {
+                        resource_type: res.resource_type,
+                        name: s(&res.resource_name),
+                        changes: res
+                            .configs
+                            .iter()
+                            .map(|c| ConfigChange {
+                                name: s(&c.name),
+                                op: CONFIG_SET,
+                                value: c.value.as_ref().map(s),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        }
         ApiKey::JoinGroup
         | ApiKey::SyncGroup
         | ApiKey::Heartbeat

@@ -206,6 +206,36 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
             frame(header, &out, hv)
         }
         Response::DescribeConfigs(r) => frame(header, &describe_configs(r, v), hv),
+        Response::AlterConfigs(r) if key == ApiKey::IncrementalAlterConfigs => {
+            let mut out = m::IncrementalAlterConfigsResponse::default();
+            out.responses = r
+                .iter()
+                .map(|res| {
+                    let mut x = m::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
+                    x.error_code = res.error.0;
+                    x.error_message = osb(&res.message);
+                    x.resource_type = res.resource_type;
+                    x.resource_name = sb(&res.name);
+                    x
+                })
+                .collect();
+            frame(header, &out, hv)
+        }
+        Response::AlterConfigs(r) => {
+            let mut out = m::AlterConfigsResponse::default();
+            out.responses = r
+                .iter()
+                .map(|res| {
+                    let mut x = m::alter_configs_response::AlterConfigsResourceResponse::default();
+                    x.error_code = res.error.0;
+                    x.error_message = osb(&res.message);
+                    x.resource_type = res.resource_type;
+                    x.resource_name = sb(&res.name);
+                    x
+                })
+                .collect();
+            frame(header, &out, hv)
+        }
         Response::Group(g) => {
             let mut body = BytesMut::new();
             crate::encode_group::encode(g, v, &mut body)?;
@@ -461,6 +491,19 @@ fn describe_configs(r: &[DescribeConfigsResult], v: i16) -> m::DescribeConfigsRe
                     x.is_sensitive = e.sensitive;
                     if v >= 3 {
                         x.config_type = e.config_type;
+                    }
+                    {
+                        x.synonyms = e
+                            .synonyms
+                            .iter()
+                            .map(|y| {
+                                let mut z = m::describe_configs_response::DescribeConfigsSynonym::default();
+                                z.name = sb(&y.name);
+                                z.value = osb(&y.value);
+                                z.source = y.source;
+                                z
+                            })
+                            .collect();
                     }
                     x
                 })

@@ -160,6 +160,7 @@ pub fn check(api_key: i16, version: i16, body: &[u8]) -> Result<usize> {
         22 => init_producer_id(&mut w, v)?,
         23 => offset_for_leader_epoch(&mut w, v)?,
         32 => describe_configs(&mut w, v)?,
+        33 | 44 => alter_configs(&mut w, api_key == 44)?,
         37 => create_partitions(&mut w)?,
         60 => describe_cluster(&mut w, v)?,
         8..=16 | 42 | 47 | 68 | 69 => crate::guard_group::walk(&mut w, api_key, v)?,
@@ -181,6 +182,8 @@ fn flexible_from(api_key: i16) -> Option<i16> {
         22 => 2,
         23 => 4,
         32 => 4,
+        33 => 2,
+        44 => 1,
         37 => 2,
         60 => 0,
         11 => 6,
@@ -404,6 +407,25 @@ fn describe_configs(w: &mut Walker, v: i16) -> Result<()> {
     if v >= 3 {
         w.i8()?;
     }
+    w.tags()
+}
+
+/// AlterConfigs and IncrementalAlterConfigs (which adds an operation byte).
+fn alter_configs(w: &mut Walker, incremental: bool) -> Result<()> {
+    w.each(|w| {
+        w.i8()?;
+        w.string()?;
+        w.each(|w| {
+            w.string()?;
+            if incremental {
+                w.i8()?;
+            }
+            w.string()?; // value, nullable
+            w.tags()
+        })?;
+        w.tags()
+    })?;
+    w.i8()?; // validate only
     w.tags()
 }
 

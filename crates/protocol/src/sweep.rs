@@ -21,6 +21,8 @@ pub struct Target {
     pub group: String,
     /// A valid record batch to produce.
     pub batch: Bytes,
+    /// The broker's node id (for broker config resources).
+    pub node_id: i32,
 }
 
 /// Every (API key, version) the broker advertises and accepts.
@@ -123,6 +125,9 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
                 a.topic_ids.push((name, *t.topic_id.as_bytes()));
             }
         }
+        ResponseKind::IncrementalAlterConfigs(r) => a.data_errors = r.responses.iter().map(|x| x.error_code).collect(),
+        ResponseKind::AlterConfigs(r) => a.data_errors = r.responses.iter().map(|x| x.error_code).collect(),
+        ResponseKind::DescribeConfigs(r) => a.data_errors = r.results.iter().map(|x| x.error_code).collect(),
         ResponseKind::DescribeGroups(r) => {
             a.groups = r
                 .groups
@@ -289,7 +294,7 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
             topic_res.resource_name = s(&t.topic);
             let mut broker_res = describe_configs_request::DescribeConfigsResource::default();
             broker_res.resource_type = 4;
-            broker_res.resource_name = s("1");
+            broker_res.resource_name = s(&t.node_id.to_string());
             broker_res.configuration_keys = Some(vec![s("log.retention.ms")]);
             let mut r = DescribeConfigsRequest::default();
             r.resources = vec![topic_res, broker_res];
@@ -297,6 +302,39 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
             if v >= 3 { r.include_documentation = true }
             r.unknown_tagged_fields = x;
             RequestKind::DescribeConfigs(r)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let mut set = incremental_alter_configs_request::AlterableConfig::default();
+            set.name = s("retention.ms");
+            set.config_operation = 0;
+            set.value = Some(s("86400000"));
+            let mut delete = incremental_alter_configs_request::AlterableConfig::default();
+            delete.name = s("segment.ms");
+            delete.config_operation = 1;
+            delete.value = None;
+            let mut res = incremental_alter_configs_request::AlterConfigsResource::default();
+            res.resource_type = 2;
+            res.resource_name = s(&t.topic);
+            res.configs = vec![set, delete];
+            let mut r = IncrementalAlterConfigsRequest::default();
+            r.resources = vec![res];
+            r.validate_only = true;
+            r.unknown_tagged_fields = x;
+            RequestKind::IncrementalAlterConfigs(r)
+        }
+        ApiKey::AlterConfigs => {
+            let mut c = alter_configs_request::AlterableConfig::default();
+            c.name = s("retention.bytes");
+            c.value = Some(s("1000000000"));
+            let mut res = alter_configs_request::AlterConfigsResource::default();
+            res.resource_type = 2;
+            res.resource_name = s(&t.topic);
+            res.configs = vec![c];
+            let mut r = AlterConfigsRequest::default();
+            r.resources = vec![res];
+            r.validate_only = true;
+            r.unknown_tagged_fields = x;
+            RequestKind::AlterConfigs(r)
         }
         ApiKey::CreatePartitions => {
             let mut ct = create_partitions_request::CreatePartitionsTopic::default();

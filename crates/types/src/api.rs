@@ -28,6 +28,7 @@ pub enum Request {
     FindCoordinator(FindCoordinatorRequest),
     DescribeCluster,
     DescribeConfigs(DescribeConfigsRequest),
+    AlterConfigs(AlterConfigsRequest),
     Group(GroupRequest),
 }
 
@@ -45,6 +46,8 @@ pub enum Response {
     FindCoordinator(Vec<CoordinatorResult>),
     DescribeCluster(ClusterDescription),
     DescribeConfigs(Vec<DescribeConfigsResult>),
+    /// IncrementalAlterConfigs and AlterConfigs answer alike.
+    AlterConfigs(Vec<AlterConfigsResult>),
     Group(GroupResponse),
 }
 
@@ -370,6 +373,44 @@ pub struct DescribeConfigsResult {
     pub entries: Vec<ConfigEntry>,
 }
 
+/// IncrementalAlterConfigs (`incremental`) or the older AlterConfigs, which
+/// replaces all of a resource's own values with the ones it names.
+#[derive(Clone, Debug)]
+pub struct AlterConfigsRequest {
+    pub incremental: bool,
+    pub validate_only: bool,
+    pub resources: Vec<AlterConfigsResource>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AlterConfigsResource {
+    pub resource_type: i8,
+    pub name: String,
+    pub changes: Vec<ConfigChange>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConfigChange {
+    pub name: String,
+    /// Kafka's operation numbers: 0 set, 1 delete, 2 append, 3 subtract
+    /// (AlterConfigs sets only). Anything else is refused.
+    pub op: i8,
+    pub value: Option<String>,
+}
+
+pub const CONFIG_SET: i8 = 0;
+pub const CONFIG_DELETE: i8 = 1;
+pub const CONFIG_APPEND: i8 = 2;
+pub const CONFIG_SUBTRACT: i8 = 3;
+
+#[derive(Clone, Debug)]
+pub struct AlterConfigsResult {
+    pub resource_type: i8,
+    pub name: String,
+    pub error: ErrorCode,
+    pub message: Option<String>,
+}
+
 /// Config sources, numbered as Kafka numbers them.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
 pub const SOURCE_STATIC_BROKER: i8 = 4;
@@ -384,4 +425,13 @@ pub struct ConfigEntry {
     pub sensitive: bool,
     /// Kafka's ConfigType numbering (1 boolean, 2 string, 3 int, 4 short, 5 long, ...).
     pub config_type: i8,
+    /// Where the value could come from, highest precedence first.
+    pub synonyms: Vec<ConfigSynonym>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: i8,
 }

@@ -1,0 +1,173 @@
+"""Topic configs as Kafka keeps them: DescribeConfigs lists what Apache Kafka 4.4
+lists with the same sources and synonyms; IncrementalAlterConfigs and
+AlterConfigs change them with Kafka's checks and messages; a change takes effect
+without a restart and survives one.
+
+Set KAFKA_BOOTSTRAP=host:port to run the broker-neutral tests against another
+broker (an Apache Kafka 4.4, for instance) and compare."""
+
+import os
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+
+# What Apache Kafka 4.4 lists for a topic (DescribeConfigs v4), with its defaults.
+KAFKA_TOPIC_DEFAULTS = {
+    "cleanup.policy": "delete", "compression.gzip.level": "-1", "compression.lz4.level": "9",
+    "compression.type": "producer", "compression.zstd.level": "3", "delete.retention.ms": "86400000",
+    "errors.deadletterqueue.group.enable": "false", "file.delete.delay.ms": "60000",
+    "flush.messages": "9223372036854775807", "flush.ms": "9223372036854775807",
+    "follower.replication.throttled.replicas": "", "index.interval.bytes": "4096",
+    "leader.replication.throttled.replicas": "", "local.retention.bytes": "-2", "local.retention.ms": "-2",
+    "max.compaction.lag.ms": "9223372036854775807", "max.decompressed.message.bytes": "2147483639",
+    "max.message.bytes": "1048588", "message.timestamp.after.max.ms": "3600000",
+    "message.timestamp.before.max.ms": "9223372036854775807", "message.timestamp.type": "CreateTime",
+    "min.cleanable.dirty.ratio": "0.5", "min.compaction.lag.ms": "0", "min.insync.replicas": "1",
+    "preallocate": "false", "remote.copy.lag.bytes": "-1", "remote.copy.lag.ms": "0",
+    "remote.log.copy.disable": "false", "remote.log.delete.on.disable": "false",
+    "remote.storage.enable": "false", "retention.bytes": "-1", "retention.ms": "604800000",
+    "segment.bytes": "1073741824", "segment.index.bytes": "10485760", "segment.jitter.ms": "0",
+    "segment.ms": "604800000", "unclean.leader.election.enable": "false",
+}
+DYNAMIC_TOPIC, DEFAULT = 1, 5
+
+
+def target(broker):
+    return os.environ.get("KAFKA_BOOTSTRAP") or broker.bootstrap
+
+
+def describe(admin, topic):
+    r = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return admin.describe_configs([r])[r].result(timeout=10)
+
+
+def alter(admin, topic, *entries):
+    r = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=list(entries))
+    return admin.incremental_alter_configs([r])[r].result(timeout=10)
+
+
+def set_(name, value):
+    return ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+
+
+def delete(name):
+    return ConfigEntry(name, None, incremental_operation=AlterConfigOpType.DELETE)
+
+
+def fresh_topic(admin, prefix, config=None):
+    name = f"{prefix}-{time.time_ns()}"
+    admin.create_topics([NewTopic(name, 1, 1, config=config or {})])[name].result(timeout=30)
+    time.sleep(0.3)  # Kafka answers before every broker knows the topic
+    return name
+
+
+def test_describe_lists_kafkas_topic_configs_with_their_sources(broker):
+    admin = AdminClient({"bootstrap.servers": target(broker)})
+    topic = fresh_topic(admin, "cfg-list", {"retention.ms": "1000"})
+    got = describe(admin, topic)
+    assert sorted(got) == sorted(KAFKA_TOPIC_DEFAULTS)
+    for name, default in KAFKA_TOPIC_DEFAULTS.items():
+        e = got[name]
+        if name == "retention.ms":
+            assert (e.value, e.source) == ("1000", DYNAMIC_TOPIC)
+        elif name == "min.insync.replicas":
+            # Kafka's storage format sets it as a cluster default (source 3).
+            assert e.value == default and e.source in (3, DEFAULT)
+        else:
+            assert (name, e.value, e.source) == (name, default, DEFAULT)
+        assert not e.is_read_only
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("retention.ms", "abc", "Invalid value abc for configuration retention.ms: Not a number of type LONG"),
+    ("retention.ms", "-5", "Invalid value -5 for configuration retention.ms: Value must be at least -1"),
+    ("segment.bytes", "20000", "Invalid value 20000 for configuration segment.bytes: Value must be at least 1048576"),
+    ("no.such.config", "1", "Unknown topic config name: no.such.config"),
+    ("compression.type", "brotli", "Invalid value brotli for configuration compression.type: "
+                                   "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"),
+])
+def test_bad_values_get_kafkas_invalid_config(broker, name, value, message):
+    admin = AdminClient({"bootstrap.servers": target(broker)})
+    topic = fresh_topic(admin, "cfg-bad")
+    with pytest.raises(Exception) as e:
+        alter(admin, topic, set_(name, value))
+    err = e.value.args[0]
+    assert (err.code(), err.str()) == (40, message)
+    with pytest.raises(Exception) as e:
+        admin.create_topics([NewTopic(topic + "-new", 1, 1, config={name: value})], validate_only=True)[
+            topic + "-new"].result(timeout=10)
+    assert (e.value.args[0].code(), e.value.args[0].str()) == (40, message)
+
+
+def test_incremental_set_delete_and_list_operations(broker):
+    admin = AdminClient({"bootstrap.servers": target(broker)})
+    topic = fresh_topic(admin, "cfg-inc", {"segment.ms": "100000"})
+    alter(admin, topic, set_("retention.ms", "5000"), set_("max.message.bytes", "2000000"))
+    got = describe(admin, topic)
+    assert (got["retention.ms"].value, got["retention.ms"].source) == ("5000", DYNAMIC_TOPIC)
+    assert got["segment.ms"].value == "100000"  # untouched
+    alter(admin, topic, delete("retention.ms"))
+    got = describe(admin, topic)
+    assert (got["retention.ms"].value, got["retention.ms"].source) == ("604800000", DEFAULT)
+    assert got["max.message.bytes"].value == "2000000"
+    with pytest.raises(Exception) as e:
+        alter(admin, topic, ConfigEntry("retention.ms", "1", incremental_operation=AlterConfigOpType.APPEND))
+    assert e.value.args[0].str() == "Can't APPEND to key retention.ms because its type is not LIST."
+    alter(admin, topic, ConfigEntry("leader.replication.throttled.replicas", "0:0",
+                                    incremental_operation=AlterConfigOpType.APPEND))
+    assert describe(admin, topic)["leader.replication.throttled.replicas"].value == "0:0"
+    with pytest.raises(Exception) as e:
+        alter(AdminClient({"bootstrap.servers": target(broker)}), "no-such-topic", set_("retention.ms", "1"))
+    assert e.value.args[0].code() == 3  # UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_a_change_is_in_effect_at_once_and_survives_a_restart(broker_factory):
+    """max.message.bytes refuses at once; a smaller segment.bytes with
+    retention.bytes drops old segments at the next retention pass; both are
+    still there after a restart."""
+    b = broker_factory(["--retention-check-interval-ms", "100"]).start()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic("live", 1, 1)])["live"].result(timeout=30)
+    p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5})
+    p.produce("live", value=bytes(5000))
+    assert p.flush(30) == 0
+
+    alter(admin, "live", set_("max.message.bytes", "1000"))
+    errors = []
+    p.produce("live", value=bytes(5000), on_delivery=lambda e, m: errors.append(e))
+    p.flush(30)
+    assert errors and errors[0] is not None and errors[0].code() == 10  # MESSAGE_TOO_LARGE
+
+    alter(admin, "live", set_("max.message.bytes", "1048588"), set_("segment.bytes", str(1 << 20)),
+          set_("retention.bytes", str(1 << 20)))
+    for _ in range(4000):
+        p.produce("live", value=bytes(1000))
+        p.poll(0)
+    assert p.flush(30) == 0
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "unused"})
+    low = 0
+    for _ in range(100):  # bounded wait for the retention pass
+        low, high = c.get_watermark_offsets(TopicPartition("live", 0), timeout=10)
+        if low > 0:
+            break
+        time.sleep(0.1)
+    assert low > 0 and high == 4001
+    c.close()
+
+    assert b.stop() == 0
+    b.start()
+    got = describe(AdminClient({"bootstrap.servers": b.bootstrap}), "live")
+    assert got["segment.bytes"].value == str(1 << 20) and got["segment.bytes"].source == DYNAMIC_TOPIC
+    assert got["retention.bytes"].value == str(1 << 20)
+
+
+def test_alter_configs_replaces_every_own_value(broker):
+    admin = AdminClient({"bootstrap.servers": target(broker)})
+    topic = fresh_topic(admin, "cfg-old", {"retention.ms": "5000", "segment.ms": "100000"})
+    r = ConfigResource(ConfigResource.Type.TOPIC, topic, set_config={"retention.bytes": "123456789"})
+    admin.alter_configs([r])[r].result(timeout=10)
+    got = describe(admin, topic)
+    assert got["retention.bytes"].value == "123456789"
+    assert got["retention.ms"].source == DEFAULT and got["segment.ms"].source == DEFAULT
