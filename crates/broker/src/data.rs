@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 impl Broker {
-    fn partition_of(&self, topic: &Topic, index: i32) -> Option<Arc<Partition>> {
+    pub(crate) fn partition_of(&self, topic: &Topic, index: i32) -> Option<Arc<Partition>> {
         usize::try_from(index)
             .ok()
             .and_then(|i| topic.partitions.get(i))

@@ -18,6 +18,7 @@ mod quiet;
 pub mod repair;
 pub mod server;
 mod alter_configs;
+mod delete_records;
 mod topic_admin;
 mod topic_configs;
 mod topics;
@@ -45,6 +46,7 @@ pub struct Broker {
     config: BrokerConfig,
     cluster_id: String,
     topics: topics::Topics,
+    checkpointing: std::sync::Mutex<()>,
     producer_ids: ProducerIdAllocator,
     durability: Durability,
     /// Bumped whenever a high watermark moves; long-polling fetches watch it.
@@ -192,6 +194,7 @@ impl Broker {
             config,
             cluster_id,
             topics: topics::Topics::new(topics),
+            checkpointing: std::sync::Mutex::new(()),
             producer_ids,
             durability,
             data_changed,
@@ -251,6 +254,7 @@ impl Broker {
             Request::DescribeCluster => {
                 Reply::Now(Response::DescribeCluster(self.describe_cluster()))
             }
+            Request::DeleteRecords(r) => self.blocking(move |b| Response::DeleteRecords(b.delete_records(r))),
             Request::AlterConfigs(r) => self.blocking(move |b| Response::AlterConfigs(b.alter_configs(r))),
             Request::DescribeConfigs(r) => {
                 Reply::Now(Response::DescribeConfigs(self.describe_configs(r)))
@@ -419,6 +423,8 @@ impl Broker {
     }
 
     fn write_checkpoints_with(&self, coordinator: Option<(String, cohort_log_local::Checkpoint)>) -> io::Result<()> {
+        // One writer at a time: the periodic pass and DeleteRecords share the file.
+        let _one = self.checkpointing.lock().unwrap();
         let mut entries = checkpoints::Entries::new();
         for p in self.topics.read().all_partitions() {
             let point = p

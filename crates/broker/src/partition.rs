@@ -272,6 +272,23 @@ impl Partition {
         self.state.lock().unwrap().log.end_offset()
     }
 
+    /// DeleteRecords: moves the log start to `offset`, or to the high
+    /// watermark for -1; never back, never past the high watermark. Returns
+    /// the new log start offset.
+    pub fn delete_records(&self, offset: i64) -> Result<u64, ErrorCode> {
+        let hw = self.high_watermark();
+        let target = match offset {
+            -1 => hw,
+            o if o < 0 || o as u64 > hw => return Err(ErrorCode::OFFSET_OUT_OF_RANGE),
+            o => o as u64,
+        };
+        let mut st = self.state.lock().unwrap();
+        if st.failed || st.damaged.is_some() {
+            return Err(ErrorCode::KAFKA_STORAGE_ERROR);
+        }
+        Ok(st.log.advance_start(target))
+    }
+
     pub fn log_start_offset(&self) -> u64 {
         self.state.lock().unwrap().log.start_offset()
     }

@@ -56,6 +56,10 @@ pub struct LocalLog {
     unsynced: Vec<PathBuf>,
     /// A segment file was created or removed since the directory was last synced.
     dir_dirty: bool,
+    /// The first offset served, when DeleteRecords moved it into the first
+    /// segment (restored from the checkpoint at open); else the first
+    /// segment's base.
+    logical_start: u64,
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -91,13 +95,19 @@ impl LocalLog {
         if !hint.new_log {
             sync_dir(dir)?;
         }
-        let log = LocalLog {
+        let mut log = LocalLog {
             dir: dir.to_path_buf(),
             config,
             segments,
             unsynced: Vec::new(),
             dir_dirty: false,
+            logical_start: 0,
         };
+        // A start DeleteRecords moved inside the first segment is known only
+        // from the checkpoint.
+        if let Some(c) = hint.checkpoint {
+            log.advance_start(c.start_offset);
+        }
         Ok((log, recovery))
     }
 
@@ -225,11 +235,13 @@ impl LogStore for LocalLog {
     }
 
     fn start_offset(&self) -> u64 {
-        *self
-            .segments
-            .keys()
-            .next()
-            .expect("a log always has a segment")
+        let first = *self.segments.keys().next().expect("a log always has a segment");
+        first.max(self.logical_start)
+    }
+
+    fn advance_start(&mut self, offset: u64) -> u64 {
+        self.logical_start = self.logical_start.max(offset.min(self.end_offset()));
+        self.start_offset()
     }
 
     fn end_offset(&self) -> u64 {
@@ -352,6 +364,15 @@ impl LogStore for LocalLog {
         let mut total = self.size_bytes();
         while self.segments.len() > 1 {
             let (&base, seg) = self.segments.iter().next().unwrap();
+            // Wholly before a start DeleteRecords set.
+            let next_base = *self.segments.keys().nth(1).unwrap();
+            if next_base <= self.logical_start {
+                total -= seg.size;
+                self.segments.remove(&base);
+                Segment::mark_deleted(&self.dir, base)?;
+                self.dir_dirty = true;
+                continue;
+            }
             let too_old = retention.retention_ms >= 0
                 && seg.size > 0
                 && seg.max_timestamp < now_ms - retention.retention_ms;

@@ -64,6 +64,11 @@ pub trait LogStore: Send {
     /// Removes every batch at or after `offset` (a batch boundary).
     fn truncate_to(&mut self, offset: u64) -> io::Result<()>;
 
+    /// Moves the start of the log forward to `offset` (at most the end), as
+    /// DeleteRecords does: nothing before it is served again. Whole segments
+    /// before it go at the next `apply_retention`. Returns the new start.
+    fn advance_start(&mut self, offset: u64) -> u64;
+
     /// New segment settings (a topic's segment.bytes, segment.ms and
     /// index.interval.bytes changed): they apply from the next append.
     fn set_segment_config(&mut self, _segment_bytes: u64, _segment_ms: i64, _index_interval_bytes: usize) {}

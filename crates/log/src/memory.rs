@@ -41,6 +41,14 @@ impl LogStore for MemoryLog {
         self.start
     }
 
+    fn advance_start(&mut self, offset: u64) -> u64 {
+        self.start = self.start.max(offset.min(self.end));
+        // Drop batches wholly before the new start.
+        let gone = self.batches.partition_point(|(h, _)| h.next_offset() <= self.start);
+        self.batches.drain(..gone);
+        self.start
+    }
+
     fn truncate_to(&mut self, offset: u64) -> io::Result<()> {
         let keep = self.batches.partition_point(|(h, _)| h.next_offset() <= offset);
         self.batches.truncate(keep);

@@ -378,6 +378,16 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                     .collect(),
             })
         }
+        ApiKey::DeleteRecords => {
+            let r: m::DeleteRecordsRequest = body(buf, v)?;
+            Request::DeleteRecords(DeleteRecordsRequest {
+                topics: r
+                    .topics
+                    .iter()
+                    .map(|t| (t.name.0.to_string(), t.partitions.iter().map(|p| (p.partition_index, p.offset)).collect()))
+                    .collect(),
+            })
+        }
         ApiKey::IncrementalAlterConfigs => {
             let r: m::IncrementalAlterConfigsRequest = body(buf, v)?;
             Request::AlterConfigs(AlterConfigsRequest {

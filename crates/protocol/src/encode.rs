@@ -206,6 +206,29 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
             frame(header, &out, hv)
         }
         Response::DescribeConfigs(r) => frame(header, &describe_configs(r, v), hv),
+        Response::DeleteRecords(r) => {
+            let mut out = m::DeleteRecordsResponse::default();
+            out.topics = r
+                .iter()
+                .map(|t| {
+                    let mut d = m::delete_records_response::DeleteRecordsTopicResult::default();
+                    d.name = tn(&t.name);
+                    d.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|&(index, low, error)| {
+                            let mut x = m::delete_records_response::DeleteRecordsPartitionResult::default();
+                            x.partition_index = index;
+                            x.low_watermark = low;
+                            x.error_code = error.0;
+                            x
+                        })
+                        .collect();
+                    d
+                })
+                .collect();
+            frame(header, &out, hv)
+        }
         Response::AlterConfigs(r) if key == ApiKey::IncrementalAlterConfigs => {
             let mut out = m::IncrementalAlterConfigsResponse::default();
             out.responses = r

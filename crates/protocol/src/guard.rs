@@ -159,6 +159,7 @@ pub fn check(api_key: i16, version: i16, body: &[u8]) -> Result<usize> {
         20 => delete_topics(&mut w, v)?,
         22 => init_producer_id(&mut w, v)?,
         23 => offset_for_leader_epoch(&mut w, v)?,
+        21 => delete_records(&mut w)?,
         32 => describe_configs(&mut w, v)?,
         33 | 44 => alter_configs(&mut w, api_key == 44)?,
         37 => create_partitions(&mut w)?,
@@ -181,6 +182,7 @@ fn flexible_from(api_key: i16) -> Option<i16> {
         20 => 4,
         22 => 2,
         23 => 4,
+        21 => 2,
         32 => 4,
         33 => 2,
         44 => 1,
@@ -407,6 +409,20 @@ fn describe_configs(w: &mut Walker, v: i16) -> Result<()> {
     if v >= 3 {
         w.i8()?;
     }
+    w.tags()
+}
+
+fn delete_records(w: &mut Walker) -> Result<()> {
+    w.each(|w| {
+        w.string()?;
+        w.each(|w| {
+            w.i32()?;
+            w.i64()?;
+            w.tags()
+        })?;
+        w.tags()
+    })?;
+    w.i32()?; // timeout
     w.tags()
 }
 

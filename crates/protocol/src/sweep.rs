@@ -125,6 +125,9 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
                 a.topic_ids.push((name, *t.topic_id.as_bytes()));
             }
         }
+        ResponseKind::DeleteRecords(r) => {
+            a.data_errors = r.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)).collect()
+        }
         ResponseKind::IncrementalAlterConfigs(r) => a.data_errors = r.responses.iter().map(|x| x.error_code).collect(),
         ResponseKind::AlterConfigs(r) => a.data_errors = r.responses.iter().map(|x| x.error_code).collect(),
         ResponseKind::DescribeConfigs(r) => a.data_errors = r.results.iter().map(|x| x.error_code).collect(),
@@ -302,6 +305,19 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
             if v >= 3 { r.include_documentation = true }
             r.unknown_tagged_fields = x;
             RequestKind::DescribeConfigs(r)
+        }
+        ApiKey::DeleteRecords => {
+            let mut p = delete_records_request::DeleteRecordsPartition::default();
+            p.partition_index = 1;
+            p.offset = 0;
+            let mut dt = delete_records_request::DeleteRecordsTopic::default();
+            dt.name = topic(t);
+            dt.partitions = vec![p];
+            let mut r = DeleteRecordsRequest::default();
+            r.topics = vec![dt];
+            r.timeout_ms = 5_000;
+            r.unknown_tagged_fields = x;
+            RequestKind::DeleteRecords(r)
         }
         ApiKey::IncrementalAlterConfigs => {
             let mut set = incremental_alter_configs_request::AlterableConfig::default();

@@ -29,6 +29,7 @@ pub enum Request {
     DescribeCluster,
     DescribeConfigs(DescribeConfigsRequest),
     AlterConfigs(AlterConfigsRequest),
+    DeleteRecords(DeleteRecordsRequest),
     Group(GroupRequest),
 }
 
@@ -48,6 +49,7 @@ pub enum Response {
     DescribeConfigs(Vec<DescribeConfigsResult>),
     /// IncrementalAlterConfigs and AlterConfigs answer alike.
     AlterConfigs(Vec<AlterConfigsResult>),
+    DeleteRecords(Vec<DeleteRecordsTopicResult>),
     Group(GroupResponse),
 }
 
@@ -371,6 +373,20 @@ pub struct DescribeConfigsResult {
     pub error: ErrorCode,
     pub message: Option<String>,
     pub entries: Vec<ConfigEntry>,
+}
+
+/// DeleteRecords: move each partition's log start offset up to an offset
+/// (-1: the high watermark).
+#[derive(Clone, Debug)]
+pub struct DeleteRecordsRequest {
+    pub topics: Vec<(String, Vec<(i32, i64)>)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeleteRecordsTopicResult {
+    pub name: String,
+    /// (partition, the new log start offset or -1, error).
+    pub partitions: Vec<(i32, i64, ErrorCode)>,
 }
 
 /// IncrementalAlterConfigs (`incremental`) or the older AlterConfigs, which
