@@ -19,6 +19,7 @@ pub mod repair;
 pub mod server;
 mod alter_configs;
 mod delete_records;
+mod log_dirs;
 mod topic_admin;
 mod topic_configs;
 mod topics;
@@ -255,6 +256,10 @@ impl Broker {
                 Reply::Now(Response::DescribeCluster(self.describe_cluster()))
             }
             Request::DeleteRecords(r) => self.blocking(move |b| Response::DeleteRecords(b.delete_records(r))),
+            Request::DescribeProducers(t) => Reply::Now(Response::DescribeProducers(self.describe_producers(t))),
+            Request::DescribeLogDirs(t) => {
+                self.blocking(move |b| Response::DescribeLogDirs(b.describe_log_dirs(t)))
+            }
             Request::AlterConfigs(r) => self.blocking(move |b| Response::AlterConfigs(b.alter_configs(r))),
             Request::DescribeConfigs(r) => {
                 Reply::Now(Response::DescribeConfigs(self.describe_configs(r)))

@@ -289,6 +289,16 @@ impl Partition {
         Ok(st.log.advance_start(target))
     }
 
+    /// The idempotent producers this partition remembers (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<(i64, i16, i32, i64)> {
+        self.state.lock().unwrap().producers.active()
+    }
+
+    /// Bytes the log holds on disk (DescribeLogDirs).
+    pub fn size_bytes(&self) -> u64 {
+        self.state.lock().unwrap().log.size_bytes()
+    }
+
     pub fn log_start_offset(&self) -> u64 {
         self.state.lock().unwrap().log.start_offset()
     }

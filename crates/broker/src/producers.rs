@@ -25,6 +25,8 @@ struct Remembered {
 struct Entry {
     epoch: i16,
     batches: VecDeque<Remembered>,
+    /// The max timestamp of its last batch (DescribeProducers shows it).
+    last_timestamp: i64,
 }
 
 /// What the sequence check decided for one incoming batch.
@@ -89,6 +91,18 @@ impl ProducerStates {
         }
     }
 
+    /// Every producer this partition remembers: (id, epoch, last sequence,
+    /// last timestamp), by id.
+    pub fn active(&self) -> Vec<(i64, i16, i32, i64)> {
+        let mut out: Vec<_> = self
+            .producers
+            .iter()
+            .map(|(&id, e)| (id, e.epoch, e.batches.back().map_or(-1, |b| b.last_seq), e.last_timestamp))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Records a batch that is now in the log (live append or recovery scan).
     pub fn record(&mut self, h: &BatchHeader) {
         if !h.has_producer_id() || h.is_control() {
@@ -99,6 +113,7 @@ impl ProducerStates {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = h.max_timestamp;
         entry.batches.push_back(Remembered {
             first_seq: h.base_sequence,
             last_seq: h.last_sequence(),

@@ -116,3 +116,35 @@ fn describe_groups_reports_groups_it_cannot_describe_as_kafka_does() {
         }
     }
 }
+
+/// DescribeProducers shows an idempotent producer's id, epoch and last
+/// sequence; DescribeLogDirs the bytes each partition holds.
+#[test]
+fn describe_producers_and_log_dirs_report_what_partitions_hold() {
+    let (addr, _dir) = common::start();
+    let mut conn = connect(&addr);
+    client::create_topic_response(
+        common::call(&mut conn, &client::create_topic_request(1, "held", 2)).unwrap(),
+    )
+    .unwrap();
+    let values: Vec<&[u8]> = vec![b"a", b"b", b"c"];
+    let target = sweep::Target {
+        topic: "held".into(),
+        topic_id: [0; 16],
+        group: "held".into(),
+        batch: Bytes::from(cohort_log::batch::build_batch(0, &values, Some((4242, 3, 0)))),
+        node_id: 0,
+    };
+    let ask = |conn: &mut TcpStream, key, v, corr| {
+        let frame = sweep::request(key, v, corr, &target).unwrap();
+        sweep::check_response(key, v, corr, common::call(conn, &frame).unwrap()).unwrap()
+    };
+    let produced = ask(&mut conn, sweep::ApiKey::Produce, 9, 2);
+    assert_eq!(produced.data_errors, vec![0]);
+    let producers = ask(&mut conn, sweep::ApiKey::DescribeProducers, 0, 3);
+    assert_eq!(producers.producers, vec![(0, 4242, 3, 2)]);
+    let dirs = ask(&mut conn, sweep::ApiKey::DescribeLogDirs, 1, 4);
+    let size = |p: i32| dirs.log_dir_sizes.iter().find(|s| s.0 == "held" && s.1 == p).unwrap().2;
+    assert!(size(0) > 0, "{:?}", dirs.log_dir_sizes);
+    assert_eq!(size(1), 0);
+}

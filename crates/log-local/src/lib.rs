@@ -154,9 +154,6 @@ impl LocalLog {
         self.segments.len()
     }
 
-    pub fn size_bytes(&self) -> u64 {
-        self.segments.values().map(|s| s.size).sum()
-    }
 }
 
 /// Checks the CRC of every batch in `bytes`, read from byte `start` of a
@@ -237,6 +234,10 @@ impl LogStore for LocalLog {
     fn start_offset(&self) -> u64 {
         let first = *self.segments.keys().next().expect("a log always has a segment");
         first.max(self.logical_start)
+    }
+
+    fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
     }
 
     fn advance_start(&mut self, offset: u64) -> u64 {

@@ -36,6 +36,9 @@ pub trait LogStore: Send {
     /// The offset the next batch will get.
     fn end_offset(&self) -> u64;
 
+    /// Bytes the log holds (its files, for a log on disk).
+    fn size_bytes(&self) -> u64;
+
     /// Whole batches starting with the one that holds `from`, stopping before any
     /// batch that reaches `up_to` or beyond, and within `max_bytes` except that the
     /// first batch is always returned whole (so a large batch never blocks a

@@ -41,6 +41,10 @@ impl LogStore for MemoryLog {
         self.start
     }
 
+    fn size_bytes(&self) -> u64 {
+        self.batches.iter().map(|(_, b)| b.len() as u64).sum()
+    }
+
     fn advance_start(&mut self, offset: u64) -> u64 {
         self.start = self.start.max(offset.min(self.end));
         // Drop batches wholly before the new start.

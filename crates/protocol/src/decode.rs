@@ -388,6 +388,19 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                     .collect(),
             })
         }
+        ApiKey::DescribeProducers => {
+            let r: m::DescribeProducersRequest = body(buf, v)?;
+            Request::DescribeProducers(
+                r.topics.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect(),
+            )
+        }
+        ApiKey::DescribeLogDirs => {
+            let r: m::DescribeLogDirsRequest = body(buf, v)?;
+            Request::DescribeLogDirs(
+                r.topics
+                    .map(|ts| ts.iter().map(|t| (t.topic.0.to_string(), t.partitions.clone())).collect()),
+            )
+        }
         ApiKey::IncrementalAlterConfigs => {
             let r: m::IncrementalAlterConfigsRequest = body(buf, v)?;
             Request::AlterConfigs(AlterConfigsRequest {

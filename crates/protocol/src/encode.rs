@@ -229,6 +229,77 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
                 .collect();
             frame(header, &out, hv)
         }
+        Response::DescribeProducers(r) => {
+            use m::describe_producers_response as dp;
+            let mut out = m::DescribeProducersResponse::default();
+            out.topics = r
+                .iter()
+                .map(|t| {
+                    let mut d = dp::TopicResponse::default();
+                    d.name = tn(&t.name);
+                    d.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut x = dp::PartitionResponse::default();
+                            x.partition_index = p.partition;
+                            x.error_code = p.error.0;
+                            x.error_message = osb(&p.message);
+                            x.active_producers = p
+                                .producers
+                                .iter()
+                                .map(|&(id, epoch, seq, ts)| {
+                                    let mut y = dp::ProducerState::default();
+                                    y.producer_id = m::ProducerId(id);
+                                    y.producer_epoch = epoch as i32;
+                                    y.last_sequence = seq;
+                                    y.last_timestamp = ts;
+                                    y.coordinator_epoch = -1;
+                                    y.current_txn_start_offset = -1;
+                                    y
+                                })
+                                .collect();
+                            x
+                        })
+                        .collect();
+                    d
+                })
+                .collect();
+            frame(header, &out, hv)
+        }
+        Response::DescribeLogDirs(r) => {
+            use m::describe_log_dirs_response as dl;
+            let mut out = m::DescribeLogDirsResponse::default();
+            let mut dir = dl::DescribeLogDirsResult::default();
+            dir.error_code = r.error.0;
+            dir.log_dir = sb(&r.path);
+            dir.topics = r
+                .topics
+                .iter()
+                .map(|(name, parts)| {
+                    let mut t = dl::DescribeLogDirsTopic::default();
+                    t.name = tn(name);
+                    t.partitions = parts
+                        .iter()
+                        .map(|&(index, size)| {
+                            let mut p = dl::DescribeLogDirsPartition::default();
+                            p.partition_index = index;
+                            p.partition_size = size;
+                            p.offset_lag = 0;
+                            p.is_future_key = false;
+                            p
+                        })
+                        .collect();
+                    t
+                })
+                .collect();
+            if v >= 4 {
+                dir.total_bytes = r.total_bytes;
+                dir.usable_bytes = r.usable_bytes;
+            }
+            out.results = vec![dir];
+            frame(header, &out, hv)
+        }
         Response::AlterConfigs(r) if key == ApiKey::IncrementalAlterConfigs => {
             let mut out = m::IncrementalAlterConfigsResponse::default();
             out.responses = r

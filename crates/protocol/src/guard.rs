@@ -160,6 +160,7 @@ pub fn check(api_key: i16, version: i16, body: &[u8]) -> Result<usize> {
         22 => init_producer_id(&mut w, v)?,
         23 => offset_for_leader_epoch(&mut w, v)?,
         21 => delete_records(&mut w)?,
+        35 | 61 => topics_and_partitions(&mut w)?,
         32 => describe_configs(&mut w, v)?,
         33 | 44 => alter_configs(&mut w, api_key == 44)?,
         37 => create_partitions(&mut w)?,
@@ -183,6 +184,8 @@ fn flexible_from(api_key: i16) -> Option<i16> {
         22 => 2,
         23 => 4,
         21 => 2,
+        35 => 2,
+        61 => 0,
         32 => 4,
         33 => 2,
         44 => 1,
@@ -409,6 +412,17 @@ fn describe_configs(w: &mut Walker, v: i16) -> Result<()> {
     if v >= 3 {
         w.i8()?;
     }
+    w.tags()
+}
+
+/// DescribeLogDirs (a nullable array) and DescribeProducers: topics, each
+/// with partition numbers.
+fn topics_and_partitions(w: &mut Walker) -> Result<()> {
+    w.each(|w| {
+        w.string()?;
+        w.each(|w| w.i32())?;
+        w.tags()
+    })?;
     w.tags()
 }
 

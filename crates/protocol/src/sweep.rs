@@ -87,6 +87,10 @@ pub struct Answer {
     pub topic_ids: Vec<(String, [u8; 16])>,
     /// DescribeGroups: (group, error code, error message, state).
     pub groups: Vec<(String, i16, Option<String>, String)>,
+    /// DescribeProducers: (partition, producer id, epoch, last sequence).
+    pub producers: Vec<(i32, i64, i32, i32)>,
+    /// DescribeLogDirs: (topic, partition, bytes).
+    pub log_dir_sizes: Vec<(String, i32, i64)>,
 }
 
 /// Decodes an answer (without its size prefix) at the version asked, and
@@ -123,6 +127,31 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
                 a.data_errors.extend(t.partitions.iter().map(|p| p.error_code));
                 let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
                 a.topic_ids.push((name, *t.topic_id.as_bytes()));
+            }
+        }
+        ResponseKind::DescribeProducers(r) => {
+            // Partition 7 does not exist: UNKNOWN_TOPIC_OR_PARTITION is right.
+            a.data_errors = r
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().filter(|p| p.partition_index != 7).map(|p| p.error_code))
+                .collect();
+            for p in r.topics.iter().flat_map(|t| &t.partitions) {
+                for x in &p.active_producers {
+                    a.producers.push((p.partition_index, x.producer_id.0, x.producer_epoch, x.last_sequence));
+                }
+            }
+        }
+        ResponseKind::DescribeLogDirs(r) => {
+            a.data_errors.push(r.error_code);
+            a.data_errors.extend(r.results.iter().map(|d| d.error_code));
+            for t in r.results.iter().flat_map(|d| &d.topics) {
+                for p in &t.partitions {
+                    a.log_dir_sizes.push((t.name.0.to_string(), p.partition_index, p.partition_size));
+                }
+            }
+            if !r.results.iter().any(|d| d.topics.iter().any(|t| t.name.0.as_str() == "sweep")) {
+                a.data_errors.push(-1);
             }
         }
         ResponseKind::DeleteRecords(r) => {
@@ -305,6 +334,29 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
             if v >= 3 { r.include_documentation = true }
             r.unknown_tagged_fields = x;
             RequestKind::DescribeConfigs(r)
+        }
+        ApiKey::DescribeProducers => {
+            let mut tr = describe_producers_request::TopicRequest::default();
+            tr.name = topic(t);
+            tr.partition_indexes = vec![0, 1, 7];
+            let mut r = DescribeProducersRequest::default();
+            r.topics = vec![tr];
+            r.unknown_tagged_fields = x;
+            RequestKind::DescribeProducers(r)
+        }
+        ApiKey::DescribeLogDirs => {
+            let mut r = DescribeLogDirsRequest::default();
+            // Odd versions name the topic, even ones ask for everything.
+            if v % 2 == 1 {
+                let mut dt = describe_log_dirs_request::DescribableLogDirTopic::default();
+                dt.topic = topic(t);
+                dt.partitions = vec![0, 1];
+                r.topics = Some(vec![dt]);
+            } else {
+                r.topics = None;
+            }
+            r.unknown_tagged_fields = x;
+            RequestKind::DescribeLogDirs(r)
         }
         ApiKey::DeleteRecords => {
             let mut p = delete_records_request::DeleteRecordsPartition::default();

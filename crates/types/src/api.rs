@@ -30,6 +30,10 @@ pub enum Request {
     DescribeConfigs(DescribeConfigsRequest),
     AlterConfigs(AlterConfigsRequest),
     DeleteRecords(DeleteRecordsRequest),
+    /// (topic, partitions) to describe.
+    DescribeProducers(Vec<(String, Vec<i32>)>),
+    /// None: every topic.
+    DescribeLogDirs(Option<Vec<(String, Vec<i32>)>>),
     Group(GroupRequest),
 }
 
@@ -50,6 +54,8 @@ pub enum Response {
     /// IncrementalAlterConfigs and AlterConfigs answer alike.
     AlterConfigs(Vec<AlterConfigsResult>),
     DeleteRecords(Vec<DeleteRecordsTopicResult>),
+    DescribeProducers(Vec<ProducersTopicResult>),
+    DescribeLogDirs(LogDirDescription),
     Group(GroupResponse),
 }
 
@@ -387,6 +393,32 @@ pub struct DeleteRecordsTopicResult {
     pub name: String,
     /// (partition, the new log start offset or -1, error).
     pub partitions: Vec<(i32, i64, ErrorCode)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProducersTopicResult {
+    pub name: String,
+    pub partitions: Vec<ProducersPartitionResult>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProducersPartitionResult {
+    pub partition: i32,
+    pub error: ErrorCode,
+    pub message: Option<String>,
+    /// (producer id, epoch, last sequence, last timestamp).
+    pub producers: Vec<(i64, i16, i32, i64)>,
+}
+
+/// The broker's one log directory (its data directory) and what it holds.
+#[derive(Clone, Debug)]
+pub struct LogDirDescription {
+    pub path: String,
+    pub error: ErrorCode,
+    /// (topic, [(partition, bytes)]).
+    pub topics: Vec<(String, Vec<(i32, i64)>)>,
+    pub total_bytes: i64,
+    pub usable_bytes: i64,
 }
 
 /// IncrementalAlterConfigs (`incremental`) or the older AlterConfigs, which
