@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod codec;
+pub mod compact;
 pub mod parse;
 pub mod validate;
 
