@@ -8,6 +8,7 @@
 //! Every read checks the CRC of each batch it returns, so a batch damaged on
 //! disk after it was written is never served.
 
+pub mod compact;
 mod files;
 mod recover;
 mod repair;
@@ -238,6 +239,60 @@ impl LogStore for LocalLog {
 
     fn size_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.size).sum()
+    }
+
+    fn sealed_segments(&self, below: u64) -> Vec<cohort_log::SealedSegment> {
+        let active = self.active().base;
+        self.segments
+            .values()
+            .filter(|s| s.base != active && s.next_offset <= below)
+            .map(|s| cohort_log::SealedSegment {
+                base: s.base,
+                next_offset: s.next_offset,
+                size: s.size,
+                max_timestamp: s.max_timestamp,
+                path: segment::log_path(&self.dir, s.base),
+            })
+            .collect()
+    }
+
+    fn install_cleaned(&mut self, base: u64, size: u64, cleaned: &Path) -> io::Result<bool> {
+        let active = self.active().base;
+        let Some(next) = self.segments.get(&base).filter(|s| s.size == size && s.base != active).map(|s| s.next_offset)
+        else {
+            let _ = std::fs::remove_file(cleaned);
+            return Ok(false);
+        };
+        // The cleaned file must hold exactly the same offsets, whole.
+        let check = Segment::scan_file(&std::fs::File::open(cleaned)?, base, true)?;
+        if check.stopped.is_some() || check.next_offset(base) != next {
+            let _ = std::fs::remove_file(cleaned);
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: cleaned segment does not cover offsets {base}..{next}", cleaned.display()),
+            ));
+        }
+        // Indexes first: a crash after this leaves the old log without them
+        // (rebuilt at open), never the new log with the old ones.
+        for p in [segment::index_path(&self.dir, base), segment::time_index_path(&self.dir, base)] {
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        let path = segment::log_path(&self.dir, base);
+        files().forget(&path);
+        std::fs::rename(cleaned, &path)?;
+        sync_dir(&self.dir)?;
+        let file = Segment::open_file(&self.dir, base)?;
+        let scan = Segment::scan_file(&file, base, true)?;
+        if let Some(why) = scan.stopped {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display())));
+        }
+        let seg = Segment::from_scan(&self.dir, base, file, &scan, self.config.index_interval_bytes);
+        seg.write_indexes(&self.dir)?;
+        self.segments.insert(base, seg);
+        Ok(true)
     }
 
     fn advance_start(&mut self, offset: u64) -> u64 {

@@ -17,6 +17,18 @@ use std::io;
 /// Makes everything appended before it was taken durable.
 pub type Syncer = Box<dyn FnOnce() -> io::Result<()> + Send>;
 
+/// A segment that no longer takes appends, as a log cleaner sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedSegment {
+    pub base: u64,
+    /// The offset after its last batch.
+    pub next_offset: u64,
+    pub size: u64,
+    pub max_timestamp: i64,
+    /// Its file, to read without holding the log.
+    pub path: std::path::PathBuf,
+}
+
 /// Retention settings, as Kafka names them; a negative value means unlimited.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
@@ -71,6 +83,20 @@ pub trait LogStore: Send {
     /// DeleteRecords does: nothing before it is served again. Whole segments
     /// before it go at the next `apply_retention`. Returns the new start.
     fn advance_start(&mut self, offset: u64) -> u64;
+
+    /// The sealed segments wholly below `below`, oldest first (none for a log
+    /// that cannot be compacted).
+    fn sealed_segments(&self, _below: u64) -> Vec<SealedSegment> {
+        Vec::new()
+    }
+
+    /// Replaces the sealed segment at `base`, if it is still `size` bytes, by
+    /// the cleaned file `cleaned` (same offsets, fewer records), atomically.
+    /// `Ok(false)`: the segment changed meanwhile and `cleaned` was removed.
+    fn install_cleaned(&mut self, _base: u64, _size: u64, cleaned: &std::path::Path) -> io::Result<bool> {
+        let _ = std::fs::remove_file(cleaned);
+        Ok(false)
+    }
 
     /// New segment settings (a topic's segment.bytes, segment.ms and
     /// index.interval.bytes changed): they apply from the next append.
