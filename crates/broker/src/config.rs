@@ -79,6 +79,11 @@ pub struct BrokerConfig {
     /// default: one hour).
     pub message_timestamp_after_max_ms: i64,
     pub retention_check_interval: Duration,
+    /// How long the log cleaner rests between passes (log.cleaner.backoff.ms).
+    pub log_cleaner_backoff: Duration,
+    /// Key bytes one cleaning pass may hold in its offset map
+    /// (log.cleaner.dedupe.buffer.size).
+    pub log_cleaner_dedupe_buffer_size: usize,
     /// How often every log's recovery point is written to
     /// `meta/recovery-points` (Kafka's log.flush.offset.checkpoint.interval.ms).
     /// After a crash, only data written since can be cut as a torn tail.
@@ -126,6 +131,8 @@ impl BrokerConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: 3_600_000,
             retention_check_interval: Duration::from_secs(300),
+            log_cleaner_backoff: Duration::from_secs(15),
+            log_cleaner_dedupe_buffer_size: 128 << 20,
             recovery_point_checkpoint_interval: Duration::from_secs(5),
             max_in_flight_per_connection: 32,
             queued_max_request_bytes: Some(512 << 20),

@@ -18,6 +18,7 @@ mod quiet;
 pub mod repair;
 pub mod server;
 mod alter_configs;
+mod cleaner;
 mod delete_records;
 mod log_dirs;
 mod topic_admin;
@@ -48,6 +49,7 @@ pub struct Broker {
     cluster_id: String,
     topics: topics::Topics,
     checkpointing: std::sync::Mutex<()>,
+    cleaner: cleaner::CleanerState,
     producer_ids: ProducerIdAllocator,
     durability: Durability,
     /// Bumped whenever a high watermark moves; long-polling fetches watch it.
@@ -152,6 +154,7 @@ impl Broker {
         };
         let clean_shutdown = checkpoints::take_clean_shutdown(&config.data_dir)?;
         let loaded_checkpoints = checkpoints::load(&config.data_dir);
+        let cleaner = cleaner::CleanerState::load(&config.data_dir);
         tracing::info!(
             clean_shutdown,
             logs = loaded_checkpoints.len(),
@@ -196,6 +199,7 @@ impl Broker {
             cluster_id,
             topics: topics::Topics::new(topics),
             checkpointing: std::sync::Mutex::new(()),
+            cleaner,
             producer_ids,
             durability,
             data_changed,
@@ -363,9 +367,19 @@ impl Broker {
         let mut trimmed = Vec::new();
         for t in topics {
             let get = |k: &str, d: i64| t.configs.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
-            let retention = cohort_log::Retention {
-                retention_ms: get("retention.ms", self.config.retention_ms),
-                retention_bytes: get("retention.bytes", self.config.retention_bytes),
+            // A compact-only topic keeps every key's newest record for good:
+            // time and size retention apply only with `delete` in the policy.
+            let deletes = t
+                .configs
+                .get("cleanup.policy")
+                .map_or(true, |p| p.split(',').any(|x| x.trim() == "delete"));
+            let retention = if deletes {
+                cohort_log::Retention {
+                    retention_ms: get("retention.ms", self.config.retention_ms),
+                    retention_bytes: get("retention.bytes", self.config.retention_bytes),
+                }
+            } else {
+                cohort_log::Retention { retention_ms: -1, retention_bytes: -1 }
             };
             for p in &t.partitions {
                 match p.apply_retention(now, retention) {

@@ -289,6 +289,20 @@ impl Partition {
         Ok(st.log.advance_start(target))
     }
 
+    /// The sealed segments below `below`, for the log cleaner.
+    pub fn sealed_segments(&self, below: u64) -> Vec<cohort_log::SealedSegment> {
+        let st = self.state.lock().unwrap();
+        if st.failed || st.damaged.is_some() {
+            return Vec::new();
+        }
+        st.log.sealed_segments(below)
+    }
+
+    /// Swaps a cleaned segment in (see `LogStore::install_cleaned`).
+    pub fn install_cleaned(&self, base: u64, size: u64, cleaned: &std::path::Path) -> io::Result<bool> {
+        self.state.lock().unwrap().log.install_cleaned(base, size, cleaned)
+    }
+
     /// The idempotent producers this partition remembers (DescribeProducers).
     pub fn active_producers(&self) -> Vec<(i64, i16, i32, i64)> {
         self.state.lock().unwrap().producers.active()

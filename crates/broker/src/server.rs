@@ -92,6 +92,7 @@ impl Server {
         // Housekeeping on the blocking pool, each on its own schedule.
         let config = self.broker.config();
         let retention = every(&self.broker, config.retention_check_interval, |b| b.apply_retention());
+        let cleaner = every(&self.broker, config.log_cleaner_backoff, |b| b.clean_logs());
         let storage_retry = every(&self.broker, Duration::from_secs(1), |b| b.retry_failed_storage());
         let checkpoints = every(&self.broker, config.recovery_point_checkpoint_interval, |b| {
             if let Err(e) = b.write_checkpoints() {
@@ -124,6 +125,7 @@ impl Server {
         retention.abort();
         checkpoints.abort();
         storage_retry.abort();
+        cleaner.abort();
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while connections.join_next().await.is_some() {}
         })

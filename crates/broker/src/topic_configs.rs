@@ -2,13 +2,15 @@
 //! back to (its synonym), and the checks Kafka's LogConfig makes, with its
 //! messages. The list is Apache Kafka 4.4's, as DescribeConfigs lists it.
 //!
-//! Cohort enforces retention.ms, retention.bytes, segment.bytes, segment.ms,
+//! Cohort enforces cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms,
 //! index.interval.bytes, max.message.bytes and the message.timestamp bounds,
 //! and changes to them take effect without a restart. The others are checked,
 //! stored and reported, so tools that set them work; on a single node whose
 //! durability follows the broker's fsync policy they change nothing. Values
 //! Cohort cannot honour (compaction, LogAppendTime, tiered storage) are refused
-//! with INVALID_CONFIG rather than accepted and ignored.
+//! with INVALID_CONFIG rather than accepted and ignored. Compaction
+//! (cleanup.policy compact, with delete.retention.ms, min.cleanable.dirty.ratio,
+//! min/max.compaction.lag.ms) is the log cleaner's (`cleaner`).
 
 /// What values a config takes; the ConfigType DescribeConfigs reports follows.
 #[derive(Clone, Copy)]
@@ -175,9 +177,6 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
         },
     }
     match name {
-        "cleanup.policy" if v.split(',').any(|i| i.trim() == "compact") => Err(format!(
-            "cleanup.policy={v} is not supported: Cohort does not compact topics yet"
-        )),
         "message.timestamp.type" if v != "CreateTime" => Err(format!(
             "message.timestamp.type={v} is not supported: Cohort keeps CreateTime"
         )),

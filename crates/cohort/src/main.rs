@@ -193,6 +193,14 @@ struct ServeArgs {
         default_value_t = 300_000
     )]
     retention_check_interval_ms: u64,
+    /// How long the log cleaner rests between passes over compacted topics, in
+    /// ms (log.cleaner.backoff.ms).
+    #[arg(long, env = "COHORT_LOG_CLEANER_BACKOFF_MS", default_value_t = 15_000)]
+    log_cleaner_backoff_ms: u64,
+    /// Key bytes one cleaning pass may hold in memory (log.cleaner.dedupe.buffer.size);
+    /// a pass stops at the segment that would pass it and the next goes on.
+    #[arg(long, env = "COHORT_LOG_CLEANER_DEDUPE_BUFFER_SIZE", default_value_t = 128 << 20)]
+    log_cleaner_dedupe_buffer_size: usize,
     /// How often every log's recovery point is written, in ms
     /// (log.flush.offset.checkpoint.interval.ms). After a crash, only data
     /// written since the last one may be cut as a torn tail; damage anywhere
@@ -411,6 +419,8 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.message_timestamp_after_max_ms = args.message_timestamp_after_max_ms.max(0);
     config.retention_check_interval =
         Duration::from_millis(args.retention_check_interval_ms.max(1));
+    config.log_cleaner_backoff = Duration::from_millis(args.log_cleaner_backoff_ms.max(1));
+    config.log_cleaner_dedupe_buffer_size = args.log_cleaner_dedupe_buffer_size.max(1 << 10);
     config.recovery_point_checkpoint_interval =
         Duration::from_millis(args.recovery_point_checkpoint_interval_ms.max(1));
     config.coordinator.initial_rebalance_delay_ms = args.group_initial_rebalance_delay_ms.max(0);

@@ -39,6 +39,9 @@ pub struct Cleaned {
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub records_removed: u64,
+    /// The earliest delete horizon of a tombstone still kept: a pass after it
+    /// has work to do even when nothing is dirty.
+    pub next_horizon: Option<i64>,
 }
 
 pub fn cleaned_path(segment: &Path) -> PathBuf {
@@ -104,6 +107,13 @@ pub fn clean(segments: &[SealedSegment], first_dirty: u64, s: CleanSettings) -> 
         for b in batches(&bytes)? {
             let (h, rs) = records(b).map_err(invalid)?;
             let horizon = delete_horizon(&h);
+            let keep_all_horizon = |keep: &[&Record], at: Option<i64>, out: &mut Cleaned| {
+                if keep.iter().any(|r| r.tombstone) {
+                    if let Some(at) = at {
+                        out.next_horizon = Some(out.next_horizon.map_or(at, |n: i64| n.min(at)));
+                    }
+                }
+            };
             let keep: Vec<&Record> = rs
                 .iter()
                 .filter(|r| {
@@ -116,10 +126,12 @@ pub fn clean(segments: &[SealedSegment], first_dirty: u64, s: CleanSettings) -> 
                 .collect();
             removed += (rs.len() - keep.len()) as u64;
             if keep.len() == rs.len() && (horizon.is_some() || !rs.iter().any(|r| r.tombstone)) {
+                keep_all_horizon(&keep, horizon, &mut out);
                 rewritten.push(b.to_vec());
                 continue;
             }
             let new_horizon = keep.iter().any(|r| r.tombstone).then(|| s.now_ms.saturating_add(s.delete_retention_ms));
+            keep_all_horizon(&keep, horizon.or(new_horizon), &mut out);
             let batch = rebuild(b, &keep, new_horizon).map_err(invalid)?;
             if keep.is_empty() && fold_into_previous(&mut rewritten, &h) {
                 continue;
