@@ -137,7 +137,8 @@ impl Broker {
         let out = clean(&cleanable, first_dirty, settings)?;
         let mut installed = 0;
         for (base, size, file) in &out.files {
-            if p.install_cleaned(*base, *size, file)? {
+            let segment = cleanable.iter().find(|s| s.base == *base).map(|s| s.path.clone()).unwrap_or_default();
+            if p.install_cleaned(&segment, *base, *size, file)? {
                 installed += 1;
             }
         }

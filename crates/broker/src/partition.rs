@@ -299,8 +299,13 @@ impl Partition {
     }
 
     /// Swaps a cleaned segment in (see `LogStore::install_cleaned`).
-    pub fn install_cleaned(&self, base: u64, size: u64, cleaned: &std::path::Path) -> io::Result<bool> {
-        self.state.lock().unwrap().log.install_cleaned(base, size, cleaned)
+    /// The directory syncs happen outside the lock: a produce or fetch on this
+    /// partition waits only for the rename and the new segment's scan.
+    pub fn install_cleaned(&self, segment: &std::path::Path, base: u64, size: u64, cleaned: &std::path::Path) -> io::Result<bool> {
+        cohort_log_local::compact::prepare_install(segment)?;
+        let installed = self.state.lock().unwrap().log.install_cleaned(base, size, cleaned)?;
+        cohort_log_local::compact::finish_install(segment)?;
+        Ok(installed)
     }
 
     /// The idempotent producers this partition remembers (DescribeProducers).

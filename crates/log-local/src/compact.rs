@@ -154,6 +154,59 @@ pub fn clean(segments: &[SealedSegment], first_dirty: u64, s: CleanSettings) -> 
     Ok(out)
 }
 
+fn replaced_path(segment: &Path) -> PathBuf {
+    let mut p = segment.as_os_str().to_owned();
+    p.push(".replaced");
+    PathBuf::from(p)
+}
+
+fn remove_if_there(p: &Path) -> io::Result<()> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Before `install_cleaned`, without holding the log: removes the segment's
+/// index files and syncs the directory (indexes are read only at open; a
+/// segment without them has them rebuilt by a scan), and gives the old file a
+/// second name, so that the rename over it frees no blocks while the log is
+/// held (that took 100 ms for 64 MiB here).
+pub fn prepare_install(segment: &Path) -> io::Result<()> {
+    for ext in ["index", "timeindex"] {
+        remove_if_there(&segment.with_extension(ext))?;
+    }
+    let keep = replaced_path(segment);
+    remove_if_there(&keep)?;
+    std::fs::hard_link(segment, &keep)?;
+    sync_parent(segment)
+}
+
+/// After `install_cleaned`, without holding the log: frees the old file and
+/// makes the rename and the new indexes durable.
+pub fn finish_install(segment: &Path) -> io::Result<()> {
+    remove_if_there(&replaced_path(segment))?;
+    sync_parent(segment)
+}
+
+/// At open: what an interrupted cleaning left beside the segments.
+pub(crate) fn remove_leftovers(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        // A cleaned segment never installed (the original is whole), or the
+        // second name of one that was replaced.
+        if name.ends_with(".log.cleaned") || name.ends_with(".log.replaced") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn sync_parent(p: &Path) -> io::Result<()> {
+    std::fs::File::open(p.parent().unwrap_or(Path::new(".")))?.sync_all()
+}
+
 /// Makes the last kept batch span the emptied batch `gone` too, when it has no
 /// producer id (its sequences then mean nothing to keep right).
 fn fold_into_previous(rewritten: &mut [Vec<u8>], gone: &BatchHeader) -> bool {
@@ -205,7 +258,10 @@ mod tests {
         let sealed = log.sealed_segments(log.end_offset());
         let cleaned = clean(&sealed, first_dirty, settings(now_ms)).unwrap();
         for (base, size, path) in &cleaned.files {
+            let segment = crate::segment::log_path(log.dir(), *base);
+            prepare_install(&segment).unwrap();
             assert!(log.install_cleaned(*base, *size, path).unwrap());
+            finish_install(&segment).unwrap();
         }
         cleaned
     }

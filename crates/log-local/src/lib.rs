@@ -272,18 +272,12 @@ impl LogStore for LocalLog {
                 format!("{}: cleaned segment does not cover offsets {base}..{next}", cleaned.display()),
             ));
         }
-        // Indexes first: a crash after this leaves the old log without them
-        // (rebuilt at open), never the new log with the old ones.
-        for p in [segment::index_path(&self.dir, base), segment::time_index_path(&self.dir, base)] {
-            match std::fs::remove_file(&p) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
+        // `compact::prepare_install` removed the old indexes (durably), so a
+        // crash never pairs the new log with them; `compact::finish_install`
+        // makes the rename durable once the log is released.
         let path = segment::log_path(&self.dir, base);
         files().forget(&path);
         std::fs::rename(cleaned, &path)?;
-        sync_dir(&self.dir)?;
         let file = Segment::open_file(&self.dir, base)?;
         let scan = Segment::scan_file(&file, base, true)?;
         if let Some(why) = scan.stopped {

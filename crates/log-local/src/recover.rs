@@ -141,13 +141,7 @@ pub fn recover(
     index_interval: usize,
     hint: OpenHint,
 ) -> Result<(BTreeMap<u64, Segment>, Recovery), OpenError> {
-    // A cleaned segment never installed: the original is whole.
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().ends_with(".log.cleaned") {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
+    crate::compact::remove_leftovers(dir)?;
     let bases = segment_bases(dir)?;
     // Segments retention removed but whose new start may not have been
     // checkpointed yet: they count as the log's start, then go.
