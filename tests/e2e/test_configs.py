@@ -171,3 +171,84 @@ def test_alter_configs_replaces_every_own_value(broker):
     got = describe(admin, topic)
     assert got["retention.bytes"].value == "123456789"
     assert got["retention.ms"].source == DEFAULT and got["segment.ms"].source == DEFAULT
+
+
+def broker_alter(admin, name, *entries):
+    """IncrementalAlterConfigs on a BROKER resource. Name "" (the cluster-wide
+    default) is sent by hand (v0): neither Python client allows it."""
+    if name != "":
+        r = ConfigResource(ConfigResource.Type.BROKER, name, incremental_configs=list(entries))
+        return admin.incremental_alter_configs([r])[r].result(timeout=10)
+    import struct
+    from kafka_wire import Conn, string
+
+    def nullable(v):
+        return struct.pack(">h", -1) if v is None else string(v)
+
+    ops = {AlterConfigOpType.SET: 0, AlterConfigOpType.DELETE: 1}
+    configs = b"".join(string(e.name) + struct.pack(">b", ops[e.incremental_operation]) + nullable(e.value)
+                       for e in entries)
+    body = (struct.pack(">i", 1) + struct.pack(">b", 4) + string("") + struct.pack(">i", len(entries)) + configs
+            + struct.pack(">b", 0))
+    c = Conn(admin._bootstrap_for_wire)
+    c.request(44, 0, body)
+    frame = c.read_frame()
+    (error,) = struct.unpack(">h", frame[12:14])  # correlation id, throttle time, one response
+    if error:
+        raise RuntimeError(f"IncrementalAlterConfigs on the cluster default: error {error}")
+
+
+def node_id(admin):
+    return str(admin.describe_cluster().result(timeout=10).nodes[0].id)
+
+
+def test_dynamic_broker_configs_set_topic_defaults(broker):
+    """The cluster-wide default ("") and this broker's own value (its id, which
+    wins) change what every topic without its own value gets, at once."""
+    admin = AdminClient({"bootstrap.servers": target(broker)})
+    admin._bootstrap_for_wire = target(broker)
+    topic = fresh_topic(admin, "cfg-dyn")
+    me = node_id(admin)
+    try:
+        broker_alter(admin, "", set_("log.retention.ms", "7200000"))
+        time.sleep(0.5)  # Kafka applies dynamic configs asynchronously
+        got = describe(admin, topic)["retention.ms"]
+        assert (got.value, got.source) == ("7200000", 3)  # DYNAMIC_DEFAULT_BROKER_CONFIG
+        broker_alter(admin, me, set_("log.retention.ms", "3600000"))
+        time.sleep(0.5)
+        got = describe(admin, topic)["retention.ms"]
+        assert (got.value, got.source) == ("3600000", 2)  # DYNAMIC_BROKER_CONFIG
+        with pytest.raises(Exception) as e:
+            broker_alter(admin, me, set_("log.retention.ms", "abc"))
+        # INVALID_REQUEST for a broker config (a topic's gets INVALID_CONFIG).
+        assert (e.value.args[0].code(), e.value.args[0].str()) == (
+            42, "Invalid value abc for configuration log.retention.ms: Not a number of type LONG")
+        with pytest.raises(Exception) as e:
+            broker_alter(admin, me, set_("log.dirs", "/elsewhere"))
+        assert (e.value.args[0].code(), e.value.args[0].str()) == (
+            42, "Cannot update these configs dynamically: [log.dirs]")
+    finally:
+        broker_alter(admin, me, delete("log.retention.ms"))
+        broker_alter(admin, "", delete("log.retention.ms"))
+    time.sleep(0.5)
+    got = describe(admin, topic)["retention.ms"]
+    assert (got.value, got.source) == ("604800000", DEFAULT)
+
+
+def test_a_dynamic_broker_config_takes_effect_and_survives_a_restart(broker_factory):
+    b = broker_factory().start()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic("dyn", 1, 1)])["dyn"].result(timeout=30)
+    broker_alter(admin, "0", set_("message.max.bytes", "2000"))
+    errors = []
+    p = Producer({"bootstrap.servers": b.bootstrap, "retries": 0})
+    p.produce("dyn", value=bytes(5000), on_delivery=lambda e, m: errors.append(e))
+    p.flush(10)
+    assert errors[0] is not None and errors[0].code() == 10  # MESSAGE_TOO_LARGE
+    assert b.stop() == 0
+    b.start()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    got = describe(admin, "dyn")["max.message.bytes"]
+    assert (got.value, got.source) == ("2000", 2)
+    r = ConfigResource(ConfigResource.Type.BROKER, "0")
+    assert admin.describe_configs([r])[r].result(timeout=10)["message.max.bytes"].value == "2000"

@@ -15,8 +15,24 @@ impl Broker {
             .or_else(|| topic_configs::kafka_default(name).map(str::to_string))
     }
 
-    /// The broker-level value behind a topic config, where a Cohort flag sets it.
+    /// The broker-level value behind a topic config: a dynamic broker config,
+    /// else a Cohort flag.
     fn broker_topic_default(&self, name: &str) -> Option<String> {
+        self.broker_topic_default_with_source(name).map(|(v, _)| v)
+    }
+
+    /// The same, with Kafka's source for it.
+    fn broker_topic_default_with_source(&self, name: &str) -> Option<(String, i8)> {
+        if let Some(found) = topic_configs::synonym(name).and_then(|b| self.dynamic.read().unwrap().get(b)) {
+            return Some(found);
+        }
+        let flag = self.static_topic_default(name)?;
+        let kafka = topic_configs::kafka_default(name).unwrap_or_default();
+        Some((flag.clone(), if flag == kafka { SOURCE_DEFAULT } else { SOURCE_STATIC_BROKER }))
+    }
+
+    /// The value a Cohort flag gives a topic config's default.
+    fn static_topic_default(&self, name: &str) -> Option<String> {
         let c = &self.config;
         Some(match name {
             "retention.ms" => c.retention_ms.to_string(),
@@ -41,11 +57,7 @@ impl Broker {
     }
 
     pub(crate) fn max_message_bytes(&self, topic: &crate::topics::Topic) -> usize {
-        topic
-            .configs
-            .get("max.message.bytes")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1048588)
+        self.topic_config_i64(topic, "max.message.bytes").clamp(0, i32::MAX as i64) as usize
     }
 
     fn topic_metadata(&self, t: &crate::topics::Topic) -> TopicMetadata {
@@ -146,10 +158,8 @@ impl Broker {
             .filter(|n| keys.map_or(true, |k| k.iter().any(|k| k == n)))
             .map(|name| {
                 let kafka = topic_configs::kafka_default(name).unwrap_or_default();
-                let (broker_value, broker_source) = match self.broker_topic_default(name) {
-                    Some(v) if v != kafka => (v, SOURCE_STATIC_BROKER),
-                    _ => (kafka.to_string(), SOURCE_DEFAULT),
-                };
+                let (broker_value, broker_source) =
+                    self.broker_topic_default_with_source(name).unwrap_or((kafka.to_string(), SOURCE_DEFAULT));
                 let mut synonyms = Vec::new();
                 if let Some(v) = overrides.get(name) {
                     synonyms.push(ConfigSynonym {
@@ -265,7 +275,8 @@ impl Broker {
                     RESOURCE_BROKER
                         if res.name.is_empty() || res.name == self.config.node_id.to_string() =>
                     {
-                        out.entries = broker_config_entries(&self.config)
+                        out.entries = self
+                            .broker_entries(res.name.is_empty())
                             .into_iter()
                             .filter(|e| res.keys.as_ref().map_or(true, |k| k.contains(&e.name)))
                             .collect();
@@ -290,6 +301,47 @@ impl Broker {
                 out
             })
             .collect()
+    }
+}
+
+impl Broker {
+    /// A BROKER resource's configs. The cluster default ("") lists the
+    /// dynamic values set for the whole cluster, as Kafka does; this broker's
+    /// id lists its flags, with every topic default a dynamic config changed
+    /// shown at its dynamic value and source.
+    fn broker_entries(&self, cluster_default: bool) -> Vec<ConfigEntry> {
+        let dynamic = self.dynamic.read().unwrap().clone();
+        let entry = |name: &str, value: String, source: i8| ConfigEntry {
+            name: name.into(),
+            value: Some(value.clone()),
+            read_only: false,
+            source,
+            sensitive: false,
+            config_type: crate::broker_configs::topic_config_of(name).map_or(2, topic_configs::config_type),
+            synonyms: vec![ConfigSynonym { name: name.into(), value: Some(value), source }],
+        };
+        if cluster_default {
+            return dynamic
+                .level(true)
+                .iter()
+                .map(|(k, v)| entry(k, v.clone(), crate::broker_configs::SOURCE_DYNAMIC_DEFAULT_BROKER))
+                .collect();
+        }
+        let mut out = broker_config_entries(&self.config);
+        for e in &mut out {
+            if let Some(topic_name) = crate::broker_configs::topic_config_of(&e.name) {
+                if let Some((v, source)) = self.broker_topic_default_with_source(topic_name) {
+                    *e = entry(&e.name, v, source);
+                }
+            }
+        }
+        for (k, v) in dynamic.level(false).iter().chain(dynamic.level(true)) {
+            if !out.iter().any(|e| &e.name == k) {
+                let (value, source) = dynamic.get(k).unwrap_or((v.clone(), SOURCE_DEFAULT));
+                out.push(entry(k, value, source));
+            }
+        }
+        out
     }
 }
 

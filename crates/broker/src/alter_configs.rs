@@ -26,11 +26,7 @@ impl Broker {
                 } else {
                     match res.resource_type {
                         RESOURCE_TOPIC => self.alter_topic_configs(&res, r.incremental, r.validate_only),
-                        RESOURCE_BROKER => Err((
-                            ErrorCode::INVALID_REQUEST,
-                            "Cohort's broker configs are its command-line flags; they do not change at runtime"
-                                .into(),
-                        )),
+                        RESOURCE_BROKER => self.alter_broker_configs(&res, r.incremental, r.validate_only),
                         other => Err((ErrorCode::INVALID_REQUEST, format!("Unsupported resource type {other}"))),
                     }
                 };
@@ -41,6 +37,45 @@ impl Broker {
                 AlterConfigsResult { resource_type: res.resource_type, name: res.name, error, message }
             })
             .collect()
+    }
+
+    /// Dynamic broker configs: "" is the cluster-wide default, the node id
+    /// this broker's own.
+    fn alter_broker_configs(&self, res: &AlterConfigsResource, incremental: bool, validate_only: bool) -> Result<(), Refusal> {
+        let cluster_default = res.name.is_empty();
+        if !cluster_default && res.name != self.config.node_id.to_string() {
+            return Err((ErrorCode::INVALID_REQUEST, format!("Unexpected broker id, expected {}", self.config.node_id)));
+        }
+        let mut dynamic = self.dynamic.write().unwrap();
+        if let Some(next) = dynamic.altered(cluster_default, res, incremental, validate_only, &self.config.data_dir)? {
+            *dynamic = next;
+            drop(dynamic);
+            tracing::info!(resource = %res.name, "dynamic broker configs changed");
+            for topic in self.topics.read().all() {
+                self.apply_segment_config(&topic);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a topic's logs the segment settings in effect for it now.
+    pub(crate) fn apply_segment_config(&self, topic: &crate::topics::Topic) {
+        let segments = self.segment_config(&topic.configs);
+        for p in &topic.partitions {
+            p.set_segment_config(&segments);
+        }
+    }
+
+    /// A topic's segment settings: its own, else the broker's (dynamic, then flags).
+    pub(crate) fn segment_config(&self, configs: &BTreeMap<String, String>) -> cohort_log_local::LocalLogConfig {
+        let get = |name: &str| {
+            configs.get(name).cloned().or_else(|| self.topic_defaults(name)).and_then(|v| v.parse::<i64>().ok())
+        };
+        cohort_log_local::LocalLogConfig {
+            segment_bytes: get("segment.bytes").map_or(self.config.segment_bytes, |v| v.max(14) as u64),
+            segment_ms: get("segment.ms").unwrap_or(self.config.segment_ms),
+            index_interval_bytes: get("index.interval.bytes").map_or(4096, |v| v.max(0) as usize),
+        }
     }
 
     fn alter_topic_configs(
@@ -75,10 +110,7 @@ impl Broker {
             Ok::<_, Refusal>(Some(new))
         })?;
         if let Some(topic) = changed {
-            let segments = crate::partition_dirs::log_config(&topic.configs, &self.config);
-            for p in &topic.partitions {
-                p.set_segment_config(&segments);
-            }
+            self.apply_segment_config(&topic);
             tracing::info!(topic = %topic.name, configs = ?topic.configs, "topic configs changed");
         }
         Ok(())

@@ -18,6 +18,7 @@ mod quiet;
 pub mod repair;
 pub mod server;
 mod alter_configs;
+mod broker_configs;
 mod cleaner;
 mod delete_records;
 mod log_dirs;
@@ -50,6 +51,8 @@ pub struct Broker {
     topics: topics::Topics,
     checkpointing: std::sync::Mutex<()>,
     cleaner: cleaner::CleanerState,
+    /// Dynamic broker configs (IncrementalAlterConfigs on a BROKER resource).
+    dynamic: std::sync::RwLock<broker_configs::DynamicConfigs>,
     producer_ids: ProducerIdAllocator,
     durability: Durability,
     /// Bumped whenever a high watermark moves; long-polling fetches watch it.
@@ -155,6 +158,9 @@ impl Broker {
         let clean_shutdown = checkpoints::take_clean_shutdown(&config.data_dir)?;
         let loaded_checkpoints = checkpoints::load(&config.data_dir);
         let cleaner = cleaner::CleanerState::load(&config.data_dir);
+        // A damaged file refuses the start, naming it: guessing would silently
+        // change retention.
+        let dynamic = broker_configs::DynamicConfigs::load(&config.data_dir)?;
         tracing::info!(
             clean_shutdown,
             logs = loaded_checkpoints.len(),
@@ -194,12 +200,13 @@ impl Broker {
             }
             Err(coordinator_log::LoadError::Io(e)) => return Err(e),
         };
-        Ok(Arc::new(Broker {
+        let broker = Arc::new(Broker {
             config,
             cluster_id,
             topics: topics::Topics::new(topics),
             checkpointing: std::sync::Mutex::new(()),
             cleaner,
+            dynamic: std::sync::RwLock::new(dynamic),
             producer_ids,
             durability,
             data_changed,
@@ -207,7 +214,13 @@ impl Broker {
             membership_requests: Default::default(),
             loaded_checkpoints,
             _lock: lock,
-        }))
+        });
+        // Logs open with the flags' segment settings; dynamic broker configs
+        // may say otherwise.
+        for topic in broker.topics.read().all() {
+            broker.apply_segment_config(&topic);
+        }
+        Ok(broker)
     }
 
     pub fn config(&self) -> &BrokerConfig {
@@ -366,7 +379,6 @@ impl Broker {
         let now = now_ms();
         let mut trimmed = Vec::new();
         for t in topics {
-            let get = |k: &str, d: i64| t.configs.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
             // A compact-only topic keeps every key's newest record for good:
             // time and size retention apply only with `delete` in the policy.
             let deletes = t
@@ -375,8 +387,8 @@ impl Broker {
                 .map_or(true, |p| p.split(',').any(|x| x.trim() == "delete"));
             let retention = if deletes {
                 cohort_log::Retention {
-                    retention_ms: get("retention.ms", self.config.retention_ms),
-                    retention_bytes: get("retention.bytes", self.config.retention_bytes),
+                    retention_ms: self.topic_config_i64(&t, "retention.ms"),
+                    retention_bytes: self.topic_config_i64(&t, "retention.bytes"),
                 }
             } else {
                 cohort_log::Retention { retention_ms: -1, retention_bytes: -1 }

@@ -73,6 +73,8 @@ impl Broker {
                 tracing::error!("creating topic {name}: {e}");
                 (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
             })?;
+        let segments = self.segment_config(&configs);
+        logs.iter().for_each(|p| p.set_segment_config(&segments));
         let topic = Arc::new(crate::topics::Topic {
             name: name.to_string(),
             id,
@@ -344,6 +346,8 @@ impl Broker {
         let current = topic.partitions.len() as i32;
         let logs = crate::topics::create_logs(&self.config, &topic.name, &topic.id, current..count, &topic.configs)
             .map_err(|e| (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))?;
+        let segments = self.segment_config(&topic.configs);
+        logs.iter().for_each(|p| p.set_segment_config(&segments));
         let mut partitions = topic.partitions.clone();
         partitions.extend(logs.iter().cloned());
         let grown = Arc::new(crate::topics::Topic {
