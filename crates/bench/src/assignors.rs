@@ -87,8 +87,16 @@ fn moved(before: &BTreeMap<String, Assignment>, after: &BTreeMap<String, Assignm
         .sum()
 }
 
+#[derive(clap::Parser)]
+#[command(about = "Server assignors: full assignment and one-join times, balance and moves, over a grid of group shapes")]
+struct Args {
+    /// Stop at 1000 members.
+    #[arg(long)]
+    quick: bool,
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = <Args as clap::Parser>::parse().quick;
     let members_grid: &[usize] = if quick {
         &[100, 1000]
     } else {
