@@ -160,6 +160,29 @@ mod anyhow_like {
     pub type Result<T> = std::result::Result<T, Error>;
 }
 
+/// An AlterConfigs-style request as the domain's `AlterConfigsRequest`.
+macro_rules! alter_configs_request {
+    ($r:expr, $incremental:expr, $op:expr) => {
+        Request::AlterConfigs(AlterConfigsRequest {
+            incremental: $incremental,
+            validate_only: $r.validate_only,
+            resources: $r
+                .resources
+                .iter()
+                .map(|res| AlterConfigsResource {
+                    resource_type: res.resource_type,
+                    name: s(&res.resource_name),
+                    changes: res
+                        .configs
+                        .iter()
+                        .map(|c| ConfigChange { name: s(&c.name), op: $op(c), value: c.value.as_ref().map(s) })
+                        .collect(),
+                })
+                .collect(),
+        })
+    };
+}
+
 fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Request> {
     Ok(match key {
         ApiKey::Metadata => {
@@ -401,53 +424,14 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                     .map(|ts| ts.iter().map(|t| (t.topic.0.to_string(), t.partitions.clone())).collect()),
             )
         }
+        // The same fields in two generated types; AlterConfigs only sets.
         ApiKey::IncrementalAlterConfigs => {
             let r: m::IncrementalAlterConfigsRequest = body(buf, v)?;
-            Request::AlterConfigs(AlterConfigsRequest {
-                incremental: true,
-                validate_only: r.validate_only,
-                resources: r
-                    .resources
-                    .iter()
-                    .map(|res| AlterConfigsResource {
-                        resource_type: res.resource_type,
-                        name: s(&res.resource_name),
-                        changes: res
-                            .configs
-                            .iter()
-                            .map(|c| ConfigChange {
-                                name: s(&c.name),
-                                op: c.config_operation,
-                                value: c.value.as_ref().map(s),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
+            alter_configs_request!(r, true, |c: &m::incremental_alter_configs_request::AlterableConfig| c.config_operation)
         }
         ApiKey::AlterConfigs => {
             let r: m::AlterConfigsRequest = body(buf, v)?;
-            Request::AlterConfigs(AlterConfigsRequest {
-                incremental: false,
-                validate_only: r.validate_only,
-                resources: r
-                    .resources
-                    .iter()
-                    .map(|res| AlterConfigsResource {
-                        resource_type: res.resource_type,
-                        name: s(&res.resource_name),
-                        changes: res
-                            .configs
-                            .iter()
-                            .map(|c| ConfigChange {
-                                name: s(&c.name),
-                                op: CONFIG_SET,
-                                value: c.value.as_ref().map(s),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
+            alter_configs_request!(r, false, |_: &m::alter_configs_request::AlterableConfig| CONFIG_SET)
         }
         ApiKey::JoinGroup
         | ApiKey::SyncGroup

@@ -83,6 +83,26 @@ pub fn api_versions_response(header: &RequestHeader, supported: bool) -> Bytes {
     frame(&h, &r, 0).expect("ApiVersions response always encodes")
 }
 
+/// Fills an AlterConfigs-style answer (`$ty`, results in `$module`).
+macro_rules! alter_configs_response {
+    ($r:expr, $ty:ty, $module:path) => {{
+        use $module as x;
+        let mut out = <$ty>::default();
+        out.responses = $r
+            .iter()
+            .map(|res| {
+                let mut one = x::AlterConfigsResourceResponse::default();
+                one.error_code = res.error.0;
+                one.error_message = osb(&res.message);
+                one.resource_type = res.resource_type;
+                one.resource_name = sb(&res.name);
+                one
+            })
+            .collect();
+        out
+    }};
+}
+
 /// Encodes a domain answer at the request's version.
 pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<Bytes, String> {
     let key = ApiKey::try_from(header.api_key).map_err(|_| "unknown api key".to_string())?;
@@ -300,35 +320,12 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
             out.results = vec![dir];
             frame(header, &out, hv)
         }
+        // The two answers have the same fields in two generated types.
         Response::AlterConfigs(r) if key == ApiKey::IncrementalAlterConfigs => {
-            let mut out = m::IncrementalAlterConfigsResponse::default();
-            out.responses = r
-                .iter()
-                .map(|res| {
-                    let mut x = m::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
-                    x.error_code = res.error.0;
-                    x.error_message = osb(&res.message);
-                    x.resource_type = res.resource_type;
-                    x.resource_name = sb(&res.name);
-                    x
-                })
-                .collect();
-            frame(header, &out, hv)
+            frame(header, &alter_configs_response!(r, m::IncrementalAlterConfigsResponse, m::incremental_alter_configs_response), hv)
         }
         Response::AlterConfigs(r) => {
-            let mut out = m::AlterConfigsResponse::default();
-            out.responses = r
-                .iter()
-                .map(|res| {
-                    let mut x = m::alter_configs_response::AlterConfigsResourceResponse::default();
-                    x.error_code = res.error.0;
-                    x.error_message = osb(&res.message);
-                    x.resource_type = res.resource_type;
-                    x.resource_name = sb(&res.name);
-                    x
-                })
-                .collect();
-            frame(header, &out, hv)
+            frame(header, &alter_configs_response!(r, m::AlterConfigsResponse, m::alter_configs_response), hv)
         }
         Response::Group(g) => {
             let mut body = BytesMut::new();
