@@ -252,3 +252,18 @@ def test_a_dynamic_broker_config_takes_effect_and_survives_a_restart(broker_fact
     assert (got.value, got.source) == ("2000", 2)
     r = ConfigResource(ConfigResource.Type.BROKER, "0")
     assert admin.describe_configs([r])[r].result(timeout=10)["message.max.bytes"].value == "2000"
+
+
+def test_a_dynamic_cleanup_policy_compacts_topics_without_their_own(broker_factory):
+    """log.cleanup.policy=compact as this broker's default: a topic with no
+    policy of its own is now compacted, so a keyless record is refused."""
+    b = broker_factory().start()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic("inherits", 1, 1)])["inherits"].result(timeout=30)
+    broker_alter(admin, "0", set_("log.cleanup.policy", "compact"))
+    assert describe(admin, "inherits")["cleanup.policy"].value == "compact"
+    errors = []
+    p = Producer({"bootstrap.servers": b.bootstrap, "retries": 0})
+    p.produce("inherits", value=b"no key", on_delivery=lambda e, m: errors.append(e))
+    p.flush(10)
+    assert errors[0] is not None and errors[0].code() == 87  # INVALID_RECORD

@@ -66,17 +66,21 @@ impl CleanerState {
     }
 }
 
-fn is_compacted(t: &Topic) -> bool {
-    t.configs
-        .get("cleanup.policy")
-        .is_some_and(|p| p.split(',').any(|x| x.trim() == "compact"))
-}
-
 impl Broker {
+    /// Whether the topic's cleanup.policy in effect (its own, else the
+    /// broker's, dynamic or not) names `policy` ("compact" or "delete").
+    pub(crate) fn has_cleanup_policy(&self, t: &Topic, policy: &str) -> bool {
+        t.configs
+            .get("cleanup.policy")
+            .cloned()
+            .or_else(|| self.topic_defaults("cleanup.policy"))
+            .is_some_and(|p| p.split(',').any(|x| x.trim() == policy))
+    }
+
     /// One cleaning pass over every compacted partition that needs one.
     pub fn clean_logs(&self) {
         let mut changed = false;
-        for t in self.topics.read().all().iter().filter(|t| is_compacted(t)) {
+        for t in self.topics.read().all().iter().filter(|t| self.has_cleanup_policy(t, "compact")) {
             for p in &t.partitions {
                 match self.clean_partition(t, p) {
                     Ok(c) => changed |= c,

@@ -35,10 +35,7 @@ impl Broker {
             timestamp_before_max_ms: self
                 .topic_config_i64(topic, "message.timestamp.before.max.ms"),
             timestamp_after_max_ms: self.topic_config_i64(topic, "message.timestamp.after.max.ms"),
-            compacted: topic
-                .configs
-                .get("cleanup.policy")
-                .is_some_and(|p| p.split(',').any(|p| p.trim() == "compact")),
+            compacted: self.has_cleanup_policy(topic, "compact"),
             api_version,
             topic_partition: format!("{}-{}", topic.name, partition.index),
         };

@@ -381,10 +381,7 @@ impl Broker {
         for t in topics {
             // A compact-only topic keeps every key's newest record for good:
             // time and size retention apply only with `delete` in the policy.
-            let deletes = t
-                .configs
-                .get("cleanup.policy")
-                .map_or(true, |p| p.split(',').any(|x| x.trim() == "delete"));
+            let deletes = self.has_cleanup_policy(&t, "delete");
             let retention = if deletes {
                 cohort_log::Retention {
                     retention_ms: self.topic_config_i64(&t, "retention.ms"),
