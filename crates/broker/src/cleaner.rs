@@ -89,6 +89,10 @@ impl Broker {
             }
         }
         if changed {
+            // Forget the logs of deleted topics.
+            let live: std::collections::BTreeSet<String> =
+                self.topics.read().all_partitions().iter().map(|p| p.dir_name.clone()).collect();
+            self.cleaner.logs.lock().unwrap().retain(|dir, _| live.contains(dir));
             if let Err(e) = self.cleaner.save(&self.config.data_dir) {
                 tracing::warn!("could not write the cleaner offsets: {e}");
             }
