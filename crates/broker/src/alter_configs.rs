@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 type Refusal = (ErrorCode, String);
 
+/// The topic configs an open log's segments follow.
+pub(crate) const SEGMENT_CONFIGS: [&str; 3] = ["segment.bytes", "segment.ms", "index.interval.bytes"];
+
 impl Broker {
     pub(crate) fn alter_configs(&self, r: AlterConfigsRequest) -> Vec<AlterConfigsResult> {
         // Kafka refuses every copy of a resource named twice in one request.
@@ -66,16 +69,18 @@ impl Broker {
         }
     }
 
-    /// A topic's segment settings: its own, else the broker's (dynamic, then flags).
+    /// A topic's segment settings: its own, else the broker's (dynamic, then
+    /// flags), read by the same rule the logs were opened with.
     pub(crate) fn segment_config(&self, configs: &BTreeMap<String, String>) -> cohort_log_local::LocalLogConfig {
-        let get = |name: &str| {
-            configs.get(name).cloned().or_else(|| self.topic_defaults(name)).and_then(|v| v.parse::<i64>().ok())
-        };
-        cohort_log_local::LocalLogConfig {
-            segment_bytes: get("segment.bytes").map_or(self.config.segment_bytes, |v| v.max(14) as u64),
-            segment_ms: get("segment.ms").unwrap_or(self.config.segment_ms),
-            index_interval_bytes: get("index.interval.bytes").map_or(4096, |v| v.max(0) as usize),
+        let mut effective = configs.clone();
+        for name in SEGMENT_CONFIGS {
+            if !effective.contains_key(name) {
+                if let Some(v) = self.topic_defaults(name) {
+                    effective.insert(name.to_string(), v);
+                }
+            }
         }
+        crate::partition_dirs::log_config(&effective, &self.config)
     }
 
     fn alter_topic_configs(

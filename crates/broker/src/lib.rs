@@ -216,9 +216,14 @@ impl Broker {
             _lock: lock,
         });
         // Logs open with the flags' segment settings; dynamic broker configs
-        // may say otherwise.
-        for topic in broker.topics.read().all() {
-            broker.apply_segment_config(&topic);
+        // may say otherwise (only then is every log touched).
+        let dynamic_segments = alter_configs::SEGMENT_CONFIGS.iter().any(|n| {
+            topic_configs::synonym(n).is_some_and(|b| broker.dynamic.read().unwrap().get(b).is_some())
+        });
+        if dynamic_segments {
+            for topic in broker.topics.read().all() {
+                broker.apply_segment_config(&topic);
+            }
         }
         Ok(broker)
     }
