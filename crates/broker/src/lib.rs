@@ -22,6 +22,7 @@ mod broker_configs;
 mod cleaner;
 mod delete_records;
 mod log_dirs;
+mod offsets_by_id;
 mod topic_admin;
 mod topic_configs;
 mod topics;
@@ -250,6 +251,7 @@ impl Broker {
     pub fn handle(self: &Arc<Self>, request: Request, client: &ClientInfo) -> Reply {
         match request {
             Request::Group(g) => self.group_request(g, client),
+            Request::GroupByTopicId { request, ids } => self.group_request_by_topic_id(request, ids, client),
             Request::Metadata(r) => Reply::Now(Response::Metadata(self.metadata(r))),
             // Creating or removing thousands of directories takes seconds:
             // on the blocking pool, never on the threads serving connections.

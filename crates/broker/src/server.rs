@@ -11,7 +11,10 @@ use crate::quiet::warn_peer;
 use crate::{Broker, BrokerConfig, Reply};
 use bytes::{Bytes, BytesMut};
 use cohort_protocol::frame::take_frame;
-use cohort_protocol::{api_versions_response, decode_request, encode_response, Decoded};
+use cohort_protocol::{
+    api_versions_response, decode_request, encode_response, ApiVersionsAnswer, ApiVersionsAsk, Decoded,
+};
+use cohort_types::ErrorCode;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::io;
@@ -186,8 +189,8 @@ fn dispatch_decoded(
     connection: u64,
 ) -> Result<Answer, String> {
     match decoded {
-        Decoded::ApiVersions { supported } => {
-            let bytes = api_versions_response(&header, supported);
+        Decoded::ApiVersions(ask) => {
+            let bytes = api_versions_response(&header, api_versions_answer(broker, ask));
             Ok(Box::pin(async move { Ok(Some(bytes)) }))
         }
         Decoded::Request(request) => {
@@ -208,6 +211,21 @@ fn dispatch_decoded(
                 })),
             }
         }
+    }
+}
+
+/// Kafka's order: a version above ours, then a request it finds invalid, then
+/// a v5 client that expected another cluster or broker (it must rebootstrap).
+fn api_versions_answer(broker: &Broker, ask: ApiVersionsAsk) -> ApiVersionsAnswer {
+    match ask {
+        ApiVersionsAsk::Unsupported => ApiVersionsAnswer::Downgrade,
+        ApiVersionsAsk::Invalid => ApiVersionsAnswer::Error(ErrorCode::INVALID_REQUEST),
+        ApiVersionsAsk::Valid { expects: Some((cluster_id, node_id)) }
+            if cluster_id != broker.cluster_id() || node_id != broker.config().node_id =>
+        {
+            ApiVersionsAnswer::Error(ErrorCode::REBOOTSTRAP_REQUIRED)
+        }
+        ApiVersionsAsk::Valid { .. } => ApiVersionsAnswer::Full,
     }
 }
 

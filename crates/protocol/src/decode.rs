@@ -9,12 +9,22 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 
 #[derive(Debug)]
 pub enum Decoded {
-    /// ApiVersions is answered by this crate from its own table; `supported` is
-    /// false when the client asked for a version above ours (KIP-511 downgrade).
-    ApiVersions {
-        supported: bool,
-    },
+    /// ApiVersions is answered from this crate's own table; what the request
+    /// asked decides how (see `ApiVersionsAsk`).
+    ApiVersions(ApiVersionsAsk),
     Request(Request),
+}
+
+#[derive(Debug, PartialEq)]
+pub enum ApiVersionsAsk {
+    /// A version above ours: the KIP-511 downgrade answer.
+    Unsupported,
+    /// v3+ with a client software name or version Kafka refuses
+    /// (INVALID_REQUEST), or v5+ with only one of cluster id and node id.
+    Invalid,
+    /// A request to answer; from v5 it may name the cluster and node the
+    /// client expects to reach (REBOOTSTRAP_REQUIRED when they differ).
+    Valid { expects: Option<(String, i32)> },
 }
 
 #[derive(Debug)]
@@ -78,13 +88,35 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Decoded), Deco
     if let Err(reason) = crate::guard::check(api_key_raw, api_version, &frame) {
         return Err(DecodeError::BadBody { header, reason });
     }
-    match decode_body(api_key, api_version, &mut frame) {
+    let decoded = if versions::hand_request(api_key, api_version) {
+        decode_newer(api_key, frame).map_err(anyhow_like::Error)
+    } else {
+        decode_body(api_key, api_version, &mut frame)
+    };
+    match decoded {
         Ok(request) => Ok((header, Decoded::Request(request))),
         Err(e) => Err(DecodeError::BadBody {
             header,
             reason: e.to_string(),
         }),
     }
+}
+
+/// The requests `newer` reads by hand (ApiVersions is answered separately).
+fn decode_newer(api_key: ApiKey, body: Bytes) -> Result<Request, String> {
+    use cohort_types::group::GroupRequest;
+    let (request, ids) = match api_key {
+        ApiKey::OffsetCommit => {
+            let (r, ids) = crate::newer::read_body(body, crate::newer::offset_commit_request)?;
+            (GroupRequest::OffsetCommit(r), ids)
+        }
+        ApiKey::OffsetFetch => {
+            let (r, ids) = crate::newer::read_body(body, crate::newer::offset_fetch_request)?;
+            (GroupRequest::OffsetFetch(r), ids)
+        }
+        other => return Err(format!("{other:?} has no hand layout")),
+    };
+    Ok(Request::GroupByTopicId { request, ids })
 }
 
 fn to_header(h: &m::RequestHeader) -> RequestHeader {
@@ -119,19 +151,41 @@ fn decode_api_versions(
             correlation_id,
             client_id: None,
         };
-        return Ok((header, Decoded::ApiVersions { supported: false }));
+        return Ok((header, Decoded::ApiVersions(ApiVersionsAsk::Unsupported)));
     }
     let header_version = ApiKey::ApiVersions.request_header_version(api_version);
     let wire_header = m::RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     let header = to_header(&wire_header);
-    // The body carries only the client's software name; a body we cannot read is
-    // a malformed request like any other.
-    m::ApiVersionsRequest::decode(&mut frame, api_version).map_err(|e| DecodeError::BadBody {
-        header: header.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok((header, Decoded::ApiVersions { supported: true }))
+    let bad_body = |reason: String| DecodeError::BadBody { header: header.clone(), reason };
+    let (name, version, cluster_id, node_id) = if versions::hand_request(ApiKey::ApiVersions, api_version) {
+        let r = crate::newer::read_body(frame, crate::newer::api_versions_request).map_err(bad_body)?;
+        (r.client_software_name, r.client_software_version, r.cluster_id, r.node_id)
+    } else {
+        let r = m::ApiVersionsRequest::decode(&mut frame, api_version).map_err(|e| bad_body(e.to_string()))?;
+        (s(&r.client_software_name), s(&r.client_software_version), None, -1)
+    };
+    let ask = if api_version >= 5 && cluster_id.is_some() != (node_id != -1) {
+        ApiVersionsAsk::Invalid
+    } else if api_version >= 3 && !(valid_software(&name) && valid_software(&version)) {
+        ApiVersionsAsk::Invalid
+    } else {
+        ApiVersionsAsk::Valid { expects: cluster_id.map(|c| (c, node_id)) }
+    };
+    Ok((header, Decoded::ApiVersions(ask)))
+}
+
+/// Kafka's rule for a client software name or version (KIP-511):
+/// `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
+fn valid_software(x: &str) -> bool {
+    let alnum = |c: u8| c.is_ascii_alphanumeric();
+    let b = x.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(&f), Some(&l)) => {
+            alnum(f) && alnum(l) && b.iter().all(|&c| alnum(c) || c == b'-' || c == b'.')
+        }
+        _ => false,
+    }
 }
 
 fn s(x: &StrBytes) -> String {
@@ -418,7 +472,7 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
             )
         }
         ApiKey::DescribeLogDirs => {
-            let r: m::DescribeLogDirsRequest = body(buf, v)?;
+            let r: m::DescribeLogDirsRequest = body(buf, versions::layout(key, v))?;
             Request::DescribeLogDirs(
                 r.topics
                     .map(|ts| ts.iter().map(|t| (t.topic.0.to_string(), t.partitions.clone())).collect()),

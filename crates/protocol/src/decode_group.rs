@@ -174,7 +174,7 @@ pub fn decode(key: ApiKey, v: i16, buf: &mut Bytes) -> Result<GroupRequest, Stri
             GroupRequest::DescribeGroups(r.groups.iter().map(|g| s(&g.0)).collect())
         }
         ApiKey::DeleteGroups => {
-            let r: m::DeleteGroupsRequest = d(buf, v)?;
+            let r: m::DeleteGroupsRequest = d(buf, crate::versions::layout(key, v))?;
             GroupRequest::DeleteGroups(r.groups_names.iter().map(|g| s(&g.0)).collect())
         }
         ApiKey::OffsetDelete => {

@@ -44,35 +44,42 @@ fn frame<T: Encodable>(
     Ok(buf.freeze())
 }
 
-/// The ApiVersions answer. `supported == false` is the KIP-511 downgrade: a v0
-/// body with UNSUPPORTED_VERSION and ApiVersions' own range, so the client retries
-/// at a version both sides know.
-pub fn api_versions_response(header: &RequestHeader, supported: bool) -> Bytes {
+/// How an ApiVersions request is answered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ApiVersionsAnswer {
+    /// Every API and version Cohort serves.
+    Full,
+    /// KIP-511 downgrade: a v0 body with UNSUPPORTED_VERSION and ApiVersions'
+    /// own range, so the client retries at a version both sides know.
+    Downgrade,
+    /// An error and no APIs (INVALID_REQUEST, REBOOTSTRAP_REQUIRED), as Kafka.
+    Error(ErrorCode),
+}
+
+pub fn api_versions_response(header: &RequestHeader, answer: ApiVersionsAnswer) -> Bytes {
     let mut r = m::ApiVersionsResponse::default();
     let mut version = header.api_version;
-    if supported {
-        r.api_keys = versions::SUPPORTED
-            .iter()
-            .map(|&(k, min, max)| {
-                let mut v = m::api_versions_response::ApiVersion::default();
-                v.api_key = k as i16;
-                v.min_version = min;
-                v.max_version = max;
-                v
-            })
-            .collect();
-    } else {
-        r.error_code = ErrorCode::UNSUPPORTED_VERSION.0;
+    let range = |key: ApiKey, min: i16, max: i16| {
         let mut v = m::api_versions_response::ApiVersion::default();
-        v.api_key = ApiKey::ApiVersions as i16;
-        let &(_, min, max) = versions::SUPPORTED
-            .iter()
-            .find(|(k, _, _)| *k == ApiKey::ApiVersions)
-            .unwrap();
+        v.api_key = key as i16;
         v.min_version = min;
         v.max_version = max;
-        r.api_keys = vec![v];
-        version = 0;
+        v
+    };
+    match answer {
+        ApiVersionsAnswer::Full => {
+            r.api_keys = versions::SUPPORTED.iter().map(|&(k, min, max)| range(k, min, max)).collect();
+        }
+        ApiVersionsAnswer::Downgrade => {
+            r.error_code = ErrorCode::UNSUPPORTED_VERSION.0;
+            let &(k, min, max) = versions::SUPPORTED
+                .iter()
+                .find(|(k, _, _)| *k == ApiKey::ApiVersions)
+                .unwrap();
+            r.api_keys = vec![range(k, min, max)];
+            version = 0;
+        }
+        ApiVersionsAnswer::Error(code) => r.error_code = code.0,
     }
     let h = RequestHeader {
         api_version: version,
@@ -109,6 +116,12 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
     let v = header.api_version;
     let hv = key.response_header_version(v);
     match response {
+        // Layouts the codec does not know come first: it would write an older one.
+        _ if versions::hand_response(key, v) => {
+            let mut body = BytesMut::new();
+            crate::newer::encode(response, key, &mut body)?;
+            frame(header, &Raw(body.freeze()), hv)
+        }
         Response::Metadata(r) => frame(header, &metadata(r, v), hv),
         Response::CreateTopics(r) => frame(header, &create_topics(r), hv),
         Response::DeleteTopics(r) => {
@@ -327,6 +340,7 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
         Response::AlterConfigs(r) => {
             frame(header, &alter_configs_response!(r, m::AlterConfigsResponse, m::alter_configs_response), hv)
         }
+        Response::GroupByTopicId { .. } => Err(format!("{key:?} v{v} does not name topics by id")),
         Response::Group(g) => {
             let mut body = BytesMut::new();
             crate::encode_group::encode(g, v, &mut body)?;

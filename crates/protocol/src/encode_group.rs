@@ -18,7 +18,7 @@ fn e<E: std::fmt::Display>(x: E) -> String {
 }
 
 /// Groups (topic, partition) pairs by topic, keeping first-seen topic order.
-fn by_topic<T: Clone>(items: &[(TopicPartition, T)]) -> Vec<(String, Vec<(i32, T)>)> {
+pub(crate) fn by_topic<T: Clone>(items: &[(TopicPartition, T)]) -> Vec<(String, Vec<(i32, T)>)> {
     let mut out: Vec<(String, Vec<(i32, T)>)> = Vec::new();
     for (tp, x) in items {
         match out.iter_mut().find(|(t, _)| *t == tp.topic) {

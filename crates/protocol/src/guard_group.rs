@@ -143,7 +143,12 @@ fn offset_commit(w: &mut Walker, v: i16) -> Result<()> {
         w.i64()?;
     }
     w.each(|w| {
-        w.string()?;
+        // v10 names the topic by id.
+        if v >= 10 {
+            w.uuid()?;
+        } else {
+            w.string()?;
+        }
         w.each(|w| {
             w.i32()?;
             w.i64()?;
@@ -161,7 +166,11 @@ fn offset_commit(w: &mut Walker, v: i16) -> Result<()> {
 fn offset_fetch(w: &mut Walker, v: i16) -> Result<()> {
     let topics = |w: &mut Walker| {
         w.each(|w| {
-            w.string()?;
+            if v >= 10 {
+                w.uuid()?;
+            } else {
+                w.string()?;
+            }
             w.each(|w| w.i32())?;
             w.tags()
         })

@@ -11,12 +11,15 @@ mod encode_group;
 pub mod frame;
 mod guard;
 mod guard_group;
+mod newer;
+mod newer_client;
 pub mod sweep;
 mod sweep_group;
 pub mod versions;
+mod wire;
 
-pub use decode::{decode_request, DecodeError, Decoded};
-pub use encode::{api_versions_response, encode_response};
+pub use decode::{decode_request, ApiVersionsAsk, DecodeError, Decoded};
+pub use encode::{api_versions_response, encode_response, ApiVersionsAnswer};
 
 /// The parts of a request header the broker needs after decoding.
 #[derive(Clone, Debug)]

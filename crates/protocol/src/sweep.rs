@@ -59,6 +59,9 @@ fn extra(key: ApiKey, v: i16) -> BTreeMap<i32, Bytes> {
 
 /// The framed request (size prefix, header, body).
 pub fn request(key: ApiKey, v: i16, correlation_id: i32, t: &Target) -> Result<Bytes, String> {
+    if versions::hand_request(key, v) {
+        return Ok(frame(key, v, correlation_id, &crate::newer_client::request_body(key, v, t)?));
+    }
     let body = build(key, v, t)?;
     let mut header = RequestHeader::default();
     header.request_api_key = key as i16;
@@ -78,6 +81,26 @@ pub fn request(key: ApiKey, v: i16, correlation_id: i32, t: &Target) -> Result<B
     Ok(buf.freeze())
 }
 
+/// Frames a request body behind the header `key` and `v` use (with the same
+/// unknown tagged field the sweep always sends).
+pub fn frame(key: ApiKey, v: i16, correlation_id: i32, body: &[u8]) -> Bytes {
+    let mut header = RequestHeader::default();
+    header.request_api_key = key as i16;
+    header.request_api_version = v;
+    header.correlation_id = correlation_id;
+    header.client_id = Some(s("cohort-sweep"));
+    header.unknown_tagged_fields = extra(key, v);
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    header.encode(&mut buf, key.request_header_version(v)).expect("a header encodes");
+    buf.put_slice(body);
+    let size = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    buf.freeze()
+}
+
+pub use crate::newer_client::{api_versions_v5, offset_commit_v10, offset_fetch_v10};
+
 /// What a checked answer says: the error codes of the data it carries (the
 /// topic and partition errors of Produce, Fetch, ListOffsets, Metadata and
 /// OffsetCommit), and the topic ids Metadata gave.
@@ -91,6 +114,12 @@ pub struct Answer {
     pub producers: Vec<(i32, i64, i32, i32)>,
     /// DescribeLogDirs: (topic, partition, bytes).
     pub log_dir_sizes: Vec<(String, i32, i64)>,
+    /// OffsetCommit and OffsetFetch v10: (group, topic id, partition,
+    /// committed offset, error); OffsetCommit leaves group and offset empty.
+    pub offsets: Vec<(String, [u8; 16], i32, i64, i16)>,
+    /// Metadata (v2+): the cluster id, and the node id of the first broker.
+    pub cluster_id: Option<String>,
+    pub node_id: Option<i32>,
 }
 
 /// Decodes an answer (without its size prefix) at the version asked, and
@@ -101,6 +130,9 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
         .map_err(|e| format!("{key:?} v{v} response header: {e}"))?;
     if h.correlation_id != correlation_id {
         return Err(format!("{key:?} v{v}: correlation id {} for {correlation_id}", h.correlation_id));
+    }
+    if versions::hand_response(key, v) {
+        return crate::newer_client::check(key, frame).map_err(|e| format!("{key:?} v{v} response: {e}"));
     }
     let r = ResponseKind::decode(key, &mut frame, versions::layout(key, v)).map_err(|e| format!("{key:?} v{v} response: {e}"))?;
     if !frame.is_empty() {
@@ -121,7 +153,20 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
         ResponseKind::OffsetCommit(r) => {
             a.data_errors = r.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)).collect()
         }
+        ResponseKind::ApiVersions(r) => a.data_errors.push(r.error_code),
+        // By name (v8-9): the topic id is left zero.
+        ResponseKind::OffsetFetch(r) => {
+            for g in &r.groups {
+                for t in &g.topics {
+                    for p in &t.partitions {
+                        a.offsets.push((g.group_id.to_string(), [0; 16], p.partition_index, p.committed_offset, p.error_code));
+                    }
+                }
+            }
+        }
         ResponseKind::Metadata(r) => {
+            a.cluster_id = r.cluster_id.as_ref().map(|c| c.to_string());
+            a.node_id = r.brokers.first().map(|b| b.node_id.0);
             for t in &r.topics {
                 a.data_errors.push(t.error_code);
                 a.data_errors.extend(t.partitions.iter().map(|p| p.error_code));

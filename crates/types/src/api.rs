@@ -35,6 +35,11 @@ pub enum Request {
     /// None: every topic.
     DescribeLogDirs(Option<Vec<(String, Vec<i32>)>>),
     Group(GroupRequest),
+    /// OffsetCommit and OffsetFetch from v10 name topics by id. `ids` holds
+    /// one topic id per partition the request names, in order (OffsetFetch:
+    /// group by group); the names are empty until the broker resolves them.
+    /// The coordinator keys offsets by name, as Kafka's does.
+    GroupByTopicId { request: GroupRequest, ids: Vec<TopicId> },
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +62,22 @@ pub enum Response {
     DescribeProducers(Vec<ProducersTopicResult>),
     DescribeLogDirs(LogDirDescription),
     Group(GroupResponse),
+    /// The answer to `Request::GroupByTopicId`: the coordinator's answer, each
+    /// topic name's id, and the ids no topic has (UNKNOWN_TOPIC_ID).
+    GroupByTopicId {
+        response: GroupResponse,
+        ids: std::collections::HashMap<String, TopicId>,
+        unknown: Vec<UnknownTopicId>,
+    },
+}
+
+/// Partitions a request named by a topic id no topic has.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnknownTopicId {
+    /// For OffsetFetch, the index of the group that asked; 0 otherwise.
+    pub group: usize,
+    pub topic_id: TopicId,
+    pub partitions: Vec<i32>,
 }
 
 /// The broker's own address, as every answer that names brokers needs it.

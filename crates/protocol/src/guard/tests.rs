@@ -321,8 +321,24 @@ fn the_walk_covers_exactly_what_the_codec_encodes_at_every_accepted_version() {
     for &(key, min, max) in SUPPORTED {
         let lowest = crate::versions::lowest_accepted(key).unwrap_or(min);
         for v in lowest..=max {
-            // A version that only changes meaning is encoded in its layout.
-            let Some(body) = sample(key, crate::versions::layout(key, v)) else { continue };
+            // A version that only changes meaning is encoded in its layout;
+            // one the codec does not know, as the sweep lays it out by hand.
+            let body = if crate::versions::hand_request(key, v) {
+                if key == ApiKey::ApiVersions {
+                    continue; // read before any walk (decode::decode_api_versions)
+                }
+                let t = crate::sweep::Target {
+                    topic: "topic".into(),
+                    topic_id: [7; 16],
+                    group: "group".into(),
+                    batch: bytes::Bytes::new(),
+                    node_id: 0,
+                };
+                crate::newer_client::request_body(key, v, &t).unwrap().to_vec()
+            } else {
+                let Some(body) = sample(key, crate::versions::layout(key, v)) else { continue };
+                body
+            };
             let covered =
                 check(key as i16, v, &body).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
             assert_eq!(covered, body.len(), "{key:?} v{v}");
