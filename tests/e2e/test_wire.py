@@ -30,7 +30,7 @@ def test_api_versions_lists_what_we_translate_with_produce_from_v0(broker):
     assert err == 0
     assert keys[PRODUCE][0] == 0  # KAFKA-18659: advertised from v0
     assert keys[FETCH] == (4, 18)
-    assert keys[API_VERSIONS] == (0, 4)
+    assert keys[API_VERSIONS] == (0, 5)
 
 
 def test_too_new_api_versions_gets_the_kip_511_downgrade_answer(broker):
@@ -39,7 +39,7 @@ def test_too_new_api_versions_gets_the_kip_511_downgrade_answer(broker):
     frame = c.read_frame()
     got_corr, err, n = struct.unpack(">ihi", frame[:10])
     assert (got_corr, err, n) == (corr, 35, 1)
-    assert struct.unpack(">hhh", frame[10:16]) == (API_VERSIONS, 0, 4)
+    assert struct.unpack(">hhh", frame[10:16]) == (API_VERSIONS, 0, 5)
     # The connection stays usable for the retry at a version we speak.
     assert api_versions_v0(c)[0] == 0
 
