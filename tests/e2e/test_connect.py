@@ -1,11 +1,13 @@
-"""Kafka Connect as a real client: a distributed worker (connect-runtime 4.3.1, the newest whose file
-connectors are on Maven Central)
+"""Kafka Connect as a real client: a distributed worker (connect-runtime 4.4.0)
 starts against Cohort, creates its compacted config, offset and status topics,
-forms its group (protocol type "connect"), copies a file end to end with the
-file source and sink connectors, and a second worker joining takes work over.
+forms its group (protocol type "connect"), copies a file end to end with a
+file source and a file sink connector, and a second worker joining takes work
+over. Kafka's own file connectors (connect-file) are not on Maven Central at
+4.4.0, and 4.3.1's do not run on the 4.4 runtime: interop/connect has its own,
+which store their source position in Connect's offsets topic as Kafka's do.
 
-Needs Java and the classpath `mvn -q -B -f interop/connect/pom.xml compile`
-writes to interop/connect/target/classpath.txt."""
+Needs Java and `mvn -q -B -f interop/connect/pom.xml compile` (the connectors
+in interop/connect/target/classes, the classpath in target/classpath.txt)."""
 
 import json
 import os
@@ -24,6 +26,7 @@ from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSPATH = ROOT / "interop" / "connect" / "target" / "classpath.txt"
+CLASSES = ROOT / "interop" / "connect" / "target" / "classes"
 
 
 def rest(port, method, path, body=None):
@@ -70,7 +73,7 @@ class Worker:
             f"rest.advertised.port={self.port}",
             "",
         ]))
-        cp = CLASSPATH.read_text().strip()
+        cp = f"{CLASSES}:{CLASSPATH.read_text().strip()}"
         self.log_path = tmp / f"{name}.log"
         self.proc = subprocess.Popen(
             ["java", "-Xmx512m", "-cp", cp, "org.apache.kafka.connect.cli.ConnectDistributed", str(props)],
@@ -111,10 +114,10 @@ def test_a_connect_cluster_copies_a_file_and_shares_its_work(broker, tmp_path):
             assert admin.describe_configs([r])[r].result(timeout=10)["cleanup.policy"].value == "compact"
 
         rest(first.port, "POST", "/connectors", {"name": "file-in", "config": {
-            "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+            "connector.class": "cohort.connect.LinesSourceConnector",
             "tasks.max": "1", "file": str(source_file), "topic": "connect-lines"}})
         rest(first.port, "POST", "/connectors", {"name": "file-out", "config": {
-            "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+            "connector.class": "cohort.connect.LinesSinkConnector",
             "tasks.max": "1", "file": str(sink_file), "topics": "connect-lines"}})
         expected = [f"line {i}" for i in range(100)]
         wait_for("the file copied end to end",
