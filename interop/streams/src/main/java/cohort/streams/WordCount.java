@@ -34,8 +34,8 @@ import org.apache.kafka.streams.kstream.Produced;
  */
 public final class WordCount {
     public static void main(String[] args) throws Exception {
-        if (args.length != 5) {
-            System.err.println("usage: WordCount bootstrap application.id input output state-dir");
+        if (args.length != 5 && args.length != 6) {
+            System.err.println("usage: WordCount bootstrap application.id input output state-dir [processing.guarantee]");
             System.exit(2);
         }
         String bootstrap = args[0];
@@ -48,7 +48,8 @@ public final class WordCount {
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
-        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+        // at_least_once unless a sixth argument names another guarantee.
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, args.length > 5 ? args[5] : StreamsConfig.AT_LEAST_ONCE);
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
         props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
