@@ -6,7 +6,7 @@
 
 use bytes::BytesMut;
 use cohort_protocol::frame::take_frame;
-use cohort_protocol::{api_versions_response, decode_request, Decoded};
+use cohort_protocol::{api_versions_response, decode_request, ApiVersionsAnswer, ApiVersionsAsk, Decoded};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,8 +21,13 @@ fuzz_target!(|data: &[u8]| {
 
 fn check(frame: bytes::Bytes) {
     match decode_request(frame) {
-        Ok((header, Decoded::ApiVersions { supported })) => {
-            let _ = api_versions_response(&header, supported);
+        Ok((header, Decoded::ApiVersions(ask))) => {
+            let answer = match ask {
+                ApiVersionsAsk::Unsupported => ApiVersionsAnswer::Downgrade,
+                ApiVersionsAsk::Invalid => ApiVersionsAnswer::Error(cohort_types::ErrorCode::INVALID_REQUEST),
+                ApiVersionsAsk::Valid { .. } => ApiVersionsAnswer::Full,
+            };
+            let _ = api_versions_response(&header, answer);
         }
         Ok((_, Decoded::Request(cohort_types_request))) => {
             if let cohort_types::api::Request::Produce(p) = cohort_types_request {

@@ -129,6 +129,32 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
+    /// A tagged-field section in which some tags are fields the codec knows:
+    /// it reads those by their type, not by their declared size, so a size
+    /// that disagrees with the type would make the codec read the rest of the
+    /// request from other offsets than this walk did (and meet counts this
+    /// walk never checked). Each known tag's walk must consume exactly its
+    /// declared size.
+    pub fn tags_known(&mut self, mut known: impl FnMut(u64, &mut Walker<'a>) -> Option<Result<()>>) -> Result<()> {
+        if !self.flexible {
+            return Ok(());
+        }
+        for _ in 0..self.uvarint()? {
+            let tag = self.uvarint()?;
+            let size = self.uvarint()? as usize;
+            let start = self.pos;
+            self.skip(size)?;
+            let mut field = Walker { data: &self.data[..start + size], pos: start, flexible: true };
+            if let Some(walked) = known(tag, &mut field) {
+                walked.map_err(|e| format!("tagged field {tag} ({size} bytes declared): {e}"))?;
+                if field.pos != start + size {
+                    return Err(format!("tagged field {tag} declares {size} bytes, its type takes {}", field.pos - start));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The tagged-field section that ends every structure of a flexible version.
     pub fn tags(&mut self) -> Result<()> {
         if !self.flexible {
@@ -258,7 +284,12 @@ fn fetch(w: &mut Walker, v: i16) -> Result<()> {
                 w.i64()?;
             }
             w.i32()?;
-            w.tags()
+            // replica directory id (v17+), high watermark (v18+)
+            w.tags_known(|tag, f| match tag {
+                0 if v >= 17 => Some(f.uuid()),
+                1 if v >= 18 => Some(f.i64()),
+                _ => None,
+            })
         })?;
         w.tags()
     })?;
@@ -276,7 +307,12 @@ fn fetch(w: &mut Walker, v: i16) -> Result<()> {
     if v >= 11 {
         w.string()?; // rack id
     }
-    w.tags()
+    // cluster id, replica state (v15+: replica id, epoch)
+    w.tags_known(|tag, f| match tag {
+        0 => Some(f.string()),
+        1 if v >= 15 => Some(f.i32().and_then(|_| f.i64()).and_then(|_| f.tags())),
+        _ => None,
+    })
 }
 
 fn list_offsets(w: &mut Walker, v: i16) -> Result<()> {

@@ -376,3 +376,19 @@ fn a_string_longer_than_kafka_allows_is_refused_even_compact() {
     r.member_id = sb(&"m".repeat(32_767));
     assert!(check(68, 1, &encode(&r, 1)).is_ok());
 }
+
+/// Found by the fuzz target: Fetch v17 with a partition's replica directory
+/// id (tag 0, a uuid) declared as 0 bytes. The codec reads 16, from then on
+/// reads other offsets than the walk did, and met a forgotten-topics count of
+/// billions that the walk never saw.
+#[test]
+fn a_known_tagged_field_must_declare_the_size_of_its_type() {
+    let hex = "000100110401000000000050756500100020e520202020202022202020200005020102030405060708090a0b0c0d0e0f10032020010101017e0101000000000000000000000000fb000000000000000000000700000000000000000000000000000000000000000000000020ecd0d0d0d0d0d0d0d0d0d0d0d0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000fdffffffffffffff0000210000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000010120012001200120202020ecd0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d020200076070000eefffc00000000000000000000000000000000000000000000000000000000000020";
+    let frame: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    // Header v2: key, version, correlation id, an empty client id, no tags.
+    assert_eq!(&frame[..4], &[0, 1, 0, 17]);
+    let body = &frame[11..];
+    let refused = check(1, 17, body).unwrap_err();
+    assert!(refused.contains("tagged field 0"), "{refused}");
+    assert!(crate::decode_request(bytes::Bytes::from(frame)).is_err());
+}
