@@ -60,6 +60,9 @@ def test_join_leave_kill_and_grow(broker_factory, client, strategy):
         members[1].kill()
         t1 = wait_until(lambda: settled(members, 6), 60, "the group to settle after a member was killed")
         figures["kill_s"] = round(t1 - t0, 2)
+        # Its kernel closed its connections: removed for that, not for its
+        # session timing out.
+        assert "reason=connection closed" in b.log(), "the killed member was removed for its closed connection"
 
         members.append(Member(b.bootstrap, group, topic, strategy, "m3", client=client))
         wait_until(lambda: settled(members, 6) and members[-1].owned(), 90, "a new member to get partitions")

@@ -59,6 +59,9 @@ def test_join_leave_kill_and_grow_to_1000_partitions(broker_factory, client, ass
         t0 = time.time()
         members[1].kill()
         figures["kill_s"] = round(wait_until(lambda: settled(members, 100), 60, "settle after kill") - t0, 2)
+        # Its kernel closed its connections: removed for that, not for its
+        # session timing out.
+        assert "reason=connection closed" in b.log(), "the killed member was removed for its closed connection"
         members.append(member(b, group, topic, assignor, "m3", client))
         wait_until(lambda: settled(members, 100) and members[-1].owned(), 90, "a new member to get partitions")
         t0 = time.time()

@@ -33,6 +33,8 @@ enum Msg {
     Topics(TopicImage),
     /// The connection sent another request: answer what is held for it.
     Release(u64),
+    /// The connection ended.
+    Closed(u64),
     /// Finish the round, then stop; answers with the log's final checkpoint.
     Stop(std::sync::mpsc::Sender<(String, Checkpoint)>),
 }
@@ -100,6 +102,16 @@ impl CoordinatorHandle {
     /// The connection has sent a request behind a held heartbeat.
     pub fn release(&self, connection: u64) {
         let _ = self.tx.try_send(Msg::Release(connection));
+    }
+
+    /// A client connection ended.
+    pub fn connection_closed(&self, connection: u64) {
+        if self.offline.is_some() {
+            return;
+        }
+        // A full mailbox means the coordinator is far behind; the member's
+        // session timeout still removes it.
+        let _ = self.tx.try_send(Msg::Closed(connection));
     }
 
     /// Tells the coordinator which topics exist now.
@@ -230,13 +242,17 @@ async fn run(
                                 _ => None,
                             };
                             waiting.insert(id, (reply, connection, group));
-                            inputs.push(Input::Request { id, request, entropy: rand::random() });
+                            inputs.push(Input::Request { id, request, entropy: rand::random(), connection });
                         }
                         Msg::Topics(image) => {
                             topics = image.clone();
                             inputs.push(Input::Topics(image));
                         }
                         Msg::Release(connection) => held.release_connection(connection),
+                        Msg::Closed(connection) => {
+                            held.release_connection(connection);
+                            inputs.push(Input::ConnectionClosed(connection));
+                        }
                         Msg::Stop(ack) => {
                             stopping = Some(ack);
                             break;
@@ -267,7 +283,11 @@ async fn run(
                     Event::TargetChanged { group, member } => {
                         wake.push((group.clone(), member.clone(), false))
                     }
-                    Event::MemberRemoved { group, member, .. } => {
+                    Event::MemberRemoved { group, member, reason } => {
+                        // Removals a client did not ask for are worth a line.
+                        if reason != "left the group" {
+                            tracing::info!(%group, %member, %reason, "member removed");
+                        }
                         wake.push((group.clone(), member.clone(), true))
                     }
                     _ => {}

@@ -372,6 +372,11 @@ impl Broker {
         }
     }
 
+    /// A client connection ended.
+    pub fn connection_closed(&self, connection: u64) {
+        self.groups.connection_closed(connection);
+    }
+
     /// Tells the group coordinator the topics changed (created, deleted, grown).
     pub(crate) fn topics_changed(&self) {
         let image = topic_image(&self.topics.read());

@@ -229,6 +229,17 @@ fn api_versions_answer(broker: &Broker, ask: ApiVersionsAsk) -> ApiVersionsAnswe
     }
 }
 
+struct ConnectionEnds {
+    broker: Arc<Broker>,
+    connection: u64,
+}
+
+impl Drop for ConnectionEnds {
+    fn drop(&mut self) {
+        self.broker.connection_closed(self.connection);
+    }
+}
+
 static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The size (length prefix included) of the frame at the front of `buf`,
@@ -291,6 +302,9 @@ async fn connection(
     let mut held = budget.none();
     let mut closing = *shutdown.borrow();
     let connection = NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // However the connection ends, the group coordinator hears of it: a
+    // member whose process died is removed without waiting for its session.
+    let _closed = ConnectionEnds { broker: broker.clone(), connection };
     // A heartbeat is among the unanswered requests: its answer may be held.
     let mut heartbeat_pending = false;
     let mut last_activity = tokio::time::Instant::now();

@@ -100,8 +100,8 @@ fn sim(args: SimArgs) -> std::process::ExitCode {
         let started = std::time::Instant::now();
         match cohort_sim::run(seed, cfg) {
             Ok(r) => println!(
-                "seed {seed}: ok in {:.1} s: {} steps, generation {}, {} crashes, {} coordinator restarts ({} unacknowledged records survived one, {} found a corrupted record), {} failed log writes, {} answers dropped, stable {} ms after faults stopped",
-                started.elapsed().as_secs_f64(), r.steps, r.generations, r.crashes, r.restarts, r.unacknowledged_survivors, r.corrupted_loads, r.failed_writes, r.dropped, r.converged_after_ms
+                "seed {seed}: ok in {:.1} s: {} steps, generation {}, {} crashes, {} reconnects, {} coordinator restarts ({} unacknowledged records survived one, {} found a corrupted record), {} failed log writes, {} answers dropped, stable {} ms after faults stopped",
+                started.elapsed().as_secs_f64(), r.steps, r.generations, r.crashes, r.reconnects, r.restarts, r.unacknowledged_survivors, r.corrupted_loads, r.failed_writes, r.dropped, r.converged_after_ms
             ),
             Err(f) => {
                 failed += 1;
@@ -283,6 +283,13 @@ struct ServeArgs {
     /// shares one computation. 0 computes on every change.
     #[arg(long, env = "COHORT_GROUP_CONSUMER_ASSIGNMENT_INTERVAL_MS", default_value_t = 100)]
     group_consumer_assignment_interval_ms: i64,
+    /// A dynamic group member (classic or consumer protocol) whose connection
+    /// ends is removed once this many ms pass without a request from it on
+    /// any connection: a killed member's partitions move at once instead of
+    /// after its session timeout. Static members keep their session timeout.
+    /// -1 waits for the session timeout, as Kafka does.
+    #[arg(long, env = "COHORT_GROUP_MEMBER_DISCONNECT_GRACE_MS", default_value_t = 1000, allow_hyphen_values = true)]
+    group_member_disconnect_grace_ms: i64,
     /// Most members a consumer group may have (group.consumer.max.size).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX as usize)]
     group_consumer_max_size: usize,
@@ -439,6 +446,7 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.coordinator.consumer_reconcile_heartbeat_interval_ms =
         args.group_consumer_reconcile_heartbeat_interval_ms.max(1);
     config.consumer_hold_heartbeat_ms = args.group_consumer_hold_heartbeat_ms.max(0);
+    config.coordinator.member_disconnect_grace_ms = args.group_member_disconnect_grace_ms.max(-1);
     config.coordinator.consumer_regex_refresh_min_interval_ms =
         args.group_consumer_regex_refresh_min_interval_ms.max(0);
     config.coordinator.consumer_regex_refresh_interval_ms =

@@ -11,6 +11,7 @@
 
 mod admin;
 pub mod classic;
+mod connections;
 pub mod consumer;
 mod offsets;
 pub mod records;
@@ -25,6 +26,10 @@ use timers::{TimerKey, Timers};
 
 /// Identifies a request whose answer may come out of a later `handle` call.
 pub type RequestId = u64;
+
+/// Identifies the client connection a request came on (the shell numbers
+/// them; they are never reused while the coordinator runs).
+pub type Connection = u64;
 
 #[derive(Clone, Debug)]
 pub struct CoordinatorConfig {
@@ -69,6 +74,10 @@ pub struct CoordinatorConfig {
     /// group.consumer.regex.refresh.interval.ms: re-resolve at least this often
     /// even when no topic was created.
     pub consumer_regex_refresh_interval_ms: i64,
+    /// How long past its next expected request a dynamic member whose
+    /// connection ended may stay silent before it is removed (see
+    /// `connections`); -1 waits for the session timeout, as Kafka does.
+    pub member_disconnect_grace_ms: i64,
 }
 
 impl Default for CoordinatorConfig {
@@ -90,6 +99,7 @@ impl Default for CoordinatorConfig {
             consumer_assignors: vec!["uniform".into(), "range".into()],
             consumer_regex_refresh_min_interval_ms: 1_000,
             consumer_regex_refresh_interval_ms: 600_000,
+            member_disconnect_grace_ms: 500,
         }
     }
 }
@@ -101,7 +111,11 @@ pub enum Input {
         id: RequestId,
         request: GroupRequest,
         entropy: u128,
+        connection: Connection,
     },
+    /// A client connection ended (closed by the client, or by its kernel when
+    /// the process died).
+    ConnectionClosed(Connection),
     /// Time has passed; fire whatever is due.
     Tick,
     /// The topics that exist now: name -> (id, partition count). Sent at start
@@ -160,6 +174,8 @@ pub struct Coordinator {
     /// Counts topic images that brought new topic names (regexes may match
     /// them).
     pub(crate) topics_version: u64,
+    /// Which connection each member last spoke on (soft state).
+    pub(crate) connections: connections::Connections,
 }
 
 /// Collects effects while handling one input; records are applied through
@@ -187,6 +203,7 @@ impl Coordinator {
             offsets: BTreeMap::new(),
             timers: Timers::default(),
             topics_version: 0,
+            connections: Default::default(),
         }
     }
 
@@ -220,7 +237,18 @@ impl Coordinator {
                 id,
                 request,
                 entropy,
-            } => self.request(now, id, request, entropy, &mut out),
+                connection,
+            } => {
+                let speaker = Self::speaker(&request);
+                let kind = speaker.is_some().then(|| request.clone());
+                self.request(now, id, request, entropy, &mut out);
+                let speaker = speaker.map(|key| {
+                    let reply = out.effects.replies.iter().rev().find(|(r, _)| *r == id).map(|(_, r)| r);
+                    (key, Self::cadence(kind.as_ref().expect("kept with the speaker"), reply))
+                });
+                self.note_speaker(now, speaker, connection);
+            }
+            Input::ConnectionClosed(connection) => self.connection_closed(now, connection),
             Input::Topics(image) => self.topics_changed(image),
         }
         out.effects
@@ -293,6 +321,9 @@ impl Coordinator {
                 self.consumer_rebalance_expired(now, &group, &member, out)
             }
             TimerKey::RegexRefresh { group } => self.refresh_regexes(now, &group, out),
+            TimerKey::Disconnected { group, member } => {
+                self.disconnect_grace_elapsed(now, &group, &member, out)
+            }
             TimerKey::ConsumerAssignment { group } => {
                 if self.consumer_groups.contains_key(&group) {
                     self.maybe_compute_target(now, &group, out);

@@ -11,6 +11,8 @@ struct Script {
     c: Coordinator,
     now: i64,
     next_id: RequestId,
+    /// The connection the next request comes on.
+    connection: u64,
     entropy: u128,
     trace: Vec<String>,
     replies: Vec<(RequestId, GroupResponse)>,
@@ -33,6 +35,7 @@ impl Script {
             c: Coordinator::new(c),
             now: 0,
             next_id: 1,
+            connection: 1,
             entropy: 0,
             trace: vec![],
             replies: vec![],
@@ -59,6 +62,7 @@ impl Script {
                 id,
                 request,
                 entropy: self.entropy,
+                connection: self.connection,
             },
         );
         self.absorb(e);
@@ -616,6 +620,7 @@ fn live_state_equals_replayed_records_through_a_full_cycle() {
                 id,
                 request: r,
                 entropy,
+                connection: 1,
             },
         );
         all.extend(e.records);
@@ -699,3 +704,5 @@ fn session_timeouts_outside_the_broker_bounds_are_refused() {
     let id = s.send(GroupRequest::JoinGroup(r));
     assert_eq!(s.join_reply(id).error, ErrorCode::INVALID_SESSION_TIMEOUT);
 }
+
+mod disconnect;

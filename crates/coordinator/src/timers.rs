@@ -25,6 +25,9 @@ pub enum TimerKey {
     RegexRefresh { group: String },
     /// A consumer group's deferred target assignment is due.
     ConsumerAssignment { group: String },
+    /// A dynamic member whose connection ended is removed unless it speaks
+    /// again by then.
+    Disconnected { group: String, member: String },
     /// The periodic scan for expired offsets and dead empty groups.
     OffsetExpiry,
 }
@@ -85,7 +88,8 @@ impl Timers {
                 | TimerKey::ConsumerSession { group: g, .. }
                 | TimerKey::ConsumerRebalance { group: g, .. }
                 | TimerKey::RegexRefresh { group: g }
-                | TimerKey::ConsumerAssignment { group: g } => g == group,
+                | TimerKey::ConsumerAssignment { group: g }
+                | TimerKey::Disconnected { group: g, .. } => g == group,
                 TimerKey::OffsetExpiry => false,
             })
             .cloned()

@@ -131,6 +131,15 @@ impl Client {
     }
 
     /// What to send now, if anything.
+    /// Its connection broke: a request in flight on it fails at once (a
+    /// transport error, as real clients see), and the client goes on over a
+    /// new connection as its own rules say.
+    pub fn connection_lost(&mut self, now: i64) {
+        if let Some((corr, kind, _)) = self.in_flight {
+            self.in_flight = Some((corr, kind, now));
+        }
+    }
+
     pub fn poll(&mut self, now: i64, corr: u64, topic_partitions: i32) -> Option<Send> {
         if !self.alive {
             return None;

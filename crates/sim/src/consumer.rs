@@ -64,6 +64,14 @@ impl ConsumerClient {
         self.revoking.is_none() && !self.urgent && self.epoch > 0
     }
 
+    /// Its connection broke: a request in flight on it fails at once (a
+    /// transport error, as real clients see).
+    pub fn connection_lost(&mut self, now: i64) {
+        if let Some((corr, _)) = self.in_flight {
+            self.in_flight = Some((corr, now));
+        }
+    }
+
     pub fn poll(&mut self, now: i64, corr: u64) -> Option<GroupRequest> {
         if !self.alive {
             return None;

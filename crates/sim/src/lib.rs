@@ -32,6 +32,11 @@ pub struct SimConfig {
     pub crash_rate: f64,
     /// Chance per second that the coordinator restarts.
     pub restart_rate: f64,
+    /// Chance per second that some live member's connection breaks: what was
+    /// in flight on it is lost, and the member carries on over a new one.
+    /// Lost for longer than the disconnect grace, it is removed, and must
+    /// be fenced.
+    pub reconnect_rate: f64,
     /// Chance that a group commit's write to the coordinator log fails (a
     /// full disk): its records never become durable, its replies are
     /// refused, and the coordinator is rebuilt from its log.
@@ -64,6 +69,7 @@ impl SimConfig {
             max_extra_delay_ms: 200,
             crash_rate: 0.05,
             restart_rate: 0.02,
+            reconnect_rate: 0.05,
             write_failure_rate: 0.005,
             torn_tail_rate: 0.5,
             corruption_rate: 0.2,
@@ -103,6 +109,7 @@ pub struct Report {
     pub generations: i32,
     pub crashes: u64,
     pub restarts: u64,
+    pub reconnects: u64,
     pub dropped: u64,
     pub failed_writes: u64,
     /// Restarts that found a corrupted record and stayed offline.
@@ -119,6 +126,7 @@ enum Event {
         corr: u64,
         sent_at: i64,
         request: GroupRequest,
+        connection: u64,
     },
     ToClient {
         member: usize,
@@ -155,6 +163,13 @@ struct World {
     held: Vec<(RequestId, GroupResponse)>,
     flush_scheduled: bool,
     routes: HashMap<RequestId, (usize, u64, i64)>,
+    /// Each member's current connection (its index and how many times it
+    /// reconnected), and the connections that ended: nothing more arrives
+    /// on those, and their answers are lost.
+    incarnation: HashMap<usize, u64>,
+    closed: std::collections::HashSet<u64>,
+    /// The connection each routed request came on.
+    route_connection: HashMap<RequestId, u64>,
     next_request: RequestId,
     clients: Vec<Client>,
     /// Members of a consumer-protocol run (instead of `clients`).
@@ -244,6 +259,9 @@ impl World {
             held: vec![],
             flush_scheduled: false,
             routes: HashMap::new(),
+            incarnation: HashMap::new(),
+            closed: Default::default(),
+            route_connection: HashMap::new(),
             next_request: 1,
             clients,
             consumers,
@@ -308,6 +326,24 @@ impl World {
         }
     }
 
+    fn connection(&self, member: usize) -> u64 {
+        (member as u64) << 20 | self.incarnation.get(&member).copied().unwrap_or(0)
+    }
+
+    /// The member's connection ends (its process died, or the network broke
+    /// it); a live member opens a new one.
+    fn close_connection(&mut self, member: usize) {
+        let old = self.connection(member);
+        self.closed.insert(old);
+        *self.incarnation.entry(member).or_default() += 1;
+        if self.is_consumer() {
+            self.consumers[member].connection_lost(self.now);
+        } else {
+            self.clients[member].connection_lost(self.now);
+        }
+        self.handle(Input::ConnectionClosed(old));
+    }
+
     fn send_to_coordinator(&mut self, member: usize, corr: u64, request: GroupRequest) {
         let delay = NET_MS
             + if self.faults_on() {
@@ -323,6 +359,7 @@ impl World {
                 corr,
                 sent_at,
                 request,
+                connection: self.connection(member),
             },
         );
     }
@@ -362,6 +399,7 @@ impl World {
             }
             // Parked requests belonged to the discarded state.
             self.routes.clear();
+            self.route_connection.clear();
             self.reload();
             self.live_from_log_checked = true;
             return;
@@ -371,6 +409,10 @@ impl World {
             let Some((member, corr, sent_at)) = self.routes.remove(&id) else {
                 continue;
             };
+            if self.route_connection.remove(&id).is_some_and(|c| self.closed.contains(&c)) {
+                self.report.dropped += 1;
+                continue;
+            }
             if let GroupResponse::JoinGroup(j) = &response {
                 self.max_generation_seen = self.max_generation_seen.max(j.generation_id);
             }
@@ -423,6 +465,7 @@ impl World {
         self.pending.clear();
         self.held.clear();
         self.routes.clear();
+        self.route_connection.clear();
         if !self.durable.is_empty() && self.rng.chance(self.cfg.corruption_rate) {
             // The load finds a record that does not decode: no state is
             // served from the part before it; every request is refused until
@@ -457,6 +500,7 @@ impl World {
                 if self.consumers[victim].alive {
                     self.report.crashes += 1;
                     self.consumers[victim].alive = false;
+                    self.close_connection(victim);
                     let slow = self.rng.chance(self.cfg.slow_fraction);
                     let name = format!("m{}", self.consumers.len());
                     let id = format!("{:016x}{:016x}", self.rng.next(), self.rng.next());
@@ -474,6 +518,7 @@ impl World {
                 if self.clients[victim].alive {
                     self.report.crashes += 1;
                     self.clients[victim].alive = false;
+                    self.close_connection(victim);
                     let slow = self.rng.chance(self.cfg.slow_fraction);
                     let name = format!("m{}", self.clients.len());
                     let delay = if slow {
@@ -484,6 +529,15 @@ impl World {
                     let start = self.now + self.rng.below(3000) as i64;
                     self.clients
                         .push(Client::new(name, self.cfg.style, start, delay));
+                }
+            }
+            if self.rng.chance(self.cfg.reconnect_rate * per_tick) {
+                let n = if self.is_consumer() { self.consumers.len() } else { self.clients.len() };
+                let member = self.rng.below(n as u64) as usize;
+                let alive = if self.is_consumer() { self.consumers[member].alive } else { self.clients[member].alive };
+                if alive {
+                    self.report.reconnects += 1;
+                    self.close_connection(member);
                 }
             }
             if self.rng.chance(self.cfg.restart_rate * per_tick) {
@@ -779,11 +833,16 @@ impl World {
             self.step += 1;
             let event = self.events.remove(&id).expect("scheduled event");
             match event {
+                // Nothing arrives on a connection that ended.
+                Event::ToCoordinator { connection, .. } if self.closed.contains(&connection) => {
+                    self.report.dropped += 1;
+                }
                 Event::ToCoordinator {
                     member,
                     corr,
                     sent_at,
                     request,
+                    ..
                 } if self.offline_until.is_some() => {
                     let response = request.refused(ErrorCode::COORDINATOR_NOT_AVAILABLE);
                     self.schedule(self.now + NET_MS, Event::ToClient { member, corr, sent_at, response });
@@ -793,15 +852,18 @@ impl World {
                     corr,
                     sent_at,
                     request,
+                    connection,
                 } => {
                     let rid = self.next_request;
                     self.next_request += 1;
                     self.routes.insert(rid, (member, corr, sent_at));
+                    self.route_connection.insert(rid, connection);
                     let entropy = (self.rng.next() as u128) << 64 | self.rng.next() as u128;
                     self.handle(Input::Request {
                         id: rid,
                         request,
                         entropy,
+                        connection,
                     });
                 }
                 Event::ToClient {

@@ -28,16 +28,27 @@ impl Coordinator {
         if !m.is_new && (m.awaiting_join.is_some() || m.awaiting_sync.is_some()) {
             return;
         }
-        self.remove_member_answering(
-            group_id,
-            member_id,
-            ErrorCode::UNKNOWN_MEMBER_ID,
-            "session timed out",
-            out,
-        );
+        self.remove_lost_member(now, group_id, member_id, "session timed out", out);
+    }
+
+    /// Removes a member that is gone (its session expired, or its connection
+    /// ended and it did not come back): a parked request of its is answered
+    /// UNKNOWN_MEMBER_ID, and the group rebalances without it.
+    pub(crate) fn remove_lost_member(
+        &mut self,
+        now: Millis,
+        group_id: &str,
+        member_id: &str,
+        why: &str,
+        out: &mut Out,
+    ) {
+        if !self.groups.get(group_id).is_some_and(|g| !g.is(GroupState::Dead) && g.members.contains_key(member_id)) {
+            return;
+        }
+        self.remove_member_answering(group_id, member_id, ErrorCode::UNKNOWN_MEMBER_ID, why, out);
         match self.groups[group_id].state {
             GroupState::Stable | GroupState::CompletingRebalance => {
-                self.prepare_rebalance(now, group_id, "member session timed out", out)
+                self.prepare_rebalance(now, group_id, &format!("member {why}"), out)
             }
             GroupState::PreparingRebalance => self.maybe_complete_join(now, group_id, out),
             _ => {}

@@ -13,6 +13,8 @@ struct Script {
     c: Coordinator,
     now: i64,
     next_id: RequestId,
+    /// The connection the next request comes on.
+    connection: u64,
     records: Vec<Record>,
     topics: BTreeMap<String, (TopicId, i32)>,
 }
@@ -74,6 +76,7 @@ impl Script {
             c: Coordinator::new(c),
             now: 1_000,
             next_id: 1,
+            connection: 1,
             records: vec![],
             topics: BTreeMap::new(),
         };
@@ -96,6 +99,7 @@ impl Script {
                 id,
                 request,
                 entropy: id as u128,
+                connection: self.connection,
             },
         );
         self.records.extend(e.records);
@@ -766,3 +770,5 @@ fn a_change_after_a_quiet_interval_is_assigned_at_once() {
     assert_eq!(target_epochs(&s.records), 2);
     assert_eq!(s.c.next_deadline().map(|d| d > s.now + 1000), Some(true), "no assignment timer left armed");
 }
+
+mod disconnect;
