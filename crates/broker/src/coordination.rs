@@ -248,7 +248,10 @@ async fn run(
                             topics = image.clone();
                             inputs.push(Input::Topics(image));
                         }
-                        Msg::Release(connection) => held.release_connection(connection),
+                        Msg::Release(connection) => {
+                            held.release_connection(connection);
+                            inputs.push(Input::ConnectionActivity(connection));
+                        }
                         Msg::Closed(connection) => {
                             held.release_connection(connection);
                             inputs.push(Input::ConnectionClosed(connection));

@@ -367,7 +367,7 @@ impl Broker {
     /// A connection sent a request while an earlier one is unanswered: a
     /// heartbeat held for it must go now (answers go out in order).
     pub fn release_held(&self, connection: u64) {
-        if self.config.consumer_hold_heartbeat_ms > 0 {
+        if self.config.consumer_hold_heartbeat_ms > 0 || self.config.coordinator.classic_hold_heartbeat_ms > 0 {
             self.groups.release(connection);
         }
     }

@@ -174,12 +174,14 @@ fn dispatch(
     connection: u64,
 ) -> Result<(Answer, bool), String> {
     let (header, decoded) = decode_request(frame).map_err(|e| e.to_string())?;
-    let heartbeat = header.api_key == CONSUMER_GROUP_HEARTBEAT;
+    let heartbeat = matches!(header.api_key, HEARTBEAT | CONSUMER_GROUP_HEARTBEAT);
     dispatch_decoded(broker, header, decoded, peer, connection).map(|a| (a, heartbeat))
 }
 
 /// ConsumerGroupHeartbeat's API key: its answer may be held.
 const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
+/// The classic Heartbeat's API key: its answer may be held too.
+const HEARTBEAT: i16 = 12;
 
 fn dispatch_decoded(
     broker: &Arc<Broker>,

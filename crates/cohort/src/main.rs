@@ -290,6 +290,13 @@ struct ServeArgs {
     /// -1 waits for the session timeout, as Kafka does.
     #[arg(long, env = "COHORT_GROUP_MEMBER_DISCONNECT_GRACE_MS", default_value_t = 1000, allow_hyphen_values = true)]
     group_member_disconnect_grace_ms: i64,
+    /// Hold a classic member's Heartbeat answer in a stable group up to this
+    /// long and answer it REBALANCE_IN_PROGRESS the moment a rebalance starts
+    /// (a long poll; a later request on the same connection releases it, and
+    /// it is kept a second inside the member's session). 0 answers at once,
+    /// as Kafka does.
+    #[arg(long, env = "COHORT_GROUP_CLASSIC_HOLD_HEARTBEAT_MS", default_value_t = 0)]
+    group_classic_hold_heartbeat_ms: i64,
     /// Most members a consumer group may have (group.consumer.max.size).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX as usize)]
     group_consumer_max_size: usize,
@@ -447,6 +454,7 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
         args.group_consumer_reconcile_heartbeat_interval_ms.max(1);
     config.consumer_hold_heartbeat_ms = args.group_consumer_hold_heartbeat_ms.max(0);
     config.coordinator.member_disconnect_grace_ms = args.group_member_disconnect_grace_ms.max(-1);
+    config.coordinator.classic_hold_heartbeat_ms = args.group_classic_hold_heartbeat_ms.max(0);
     config.coordinator.consumer_regex_refresh_min_interval_ms =
         args.group_consumer_regex_refresh_min_interval_ms.max(0);
     config.coordinator.consumer_regex_refresh_interval_ms =

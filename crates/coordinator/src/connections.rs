@@ -158,7 +158,8 @@ impl Coordinator {
             // Clients heartbeat on their interval whatever the last answer
             // said (a rebalance in progress included), so every Heartbeat of
             // a member counts.
-            (GroupRequest::Heartbeat(_), Some(GroupResponse::Heartbeat(_))) => Cadence::Observed,
+            // (A held Heartbeat has no answer yet; it counts all the same.)
+            (GroupRequest::Heartbeat(_), _) => Cadence::Observed,
             (GroupRequest::ConsumerGroupHeartbeat(_), Some(GroupResponse::ConsumerGroupHeartbeat(h)))
                 if h.error == ErrorCode::NONE =>
             {

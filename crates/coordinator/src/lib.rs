@@ -12,6 +12,7 @@
 mod admin;
 pub mod classic;
 mod connections;
+mod hold;
 pub mod consumer;
 mod offsets;
 pub mod records;
@@ -78,6 +79,10 @@ pub struct CoordinatorConfig {
     /// connection ended may stay silent before it is removed (see
     /// `connections`); -1 waits for the session timeout, as Kafka does.
     pub member_disconnect_grace_ms: i64,
+    /// How long a classic member's Heartbeat answer may be held in a stable
+    /// group, to be given the moment a rebalance starts (see `hold`); 0
+    /// answers at once, as Kafka does.
+    pub classic_hold_heartbeat_ms: i64,
 }
 
 impl Default for CoordinatorConfig {
@@ -100,6 +105,7 @@ impl Default for CoordinatorConfig {
             consumer_regex_refresh_min_interval_ms: 1_000,
             consumer_regex_refresh_interval_ms: 600_000,
             member_disconnect_grace_ms: 500,
+            classic_hold_heartbeat_ms: 0,
         }
     }
 }
@@ -116,6 +122,9 @@ pub enum Input {
     /// A client connection ended (closed by the client, or by its kernel when
     /// the process died).
     ConnectionClosed(Connection),
+    /// A request arrived on this connection while an earlier one is still
+    /// unanswered: a held answer ahead of it must go now.
+    ConnectionActivity(Connection),
     /// Time has passed; fire whatever is due.
     Tick,
     /// The topics that exist now: name -> (id, partition count). Sent at start
@@ -176,6 +185,8 @@ pub struct Coordinator {
     pub(crate) topics_version: u64,
     /// Which connection each member last spoke on (soft state).
     pub(crate) connections: connections::Connections,
+    /// Classic heartbeats whose answers are held (soft state).
+    pub(crate) held: hold::Held,
 }
 
 /// Collects effects while handling one input; records are applied through
@@ -204,6 +215,7 @@ impl Coordinator {
             timers: Timers::default(),
             topics_version: 0,
             connections: Default::default(),
+            held: Default::default(),
         }
     }
 
@@ -241,14 +253,18 @@ impl Coordinator {
             } => {
                 let speaker = Self::speaker(&request);
                 let kind = speaker.is_some().then(|| request.clone());
-                self.request(now, id, request, entropy, &mut out);
+                self.request(now, id, request, entropy, connection, &mut out);
                 let speaker = speaker.map(|key| {
                     let reply = out.effects.replies.iter().rev().find(|(r, _)| *r == id).map(|(_, r)| r);
                     (key, Self::cadence(kind.as_ref().expect("kept with the speaker"), reply))
                 });
                 self.note_speaker(now, speaker, connection);
             }
-            Input::ConnectionClosed(connection) => self.connection_closed(now, connection),
+            Input::ConnectionClosed(connection) => {
+                self.release_connection(now, connection, &mut out);
+                self.connection_closed(now, connection);
+            }
+            Input::ConnectionActivity(connection) => self.release_connection(now, connection, &mut out),
             Input::Topics(image) => self.topics_changed(image),
         }
         out.effects
@@ -260,15 +276,13 @@ impl Coordinator {
         id: RequestId,
         request: GroupRequest,
         entropy: u128,
+        connection: Connection,
         out: &mut Out,
     ) {
         match request {
             GroupRequest::JoinGroup(r) => self.join_group(now, id, r, entropy, out),
             GroupRequest::SyncGroup(r) => self.sync_group(now, id, r, out),
-            GroupRequest::Heartbeat(r) => {
-                let e = self.heartbeat(now, r);
-                out.reply(id, GroupResponse::Heartbeat(e));
-            }
+            GroupRequest::Heartbeat(r) => self.heartbeat_or_hold(now, id, r, connection, out),
             GroupRequest::LeaveGroup(r) => {
                 let resp = self.leave_group(now, r, out);
                 out.reply(id, GroupResponse::LeaveGroup(resp));
@@ -321,6 +335,7 @@ impl Coordinator {
                 self.consumer_rebalance_expired(now, &group, &member, out)
             }
             TimerKey::RegexRefresh { group } => self.refresh_regexes(now, &group, out),
+            TimerKey::HeldHeartbeat { request } => self.hold_elapsed(now, request, out),
             TimerKey::Disconnected { group, member } => {
                 self.disconnect_grace_elapsed(now, &group, &member, out)
             }

@@ -706,3 +706,4 @@ fn session_timeouts_outside_the_broker_bounds_are_refused() {
 }
 
 mod disconnect;
+mod hold;

@@ -28,6 +28,8 @@ pub enum TimerKey {
     /// A dynamic member whose connection ended is removed unless it speaks
     /// again by then.
     Disconnected { group: String, member: String },
+    /// A held classic Heartbeat's answer is due.
+    HeldHeartbeat { request: u64 },
     /// The periodic scan for expired offsets and dead empty groups.
     OffsetExpiry,
 }
@@ -90,7 +92,7 @@ impl Timers {
                 | TimerKey::RegexRefresh { group: g }
                 | TimerKey::ConsumerAssignment { group: g }
                 | TimerKey::Disconnected { group: g, .. } => g == group,
-                TimerKey::OffsetExpiry => false,
+                TimerKey::OffsetExpiry | TimerKey::HeldHeartbeat { .. } => false,
             })
             .cloned()
             .collect();

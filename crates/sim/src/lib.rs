@@ -183,11 +183,14 @@ struct World {
     report: Report,
 }
 
-fn coordinator_config() -> CoordinatorConfig {
+fn coordinator_config(seed: u64) -> CoordinatorConfig {
     CoordinatorConfig {
         initial_rebalance_delay_ms: 500,
         consumer_session_timeout_ms: consumer::SESSION_MS as i32,
         consumer_heartbeat_interval_ms: 1_000,
+        // Odd seeds hold classic heartbeats, even ones answer at once: the
+        // sweep covers both.
+        classic_hold_heartbeat_ms: if seed % 2 == 1 { 2_500 } else { 0 },
         ..CoordinatorConfig::default()
     }
 }
@@ -249,8 +252,8 @@ impl World {
             seq: 0,
             queue: BinaryHeap::new(),
             events: HashMap::new(),
-            coordinator: Coordinator::new(coordinator_config()),
-            shadow: Coordinator::new(coordinator_config()),
+            coordinator: Coordinator::new(coordinator_config(seed)),
+            shadow: Coordinator::new(coordinator_config(seed)),
             durable: vec![],
             live_from_log_checked: false,
             restart_in_flight: false,
@@ -397,7 +400,17 @@ impl World {
                     self.schedule(self.now + NET_MS, Event::ToClient { member, corr, sent_at, response });
                 }
             }
-            // Parked requests belonged to the discarded state.
+            // Parked requests belonged to the discarded state: the broker
+            // answers them COORDINATOR_NOT_AVAILABLE, so their clients see
+            // them fail now.
+            let parked: Vec<usize> = self.routes.values().map(|(member, _, _)| *member).collect();
+            for member in parked {
+                if self.is_consumer() {
+                    self.consumers[member].connection_lost(self.now);
+                } else {
+                    self.clients[member].connection_lost(self.now);
+                }
+            }
             self.routes.clear();
             self.route_connection.clear();
             self.reload();
@@ -466,6 +479,22 @@ impl World {
         self.held.clear();
         self.routes.clear();
         self.route_connection.clear();
+        // The process went down: every client's connection to it ended, and
+        // each sees its request in flight fail at once.
+        let n = if self.is_consumer() { self.consumers.len() } else { self.clients.len() };
+        for member in 0..n {
+            let alive = if self.is_consumer() { self.consumers[member].alive } else { self.clients[member].alive };
+            if alive {
+                let old = self.connection(member);
+                self.closed.insert(old);
+                *self.incarnation.entry(member).or_default() += 1;
+                if self.is_consumer() {
+                    self.consumers[member].connection_lost(self.now);
+                } else {
+                    self.clients[member].connection_lost(self.now);
+                }
+            }
+        }
         if !self.durable.is_empty() && self.rng.chance(self.cfg.corruption_rate) {
             // The load finds a record that does not decode: no state is
             // served from the part before it; every request is refused until
@@ -479,8 +508,8 @@ impl World {
 
     /// A fresh coordinator from the durable records (and a fresh shadow).
     fn reload(&mut self) {
-        let mut c = Coordinator::new(coordinator_config());
-        let mut shadow = Coordinator::new(coordinator_config());
+        let mut c = Coordinator::new(coordinator_config(self.seed));
+        let mut shadow = Coordinator::new(coordinator_config(self.seed));
         for r in &self.durable {
             c.replay(r);
             shadow.replay(r);
@@ -713,7 +742,7 @@ impl World {
         }
         // After a failed write, the live state is exactly the log's.
         if self.live_from_log_checked {
-            let mut from_log = Coordinator::new(coordinator_config());
+            let mut from_log = Coordinator::new(coordinator_config(self.seed));
             for r in &self.durable {
                 from_log.replay(r);
             }
@@ -859,6 +888,9 @@ impl World {
                     self.routes.insert(rid, (member, corr, sent_at));
                     self.route_connection.insert(rid, connection);
                     let entropy = (self.rng.next() as u128) << 64 | self.rng.next() as u128;
+                    // As the broker's shell does: a request behind an
+                    // unanswered one releases what is held on the connection.
+                    self.handle(Input::ConnectionActivity(connection));
                     self.handle(Input::Request {
                         id: rid,
                         request,

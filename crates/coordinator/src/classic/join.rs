@@ -445,6 +445,9 @@ impl Coordinator {
         g.pending_sync.clear();
         let initial = g.is(GroupState::Empty);
         g.transition(GroupState::PreparingRebalance, now);
+        // Members whose heartbeats are held hear of the rebalance now.
+        self.release_group(now, group_id, out);
+        let g = self.groups.get_mut(group_id).unwrap();
         let generation = g.generation;
         let timeout = g.rebalance_timeout_ms();
         self.timers.cancel(&TimerKey::Sync {

@@ -1,0 +1,124 @@
+//! Held heartbeats for the classic protocol: a long poll. A classic member
+//! hears of a rebalance only in the answer to its next Heartbeat, sent every
+//! heartbeat.interval.ms (3 s by default), so every rebalance costs up to an
+//! interval before anyone rejoins. With `classic_hold_heartbeat_ms` set, the
+//! answer to a member of a stable group is kept back (a parked request, as a
+//! JoinGroup is parked) and given the moment anything changes:
+//!
+//! - a rebalance starts in the group (the member must rejoin now);
+//! - another request arrives on the same connection (answers go out in order,
+//!   so a commit or a leave must never wait behind a held heartbeat);
+//! - the connection ends;
+//! - the hold is up.
+//!
+//! Each release answers what a Heartbeat would get at that moment (it re-runs
+//! the check), so a member removed meanwhile hears UNKNOWN_MEMBER_ID and one
+//! whose group is rebalancing hears REBALANCE_IN_PROGRESS.
+//!
+//! How long a client tolerates a held heartbeat (read from each client's
+//! source): librdkafka times a classic Heartbeat out after session.timeout.ms;
+//! the Java client after request.timeout.ms (30 s), and it sends the next one
+//! every interval even while one is out, which releases the first; kafka-python
+//! 3.x after request_timeout_ms (30 s), 2.x effectively after about 7 s;
+//! franz-go after 10 s. The hold is also kept below every member's session
+//! timeout by a margin.
+
+use crate::timers::TimerKey;
+use crate::{Connection, Coordinator, Out, RequestId};
+use cohort_types::group::{GroupResponse, HeartbeatRequest};
+use cohort_types::{ErrorCode, Millis};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+pub(crate) struct HeldHeartbeat {
+    request: HeartbeatRequest,
+    connection: Connection,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Held {
+    by_request: BTreeMap<RequestId, HeldHeartbeat>,
+}
+
+impl Held {
+    pub fn len(&self) -> usize {
+        self.by_request.len()
+    }
+}
+
+/// A held answer leaves at least this long before the member's session ends.
+const SESSION_MARGIN_MS: Millis = 1_000;
+
+impl Coordinator {
+    /// Answers a classic Heartbeat now, or parks it (see the module comment).
+    pub(crate) fn heartbeat_or_hold(
+        &mut self,
+        now: Millis,
+        id: RequestId,
+        r: HeartbeatRequest,
+        connection: Connection,
+        out: &mut Out,
+    ) {
+        let e = self.heartbeat(now, r.clone());
+        let hold = self.classic_hold_ms(&r);
+        if e != ErrorCode::NONE || hold <= 0 {
+            out.reply(id, GroupResponse::Heartbeat(e));
+            return;
+        }
+        self.held.by_request.insert(id, HeldHeartbeat { request: r, connection });
+        self.timers.arm(TimerKey::HeldHeartbeat { request: id }, now + hold);
+    }
+
+    /// How long this member's heartbeat may be held: only in a stable group,
+    /// and well inside its session.
+    fn classic_hold_ms(&self, r: &HeartbeatRequest) -> Millis {
+        let Some(g) = self.groups.get(&r.group_id) else { return 0 };
+        if !g.is(crate::classic::GroupState::Stable) {
+            return 0;
+        }
+        let session = g.members.get(&r.member_id).map_or(0, |m| m.session_timeout_ms as Millis);
+        self.config.classic_hold_heartbeat_ms.min(session - SESSION_MARGIN_MS)
+    }
+
+    /// Answers the held heartbeats that match, with what a Heartbeat gets now.
+    fn release_held(&mut self, now: Millis, out: &mut Out, which: impl Fn(&HeldHeartbeat) -> bool) {
+        let ids: Vec<RequestId> =
+            self.held.by_request.iter().filter(|(_, h)| which(h)).map(|(id, _)| *id).collect();
+        for id in ids {
+            let h = self.held.by_request.remove(&id).expect("listed above");
+            self.timers.cancel(&TimerKey::HeldHeartbeat { request: id });
+            let e = self.heartbeat(now, h.request);
+            out.reply(id, GroupResponse::Heartbeat(e));
+        }
+    }
+
+    /// A rebalance started (or the group otherwise changed): its members
+    /// hear now.
+    pub(crate) fn release_group(&mut self, now: Millis, group: &str, out: &mut Out) {
+        if self.held.by_request.is_empty() {
+            return;
+        }
+        self.release_held(now, out, |h| h.request.group_id == group);
+    }
+
+    /// Another request came on `connection`, or it ended.
+    pub(crate) fn release_connection(&mut self, now: Millis, connection: Connection, out: &mut Out) {
+        if self.held.by_request.is_empty() {
+            return;
+        }
+        self.release_held(now, out, |h| h.connection == connection);
+    }
+
+    /// The hold is up.
+    pub(crate) fn hold_elapsed(&mut self, now: Millis, request: RequestId, out: &mut Out) {
+        if let Some(h) = self.held.by_request.remove(&request) {
+            let e = self.heartbeat(now, h.request);
+            out.reply(request, GroupResponse::Heartbeat(e));
+        }
+    }
+
+    /// Heartbeats held right now (for tests and the simulator).
+    pub fn held_heartbeats(&self) -> usize {
+        self.held.len()
+    }
+}

@@ -1,0 +1,104 @@
+//! Held classic heartbeats (see `hold`): each rule that releases one.
+
+use super::*;
+
+fn holding() -> Script {
+    Script::with(CoordinatorConfig { classic_hold_heartbeat_ms: 2_500, ..config() })
+}
+
+fn beat(s: &mut Script, member: &str, connection: u64) -> RequestId {
+    s.connection = connection;
+    s.send(GroupRequest::Heartbeat(HeartbeatRequest {
+        group_id: "g".into(),
+        generation_id: 1,
+        member_id: member.into(),
+        group_instance_id: None,
+    }))
+}
+
+fn answer(s: &Script, id: RequestId) -> Option<ErrorCode> {
+    match s.reply(id) {
+        Some(GroupResponse::Heartbeat(e)) => Some(*e),
+        None => None,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_held_heartbeat_is_answered_when_the_hold_is_up() {
+    let mut s = holding();
+    let ids = stable_group(&mut s, 2);
+    let hb = beat(&mut s, &ids[0], 10);
+    assert_eq!(answer(&s, hb), None, "held");
+    assert_eq!(s.c.held_heartbeats(), 1);
+    s.advance(2_499);
+    assert_eq!(answer(&s, hb), None);
+    s.advance(1);
+    assert_eq!(answer(&s, hb), Some(ErrorCode::NONE));
+    assert_eq!(s.c.held_heartbeats(), 0);
+}
+
+#[test]
+fn a_rebalance_answers_every_held_heartbeat_of_the_group_at_once() {
+    let mut s = holding();
+    let ids = stable_group(&mut s, 2);
+    let a = beat(&mut s, &ids[0], 10);
+    let b = beat(&mut s, &ids[1], 11);
+    // A third member joins: the group rebalances.
+    s.connection = 12;
+    let (_, _join) = s.join_new();
+    assert_eq!(s.state(), GroupState::PreparingRebalance);
+    assert_eq!(answer(&s, a), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+    assert_eq!(answer(&s, b), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+}
+
+#[test]
+fn a_later_request_on_the_same_connection_releases_the_held_one_first() {
+    let mut s = holding();
+    let ids = stable_group(&mut s, 2);
+    let hb = beat(&mut s, &ids[0], 10);
+    let other = beat(&mut s, &ids[1], 11);
+    let e = s.c.handle(s.now, Input::ConnectionActivity(10));
+    s.absorb(e);
+    assert_eq!(answer(&s, hb), Some(ErrorCode::NONE));
+    assert_eq!(answer(&s, other), None, "another connection's stays held");
+}
+
+#[test]
+fn a_closed_connection_releases_its_held_heartbeat() {
+    let mut s = holding();
+    let ids = stable_group(&mut s, 2);
+    let hb = beat(&mut s, &ids[0], 10);
+    let e = s.c.handle(s.now, Input::ConnectionClosed(10));
+    s.absorb(e);
+    assert_eq!(answer(&s, hb), Some(ErrorCode::NONE));
+    assert_eq!(s.c.held_heartbeats(), 0);
+}
+
+#[test]
+fn nothing_is_held_outside_a_stable_group_or_past_the_session() {
+    let mut s = holding();
+    let ids = stable_group(&mut s, 2);
+    s.connection = 10;
+    s.join(&ids[0], RANGE);
+    // PreparingRebalance: answered at once.
+    let hb = beat(&mut s, &ids[1], 11);
+    assert_eq!(answer(&s, hb), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+    // A hold longer than a member's session is cut to leave a second.
+    let mut s = Script::with(CoordinatorConfig { classic_hold_heartbeat_ms: 60_000, ..config() });
+    let ids = stable_group(&mut s, 2);
+    let hb = beat(&mut s, &ids[0], 10);
+    s.advance(8_999);
+    assert_eq!(answer(&s, hb), None);
+    s.advance(1);
+    assert_eq!(answer(&s, hb), Some(ErrorCode::NONE), "the 10 s session less a second");
+    assert!(s.c.group("g").unwrap().members.contains_key(&ids[0]));
+}
+
+#[test]
+fn with_the_hold_off_heartbeats_are_answered_at_once() {
+    let mut s = Script::new();
+    let ids = stable_group(&mut s, 2);
+    let hb = beat(&mut s, &ids[0], 10);
+    assert_eq!(answer(&s, hb), Some(ErrorCode::NONE));
+}
