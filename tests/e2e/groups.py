@@ -6,6 +6,7 @@ of a partition at once)."""
 import json
 import signal
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -85,7 +86,10 @@ class Member:
             if revoke_sleep:
                 cmd += ["--revoke-sleep", str(revoke_sleep)]
             cmd += Member.EXTRA_ARGS
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        # The client's own log (librdkafka, kafka-python's logging, Java's
+        # slf4j) goes to a file that tests may read.
+        self.log_file = tempfile.NamedTemporaryFile(prefix=f"member-{name}-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log_file, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -95,6 +99,10 @@ class Member:
                 self.events.append(json.loads(line))
             except json.JSONDecodeError:
                 pass
+
+    def log(self):
+        with open(self.log_file.name, errors="replace") as f:
+            return f.read()
 
     def owned(self):
         owned = set()

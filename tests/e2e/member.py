@@ -117,6 +117,10 @@ def run_confluent(a):
 
 
 def run_kafka_python(a):
+    # Its warnings (a heartbeat that failed or timed out) go to stderr, which
+    # the tests keep.
+    import logging
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
     from kafka.coordinator.assignors.range import RangePartitionAssignor
     from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor

@@ -288,7 +288,7 @@ struct ServeArgs {
     /// any connection: a killed member's partitions move at once instead of
     /// after its session timeout. Static members keep their session timeout.
     /// -1 waits for the session timeout, as Kafka does.
-    #[arg(long, env = "COHORT_GROUP_MEMBER_DISCONNECT_GRACE_MS", default_value_t = 1000, allow_hyphen_values = true)]
+    #[arg(long, env = "COHORT_GROUP_MEMBER_DISCONNECT_GRACE_MS", default_value_t = 500, allow_hyphen_values = true)]
     group_member_disconnect_grace_ms: i64,
     /// Hold a classic member's Heartbeat answer in a stable group up to this
     /// long and answer it REBALANCE_IN_PROGRESS the moment a rebalance starts
