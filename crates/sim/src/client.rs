@@ -153,10 +153,15 @@ impl Client {
                 self.revoking = None;
             }
         }
-        // A member that cannot confirm its membership stops consuming.
+        // A member that cannot confirm its membership stops consuming, and
+        // (as librdkafka and the Java client do) rejoins: the coordinator may
+        // still count it a member with those partitions.
         if !self.owned.is_empty() && now - self.last_ok > SESSION_MS as i64 {
             self.owned.clear();
             self.revoking = None;
+            if self.phase == Phase::Stable {
+                self.phase = Phase::NeedJoin { at: now };
+            }
         }
         if let Some((_, _, deadline)) = self.in_flight {
             if now < deadline {
