@@ -20,7 +20,7 @@ HOLD_ARGS = ["--group-initial-rebalance-delay-ms", "300", "--group-classic-hold-
 CASES = [("confluent", "range"), ("confluent", "cooperative-sticky"), ("kafka-python", "range"), ("java", "range")]
 
 # What each client logs when a heartbeat times out or fails on the wire.
-TROUBLE = re.compile(r"(?i)(heartbeat[^\n]*(timed out|timeout|failed)|REQTMOUT|request time(d out|out)|DisconnectException|session timed out)")
+TROUBLE = re.compile(r"(?i)(heartbeat[^\n]*(timed out|timeout|failed|expired)|REQTMOUT|request time(d out|out)|DisconnectException|session timed out|marking coordinator dead)")
 
 
 @pytest.mark.parametrize("client,strategy", CASES, ids=[f"{c}-{s}" for c, s in CASES])
