@@ -94,6 +94,9 @@ public final class WordCount {
             // application otherwise stays in it until its session times out.
             boolean clean = streams.close(CloseOptions.timeout(Duration.ofSeconds(30))
                 .withGroupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP));
+            // The state listener's last line may race the exit: say the
+            // state close left it in.
+            System.out.println("STATE " + streams.state());
             System.out.println("CLOSED " + clean);
             System.out.flush();
         }, "wordcount-shutdown"));
