@@ -62,23 +62,11 @@ pub fn request(key: ApiKey, v: i16, correlation_id: i32, t: &Target) -> Result<B
     if versions::hand_request(key, v) {
         return Ok(frame(key, v, correlation_id, &crate::newer_client::request_body(key, v, t)?));
     }
-    let body = build(key, v, t)?;
-    let mut header = RequestHeader::default();
-    header.request_api_key = key as i16;
-    header.request_api_version = v;
-    header.correlation_id = correlation_id;
-    header.client_id = Some(s("cohort-sweep"));
-    header.unknown_tagged_fields = extra(key, v);
-    let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    header
-        .encode(&mut buf, key.request_header_version(v))
-        .map_err(|e| format!("{key:?} v{v} header: {e}"))?;
-    body.encode(&mut buf, versions::layout(key, v))
+    let mut body = BytesMut::new();
+    build(key, v, t)?
+        .encode(&mut body, versions::layout(key, v))
         .map_err(|e| format!("{key:?} v{v} body: {e}"))?;
-    let size = (buf.len() - 4) as i32;
-    buf[0..4].copy_from_slice(&size.to_be_bytes());
-    Ok(buf.freeze())
+    Ok(frame(key, v, correlation_id, &body))
 }
 
 /// Frames a request body behind the header `key` and `v` use (with the same

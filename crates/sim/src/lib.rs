@@ -336,15 +336,31 @@ impl World {
     /// The member's connection ends (its process died, or the network broke
     /// it); a live member opens a new one.
     fn close_connection(&mut self, member: usize) {
+        let old = self.break_connection(member);
+        self.handle(Input::ConnectionClosed(old));
+    }
+
+    /// Ends the member's connection on the client's side (the coordinator
+    /// is told separately, or is gone); returns the connection that ended.
+    fn break_connection(&mut self, member: usize) -> u64 {
         let old = self.connection(member);
         self.closed.insert(old);
         *self.incarnation.entry(member).or_default() += 1;
+        self.fail_in_flight(member);
+        old
+    }
+
+    /// The member's request in flight fails at once.
+    fn fail_in_flight(&mut self, member: usize) {
         if self.is_consumer() {
             self.consumers[member].connection_lost(self.now);
         } else {
             self.clients[member].connection_lost(self.now);
         }
-        self.handle(Input::ConnectionClosed(old));
+    }
+
+    fn is_alive(&self, member: usize) -> bool {
+        if self.is_consumer() { self.consumers[member].alive } else { self.clients[member].alive }
     }
 
     fn send_to_coordinator(&mut self, member: usize, corr: u64, request: GroupRequest) {
@@ -405,11 +421,7 @@ impl World {
             // them fail now.
             let parked: Vec<usize> = self.routes.values().map(|(member, _, _)| *member).collect();
             for member in parked {
-                if self.is_consumer() {
-                    self.consumers[member].connection_lost(self.now);
-                } else {
-                    self.clients[member].connection_lost(self.now);
-                }
+                self.fail_in_flight(member);
             }
             self.routes.clear();
             self.route_connection.clear();
@@ -483,16 +495,8 @@ impl World {
         // each sees its request in flight fail at once.
         let n = if self.is_consumer() { self.consumers.len() } else { self.clients.len() };
         for member in 0..n {
-            let alive = if self.is_consumer() { self.consumers[member].alive } else { self.clients[member].alive };
-            if alive {
-                let old = self.connection(member);
-                self.closed.insert(old);
-                *self.incarnation.entry(member).or_default() += 1;
-                if self.is_consumer() {
-                    self.consumers[member].connection_lost(self.now);
-                } else {
-                    self.clients[member].connection_lost(self.now);
-                }
+            if self.is_alive(member) {
+                self.break_connection(member);
             }
         }
         if !self.durable.is_empty() && self.rng.chance(self.cfg.corruption_rate) {
@@ -563,8 +567,7 @@ impl World {
             if self.rng.chance(self.cfg.reconnect_rate * per_tick) {
                 let n = if self.is_consumer() { self.consumers.len() } else { self.clients.len() };
                 let member = self.rng.below(n as u64) as usize;
-                let alive = if self.is_consumer() { self.consumers[member].alive } else { self.clients[member].alive };
-                if alive {
+                if self.is_alive(member) {
                     self.report.reconnects += 1;
                     self.close_connection(member);
                 }
