@@ -117,7 +117,7 @@ impl Connections {
 }
 
 /// The member a group request speaks for, if it names one.
-fn speaker(request: &GroupRequest) -> Option<MemberKey> {
+pub(crate) fn speaker(request: &GroupRequest) -> Option<MemberKey> {
     let (group, member) = match request {
         GroupRequest::JoinGroup(r) => (&r.group_id, &r.member_id),
         GroupRequest::SyncGroup(r) => (&r.group_id, &r.member_id),
@@ -147,22 +147,15 @@ impl Coordinator {
         self.connections.spoke(key, connection, now, cadence);
     }
 
-    /// The member `request` speaks for, and what its answer (the last reply
-    /// in `replies`) says of its cadence.
-    pub(crate) fn speaker(request: &GroupRequest) -> Option<MemberKey> {
-        speaker(request)
-    }
-
-    pub(crate) fn cadence(request: &GroupRequest, reply: Option<&GroupResponse>) -> Cadence {
-        match (request, reply) {
-            // Clients heartbeat on their interval whatever the last answer
-            // said (a rebalance in progress included), so every Heartbeat of
-            // a member counts.
-            // (A held Heartbeat has no answer yet; it counts all the same.)
-            (GroupRequest::Heartbeat(_), _) => Cadence::Observed,
-            (GroupRequest::ConsumerGroupHeartbeat(_), Some(GroupResponse::ConsumerGroupHeartbeat(h)))
-                if h.error == ErrorCode::NONE =>
-            {
+    /// What a request's answer (None while it is held) says of the
+    /// member's cadence. A classic Heartbeat counts whatever it was answered
+    /// (clients heartbeat on their interval even through a rebalance, and a
+    /// held one has no answer yet); a consumer heartbeat's answer names the
+    /// interval.
+    pub(crate) fn cadence(classic_heartbeat: bool, reply: Option<&GroupResponse>) -> Cadence {
+        match reply {
+            _ if classic_heartbeat => Cadence::Observed,
+            Some(GroupResponse::ConsumerGroupHeartbeat(h)) if h.error == ErrorCode::NONE => {
                 Cadence::Given(h.heartbeat_interval_ms.max(0) as Millis)
             }
             _ => Cadence::Unchanged,

@@ -251,12 +251,12 @@ impl Coordinator {
                 entropy,
                 connection,
             } => {
-                let speaker = Self::speaker(&request);
-                let kind = speaker.is_some().then(|| request.clone());
+                let speaker = connections::speaker(&request);
+                let classic_heartbeat = matches!(request, GroupRequest::Heartbeat(_));
                 self.request(now, id, request, entropy, connection, &mut out);
                 let speaker = speaker.map(|key| {
                     let reply = out.effects.replies.iter().rev().find(|(r, _)| *r == id).map(|(_, r)| r);
-                    (key, Self::cadence(kind.as_ref().expect("kept with the speaker"), reply))
+                    (key, Self::cadence(classic_heartbeat, reply))
                 });
                 self.note_speaker(now, speaker, connection);
             }
