@@ -8,6 +8,7 @@ only in the uncommitted tail, never two owners). Timings go to
 target/e2e-figures/held.jsonl beside the unheld runs in classic.jsonl."""
 
 import re
+import struct
 import time
 
 import pytest
@@ -60,3 +61,58 @@ def test_held_heartbeats_slow_nothing_and_time_nothing_out(broker_factory, clien
         trouble = [line for line in m.log().splitlines() if TROUBLE.search(line)]
         assert not trouble, f"{m.name} logged heartbeat trouble: {trouble[:3]}"
     check_invariants(members, producer, time.time())
+
+
+def test_a_heartbeat_read_together_with_a_fetch_does_not_hold_the_fetch(broker_factory):
+    """librdkafka sends its first Heartbeat and its OffsetFetch back to back
+    right after SyncGroup, so the broker often reads both in one go. The
+    fetch's answer must not wait the hold behind the heartbeat's (it once
+    waited the whole 2.5 s, leaving a new eager member's partitions idle)."""
+    from kafka_wire import Conn, string
+
+    b = broker_factory(HOLD_ARGS).start()
+    group, topic = "held-wire", "held-wire-topic"
+    c = Conn(b.bootstrap)
+
+    def arr(items):
+        return struct.pack(">i", len(items)) + b"".join(items)
+
+    def call(key, version, body):
+        corr = c.request(key, version, body)
+        frame = c.read_frame()
+        assert struct.unpack(">i", frame[:4])[0] == corr
+        return frame[4:]
+
+    def read_string(buf, at):
+        n = struct.unpack(">h", buf[at:at + 2])[0]
+        return buf[at + 2:at + 2 + n].decode(), at + 2 + n
+
+    meta = struct.pack(">h", 0) + arr([string(topic)]) + struct.pack(">i", 0)
+    join = string(group) + struct.pack(">ii", 10_000, 10_000) + string("") + string("consumer") \
+        + arr([string("range") + struct.pack(">i", len(meta)) + meta])
+    body = call(11, 1, join)
+    error, generation = struct.unpack(">hi", body[:6])
+    assert error == 0
+    _, at = read_string(body, 6)
+    _, at = read_string(body, at)
+    member, _ = read_string(body, at)
+    assignment = struct.pack(">h", 0) + arr([string(topic) + arr([struct.pack(">i", 0)])]) + struct.pack(">i", 0)
+    sync = string(group) + struct.pack(">i", generation) + string(member) \
+        + arr([string(member) + struct.pack(">i", len(assignment)) + assignment])
+    assert struct.unpack(">h", call(14, 1, sync)[:2])[0] == 0
+
+    heartbeat = string(group) + struct.pack(">i", generation) + string(member)
+    fetch = string(group) + arr([string(topic) + arr([struct.pack(">i", 0)])])
+    frames = b""
+    for key, version, payload in ((12, 0, heartbeat), (9, 1, fetch)):
+        c.corr += 1
+        msg = struct.pack(">hhi", key, version, c.corr) + string("wire-test") + payload
+        frames += struct.pack(">i", len(msg)) + msg
+    for attempt in range(5):
+        t0 = time.time()
+        c.send_raw(frames)  # one write: both requests are read together
+        c.read_frame()
+        c.read_frame()
+        took = time.time() - t0
+        # Held, the fetch would come back after the 2.5 s hold.
+        assert took < 1.5, f"attempt {attempt}: heartbeat and fetch took {took:.2f} s"

@@ -71,15 +71,3 @@ def test_slow_revocation(tmp_path):
         check(r)
         revoking = [s for m in r["timeline"]["members"] for s in m["segments"] if s["state"] == "Revoking"]
         assert any(s["end_ms"] - s["start_ms"] >= 1400 for s in revoking)
-
-
-def test_held_heartbeats_are_tolerated_by_librdkafka(tmp_path):
-    """With heartbeats held (a long poll), members still join, leave, commit and
-    hand partitions over without loss or double ownership. (The Java client was
-    shown to tolerate it with `cohort lab run ... --client java`.)"""
-    for scenario in ("scale-out", "scale-in"):
-        runs, _ = lab(tmp_path / scenario, scenario, "--protocol", "consumer",
-                      "--cohort-arg=--group-consumer-heartbeat-interval-ms=5000",
-                      "--cohort-arg=--group-consumer-hold-heartbeat-ms=4000")
-        for r in runs:
-            check(r)

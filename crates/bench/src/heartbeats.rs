@@ -51,6 +51,11 @@ struct Args {
     /// bumping that group's epoch and recomputing its target).
     #[arg(long, default_value_t = 0)]
     churn_members: usize,
+    /// Every member heartbeats at the interval the broker last gave it, as
+    /// clients do (instead of `--in-flight` or `--rate`): shows what a
+    /// heartbeat budget chooses and what it costs.
+    #[arg(long)]
+    follow: bool,
 }
 
 struct Member {
@@ -58,6 +63,8 @@ struct Member {
     id: String,
     epoch: i32,
     owned: Vec<(TopicId, Vec<i32>)>,
+    /// The interval the broker last gave.
+    interval_ms: i32,
 }
 
 /// CPU seconds (user + system) used so far by a process, from /proc (in
@@ -101,6 +108,7 @@ fn round(conn: &mut Conn, corr: &mut i32, members: &mut [Member], join: Option<&
         changed |=
             a.member_epoch != m.epoch || a.assignment.as_ref().is_some_and(|x| *x != m.owned);
         m.epoch = a.member_epoch;
+        m.interval_ms = a.heartbeat_interval_ms;
         if let Some(x) = a.assignment {
             m.owned = x;
         }
@@ -173,6 +181,63 @@ fn paced(
     (latencies, errors)
 }
 
+/// Closed loop at the broker's cadence: each member of `share` heartbeats
+/// when the interval from its last answer is up (the first ones spread over
+/// the first interval); returns latencies, errors and every interval given.
+fn follow(
+    addr: &str,
+    share: &[(String, String, i32, i32)],
+    deadline: Instant,
+) -> (Vec<Duration>, usize, Vec<i32>) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    const WINDOW: usize = 64;
+    let mut conn = Conn::connect(addr);
+    let start = Instant::now();
+    let mut due: BinaryHeap<(Reverse<Instant>, usize)> = share
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let spread = m.3.max(1) as u64 * i as u64 / share.len().max(1) as u64;
+            (Reverse(start + Duration::from_millis(spread)), i)
+        })
+        .collect();
+    let mut in_flight: VecDeque<(usize, Instant)> = VecDeque::new();
+    let (mut latencies, mut errors, mut intervals, mut corr) = (Vec::new(), 0usize, Vec::new(), 0);
+    loop {
+        let now = Instant::now();
+        while in_flight.len() < WINDOW && now < deadline {
+            match due.peek() {
+                Some((Reverse(at), i)) if *at <= now => {
+                    let i = *i;
+                    due.pop();
+                    let (g, id, epoch, _) = &share[i];
+                    corr += 1;
+                    let h = steady(&(g.clone(), id.clone(), *epoch));
+                    conn.send(&client::consumer_group_heartbeat_request(corr, &h));
+                    in_flight.push_back((i, now));
+                }
+                _ => break,
+            }
+        }
+        if let Some((i, sent)) = in_flight.pop_front() {
+            let a = client::consumer_group_heartbeat_response(conn.recv()).expect("heartbeat answer");
+            let answered = Instant::now();
+            latencies.push(answered - sent);
+            errors += usize::from(a.error != 0);
+            intervals.push(a.heartbeat_interval_ms);
+            due.push((Reverse(answered + Duration::from_millis(a.heartbeat_interval_ms.max(1) as u64)), i));
+            continue;
+        }
+        let next = due.peek().map(|(Reverse(at), _)| *at);
+        match next {
+            Some(at) if at < deadline => std::thread::sleep(at.saturating_duration_since(Instant::now())),
+            _ => break,
+        }
+    }
+    (latencies, errors, intervals)
+}
+
 /// Leaves and rejoins the churn group's members in turn until `deadline`;
 /// returns how many leave-and-rejoin cycles were answered.
 fn churn(addr: &str, topic: &str, members: Vec<Member>, deadline: Instant) -> usize {
@@ -227,6 +292,7 @@ fn main() {
                 id: format!("member-{run}-{g}-{i:05}"),
                 epoch: 0,
                 owned: vec![],
+                interval_ms: 0,
             })
         })
         .collect();
@@ -261,6 +327,7 @@ fn main() {
             id: format!("churn-{run}-{i:05}"),
             epoch: 0,
             owned: vec![],
+            interval_ms: 0,
         })
         .collect();
     let churning = if churning.is_empty() {
@@ -270,6 +337,9 @@ fn main() {
         settle(&addr, topic, &mut churning);
         Some(churning)
     };
+    if args.follow {
+        return follow_run(&args, &addr, &members);
+    }
     let cpu_before = cpu_seconds(args.broker_pid);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
@@ -350,6 +420,65 @@ fn main() {
         };
         println!(
             "cpu ({whose}): {:.2} s over {:.1} s = {:.0}% of one core, {:.1} us per heartbeat",
+            cpu,
+            elapsed,
+            cpu / elapsed * 100.0,
+            cpu / n.max(1) as f64 * 1e6
+        );
+    }
+}
+
+/// `--follow`: every member at the broker's cadence for `--seconds`.
+fn follow_run(args: &Args, addr: &str, members: &[Member]) {
+    let shares: Vec<Vec<(String, String, i32, i32)>> = (0..args.connections)
+        .map(|c| {
+            members
+                .iter()
+                .skip(c)
+                .step_by(args.connections)
+                .map(|m| (m.group.clone(), m.id.clone(), m.epoch, m.interval_ms))
+                .collect()
+        })
+        .collect();
+    let cpu_before = cpu_seconds(args.broker_pid);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let handles: Vec<_> = shares
+        .into_iter()
+        .map(|share| {
+            let addr = addr.to_string();
+            std::thread::spawn(move || follow(&addr, &share, deadline))
+        })
+        .collect();
+    let (mut latencies, mut errors, mut intervals) = (Vec::new(), 0, Vec::new());
+    for h in handles {
+        let (l, e, i) = h.join().unwrap();
+        latencies.extend(l);
+        errors += e;
+        intervals.extend(i);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_before.zip(cpu_seconds(args.broker_pid)).map(|(a, b)| b - a);
+    latencies.sort();
+    intervals.sort();
+    let n = latencies.len();
+    println!(
+        "members at the broker's cadence: {} members, {:.0} heartbeats/s ({} in {:.1} s, {} errors); interval given min {} ms, p50 {} ms, max {} ms; latency p50 {:.3} ms, p99 {:.3} ms",
+        members.len(),
+        n as f64 / elapsed,
+        n,
+        elapsed,
+        errors,
+        intervals.first().copied().unwrap_or(0),
+        intervals.get(intervals.len() / 2).copied().unwrap_or(0),
+        intervals.last().copied().unwrap_or(0),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+    );
+    if let Some(cpu) = cpu {
+        let whose = if args.broker_pid.is_some() { "broker" } else { "broker and load generator together" };
+        println!(
+            "cpu ({whose}): {:.2} s over {:.1} s = {:.1}% of one core, {:.1} us per heartbeat",
             cpu,
             elapsed,
             cpu / elapsed * 100.0,

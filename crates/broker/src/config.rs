@@ -107,9 +107,6 @@ pub struct BrokerConfig {
     /// Rewrite the coordinator log as a snapshot once it holds this many
     /// records and more than twice the live state.
     pub coordinator_compact_after: usize,
-    /// Hold a settled consumer-group member's heartbeat answer up to this long,
-    /// answering at once when its target changes (0: never hold).
-    pub consumer_hold_heartbeat_ms: i64,
 }
 
 impl BrokerConfig {
@@ -140,7 +137,6 @@ impl BrokerConfig {
             frame_read_timeout: Duration::from_secs(60),
             coordinator: cohort_coordinator::CoordinatorConfig::default(),
             coordinator_compact_after: 10_000,
-            consumer_hold_heartbeat_ms: 0,
         }
     }
 

@@ -9,7 +9,6 @@
 //! come from `next_deadline()`. On startup the log is replayed to rebuild every
 //! group, and it is compacted into a snapshot when it has grown well past it.
 
-use crate::hold::HeldHeartbeats;
 use cohort_coordinator::{Coordinator, CoordinatorConfig, Event, Input, RequestId};
 use cohort_log::LogStore;
 use crate::coordinator_log::{LoadError, Store};
@@ -89,14 +88,31 @@ impl CoordinatorHandle {
         rx.recv().ok()
     }
 
-    /// Sends a request; the answer arrives once it is decided and durable.
-    pub async fn call(&self, request: GroupRequest, connection: u64) -> Option<GroupResponse> {
+    /// Puts a request in the mailbox now, while the connection's later
+    /// requests are not yet read: the coordinator must see a connection's
+    /// requests (and the activity that releases a held heartbeat) in the
+    /// order they arrived, or a heartbeat read together with a commit could
+    /// be held after the commit came in, and the commit's answer wait behind
+    /// it. The answer arrives once it is decided and durable. Only a full
+    /// mailbox (the coordinator far behind) waits for room, in any order.
+    pub fn submit(
+        &self,
+        request: GroupRequest,
+        connection: u64,
+    ) -> impl std::future::Future<Output = Option<GroupResponse>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Request(request, tx, connection))
-            .await
-            .ok()?;
-        rx.await.ok()
+        let waiting = match self.tx.try_send(Msg::Request(request, tx, connection)) {
+            Err(mpsc::error::TrySendError::Full(msg)) => Some((self.tx.clone(), msg)),
+            // Sent; or the coordinator has stopped, and the dropped sender
+            // makes `rx` fail.
+            _ => None,
+        };
+        async move {
+            if let Some((mailbox, msg)) = waiting {
+                mailbox.send(msg).await.ok()?;
+            }
+            rx.await.ok()
+        }
     }
 
     /// The connection has sent a request behind a held heartbeat.
@@ -141,7 +157,6 @@ pub fn start(
     place: LogPlace<'_>,
     config: CoordinatorConfig,
     compact_after: usize,
-    hold_ms: i64,
     topics: TopicImage,
 ) -> Result<CoordinatorHandle, LoadError> {
     let (mut store, records) =
@@ -160,9 +175,8 @@ pub fn start(
         "coordinator loaded"
     );
     let (tx, rx) = mpsc::channel(4096);
-    let held = HeldHeartbeats::new(hold_ms, coordinator.config().consumer_heartbeat_interval_ms);
     let checkpoint = Arc::new(Mutex::new(Some(store.checkpoint())));
-    tokio::spawn(run(coordinator, store, rx, compact_after, held, checkpoint.clone(), topics_now));
+    tokio::spawn(run(coordinator, store, rx, compact_after, checkpoint.clone(), topics_now));
     Ok(CoordinatorHandle {
         tx,
         offline: None,
@@ -175,7 +189,6 @@ async fn run(
     mut store: Store,
     mut rx: mpsc::Receiver<Msg>,
     compact_after: usize,
-    mut held: HeldHeartbeats,
     checkpoint: Arc<Mutex<Option<(String, Checkpoint)>>>,
     mut topics: TopicImage,
 ) {
@@ -184,8 +197,8 @@ async fn run(
     let mut durable_end = store.log.end_offset();
     // Records in the last snapshot built (compacted or not).
     let mut last_snapshot_len = 0usize;
-    // Each reply's sender, connection, and group (for heartbeats).
-    let mut waiting: HashMap<RequestId, (Reply, u64, Option<String>)> = HashMap::new();
+    // Each parked request's reply sender.
+    let mut waiting: HashMap<RequestId, Reply> = HashMap::new();
     let mut next_id: RequestId = 1;
     let mut failed = false;
     loop {
@@ -207,10 +220,7 @@ async fn run(
                 Err(e) => tracing::debug!("coordinator log still failing: {e}"),
             }
         }
-        let deadline = match (coordinator.next_deadline(), held.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = coordinator.next_deadline();
         // While failed, wake every second to try again.
         let deadline = if failed {
             Some(crate::now_ms() + 1000)
@@ -234,14 +244,9 @@ async fn run(
                 loop {
                     match msg {
                         Msg::Request(request, reply, connection) => {
-                            held.release_connection(connection);
                             let id = next_id;
                             next_id += 1;
-                            let group = match &request {
-                                GroupRequest::ConsumerGroupHeartbeat(h) => Some(h.group_id.clone()),
-                                _ => None,
-                            };
-                            waiting.insert(id, (reply, connection, group));
+                            waiting.insert(id, reply);
                             inputs.push(Input::Request { id, request, entropy: rand::random(), connection });
                         }
                         Msg::Topics(image) => {
@@ -249,11 +254,9 @@ async fn run(
                             inputs.push(Input::Topics(image));
                         }
                         Msg::Release(connection) => {
-                            held.release_connection(connection);
                             inputs.push(Input::ConnectionActivity(connection));
                         }
                         Msg::Closed(connection) => {
-                            held.release_connection(connection);
                             inputs.push(Input::ConnectionClosed(connection));
                         }
                         Msg::Stop(ack) => {
@@ -273,27 +276,17 @@ async fn run(
             _ = sleep => inputs.push(Input::Tick),
         }
         let now = crate::now_ms();
-        held.release_due(now);
         let mut replies = Vec::new();
         let mut records = Vec::new();
-        // Members with something new to do: a held heartbeat of theirs goes now.
-        let mut wake: Vec<(String, String, bool)> = Vec::new();
         for input in inputs {
             let effects = coordinator.handle(now, input);
             for e in &effects.events {
                 tracing::debug!(?e, "coordinator event");
-                match e {
-                    Event::TargetChanged { group, member } => {
-                        wake.push((group.clone(), member.clone(), false))
+                if let Event::MemberRemoved { group, member, reason } = e {
+                    // Removals a client did not ask for are worth a line.
+                    if reason != "left the group" {
+                        tracing::info!(%group, %member, %reason, "member removed");
                     }
-                    Event::MemberRemoved { group, member, reason } => {
-                        // Removals a client did not ask for are worth a line.
-                        if reason != "left the group" {
-                            tracing::info!(%group, %member, %reason, "member removed");
-                        }
-                        wake.push((group.clone(), member.clone(), true))
-                    }
-                    _ => {}
                 }
             }
             records.extend(effects.records);
@@ -303,7 +296,7 @@ async fn run(
             // The log cannot be trusted: refuse rather than answer from state
             // that may not survive a restart.
             for (id, reply) in replies {
-                if let Some((tx, _, _)) = waiting.remove(&id) {
+                if let Some(tx) = waiting.remove(&id) {
                     let _ = tx.send(reply.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
                 }
             }
@@ -325,7 +318,7 @@ async fn run(
                 );
                 failed = true;
                 for (id, reply) in replies {
-                    if let Some((tx, _, _)) = waiting.remove(&id) {
+                    if let Some(tx) = waiting.remove(&id) {
                         let _ = tx.send(reply.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE));
                     }
                 }
@@ -337,18 +330,9 @@ async fn run(
             *checkpoint.lock().unwrap() = Some(store.checkpoint());
         }
         for (id, reply) in replies {
-            if let Some((tx, connection, group)) = waiting.remove(&id) {
-                if let Some((tx, reply)) = held.park(now, group.as_deref(), connection, tx, reply) {
-                    // The client may have gone; nothing to do then.
-                    let _ = tx.send(reply);
-                }
-            }
-        }
-        for (group, member, gone) in wake {
-            if gone {
-                held.forget(&group, &member);
-            } else {
-                held.release_member(&group, &member);
+            if let Some(tx) = waiting.remove(&id) {
+                // The client may have gone; nothing to do then.
+                let _ = tx.send(reply);
             }
         }
         // The snapshot copies the whole durable state: build it only once the
@@ -394,7 +378,7 @@ async fn run(
 /// Answers every request still waiting on the coordinator with
 /// COORDINATOR_NOT_AVAILABLE: a dropped reply is answered so by the request
 /// path (the client finds the coordinator and retries).
-fn refuse_all(waiting: &mut HashMap<RequestId, (Reply, u64, Option<String>)>) {
+fn refuse_all(waiting: &mut HashMap<RequestId, Reply>) {
     waiting.clear();
 }
 

@@ -10,7 +10,6 @@ mod coordination;
 mod coordinator_log;
 mod data;
 mod durability;
-mod hold;
 mod partition;
 mod partition_dirs;
 mod producers;
@@ -186,7 +185,6 @@ impl Broker {
             place,
             config.coordinator.clone(),
             config.coordinator_compact_after,
-            config.consumer_hold_heartbeat_ms,
             image,
         ) {
             Ok(handle) => handle,
@@ -345,18 +343,15 @@ impl Broker {
             }
             _ => {}
         }
-        let handle = self.groups.clone();
-        let connection = client.connection;
+        let refused = g.refused(cohort_types::ErrorCode::COORDINATOR_NOT_AVAILABLE);
+        let trace = matches!(g, cohort_types::group::GroupRequest::ConsumerGroupHeartbeat(_));
+        if trace {
+            tracing::debug!(request = ?g, "group request");
+        }
+        // Queued now, in the order the connection's requests were read.
+        let answer = self.groups.submit(g, client.connection);
         Reply::Later(Box::pin(async move {
-            let refused = g.refused(cohort_types::ErrorCode::COORDINATOR_NOT_AVAILABLE);
-            let trace = matches!(
-                g,
-                cohort_types::group::GroupRequest::ConsumerGroupHeartbeat(_)
-            );
-            if trace {
-                tracing::debug!(request = ?g, "group request");
-            }
-            let response = handle.call(g, connection).await.unwrap_or(refused);
+            let response = answer.await.unwrap_or(refused);
             if trace {
                 tracing::debug!(?response, "group response");
             }
@@ -367,7 +362,7 @@ impl Broker {
     /// A connection sent a request while an earlier one is unanswered: a
     /// heartbeat held for it must go now (answers go out in order).
     pub fn release_held(&self, connection: u64) {
-        if self.config.consumer_hold_heartbeat_ms > 0 || self.config.coordinator.classic_hold_heartbeat_ms > 0 {
+        if self.config.coordinator.classic_hold_heartbeat_ms > 0 {
             self.groups.release(connection);
         }
     }

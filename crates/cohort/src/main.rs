@@ -260,15 +260,27 @@ struct ServeArgs {
         default_value_t = 45_000
     )]
     group_consumer_session_timeout_ms: i32,
-    /// Heartbeat interval given to settled consumer-protocol members
-    /// (group.consumer.heartbeat.interval.ms; Kafka's default is 5000). It
-    /// bounds how soon an owner hears it must give a partition up.
+    /// The longest heartbeat interval a settled consumer-protocol member is
+    /// given (group.consumer.heartbeat.interval.ms; Kafka gives every member
+    /// this, 5000 by default). With a heartbeat budget, members get less.
     #[arg(
         long,
         env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS",
-        default_value_t = 1_000
+        default_value_t = 5_000
     )]
     group_consumer_heartbeat_interval_ms: i32,
+    /// Heartbeats per second that settled consumer-protocol members of every
+    /// group may spend together: each is given the shortest interval this
+    /// allows (members x 1000 / budget ms), between
+    /// --group-consumer-heartbeat-interval-floor-ms and
+    /// --group-consumer-heartbeat-interval-ms. An owner hears that it must
+    /// give a partition up at its next heartbeat, so a shorter interval is a
+    /// faster rebalance. 0 gives everyone the fixed interval, as Kafka does.
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_BUDGET", default_value_t = 5_000)]
+    group_consumer_heartbeat_budget: u32,
+    /// The shortest interval the heartbeat budget gives a settled member.
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_FLOOR_MS", default_value_t = 50)]
+    group_consumer_heartbeat_interval_floor_ms: i32,
     /// Heartbeat interval given to members with reconciliation pending (revoke,
     /// pick up released partitions, move to a new epoch).
     #[arg(
@@ -307,16 +319,6 @@ struct ServeArgs {
         default_value = "uniform,range"
     )]
     group_consumer_assignors: String,
-    /// Hold a settled consumer-protocol member's heartbeat answer up to this
-    /// long and answer it the moment its target assignment changes (a long
-    /// poll; a later request on the same connection releases it). 0 turns
-    /// holding off.
-    #[arg(
-        long,
-        env = "COHORT_GROUP_CONSUMER_HOLD_HEARTBEAT_MS",
-        default_value_t = 0
-    )]
-    group_consumer_hold_heartbeat_ms: i64,
     /// Least time between two resolutions of one consumer group's regex
     /// subscriptions, so topics created together join in one rebalance (Kafka:
     /// a fixed 10 s).
@@ -452,7 +454,9 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
         args.group_consumer_assignment_interval_ms.max(0);
     config.coordinator.consumer_reconcile_heartbeat_interval_ms =
         args.group_consumer_reconcile_heartbeat_interval_ms.max(1);
-    config.consumer_hold_heartbeat_ms = args.group_consumer_hold_heartbeat_ms.max(0);
+    config.coordinator.consumer_heartbeat_budget_per_s = args.group_consumer_heartbeat_budget;
+    config.coordinator.consumer_heartbeat_interval_floor_ms =
+        args.group_consumer_heartbeat_interval_floor_ms.max(1);
     config.coordinator.member_disconnect_grace_ms = args.group_member_disconnect_grace_ms.max(-1);
     config.coordinator.classic_hold_heartbeat_ms = args.group_classic_hold_heartbeat_ms.max(0);
     config.coordinator.consumer_regex_refresh_min_interval_ms =

@@ -51,10 +51,16 @@ pub struct CoordinatorConfig {
     pub offset_metadata_max_bytes: usize,
     /// group.consumer.session.timeout.ms
     pub consumer_session_timeout_ms: i32,
-    /// group.consumer.heartbeat.interval.ms: the interval a settled member of a
-    /// consumer group is given. It bounds how soon an owner hears that it must
-    /// give a partition up; 1 s (Kafka: 5 s) by measurement, see README.
+    /// group.consumer.heartbeat.interval.ms: the longest interval a settled
+    /// member of a consumer group is given (Kafka gives every member this).
     pub consumer_heartbeat_interval_ms: i32,
+    /// Heartbeats per second settled consumer-protocol members may spend
+    /// together; they get the shortest interval it allows, between the floor
+    /// and `consumer_heartbeat_interval_ms` (see `consumer::cadence`). 0:
+    /// every settled member gets `consumer_heartbeat_interval_ms`.
+    pub consumer_heartbeat_budget_per_s: u32,
+    /// The shortest interval the budget gives a settled member.
+    pub consumer_heartbeat_interval_floor_ms: i32,
     /// The interval given to a member with reconciliation work pending
     /// (partitions to revoke, to pick up, or a new epoch to move to).
     pub consumer_reconcile_heartbeat_interval_ms: i32,
@@ -97,7 +103,9 @@ impl Default for CoordinatorConfig {
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
             consumer_session_timeout_ms: 45_000,
-            consumer_heartbeat_interval_ms: 1_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_heartbeat_budget_per_s: 5_000,
+            consumer_heartbeat_interval_floor_ms: 50,
             consumer_reconcile_heartbeat_interval_ms: 50,
             consumer_max_group_size: i32::MAX as usize,
             consumer_assignment_interval_ms: 100,
@@ -154,13 +162,6 @@ pub enum Event {
         member: String,
         reason: String,
     },
-    /// A consumer-group member's target assignment changed: it has
-    /// partitions to give up or to receive. A shell holding that member's
-    /// heartbeat answers it now.
-    TargetChanged {
-        group: String,
-        member: String,
-    },
 }
 
 #[derive(Default, Debug)]
@@ -187,6 +188,8 @@ pub struct Coordinator {
     pub(crate) connections: connections::Connections,
     /// Classic heartbeats whose answers are held (soft state).
     pub(crate) held: hold::Held,
+    /// Members of every consumer group (the heartbeat budget's divisor).
+    pub(crate) consumer_members: usize,
 }
 
 /// Collects effects while handling one input; records are applied through
@@ -216,6 +219,7 @@ impl Coordinator {
             topics_version: 0,
             connections: Default::default(),
             held: Default::default(),
+            consumer_members: 0,
         }
     }
 
@@ -253,6 +257,10 @@ impl Coordinator {
             } => {
                 let speaker = connections::speaker(&request);
                 let classic_heartbeat = matches!(request, GroupRequest::Heartbeat(_));
+                // Answers go out in request order: whatever is held on this
+                // connection goes first, or this request's answer would wait
+                // behind it.
+                self.release_connection(now, connection, &mut out);
                 self.request(now, id, request, entropy, connection, &mut out);
                 let speaker = speaker.map(|key| {
                     let reply = out.effects.replies.iter().rev().find(|(r, _)| *r == id).map(|(_, r)| r);
@@ -390,10 +398,15 @@ impl Coordinator {
                 self.groups.remove(group_id);
             }
             Record::ConsumerGroupTombstone { group_id } => {
-                self.consumer_groups.remove(group_id);
+                if let Some(g) = self.consumer_groups.remove(group_id) {
+                    self.consumer_members -= g.members.len();
+                }
                 self.offsets.remove(group_id);
             }
-            other => consumer::replay(&mut self.consumer_groups, other),
+            other => {
+                let joined = consumer::replay(&mut self.consumer_groups, other);
+                self.consumer_members = self.consumer_members.saturating_add_signed(joined);
+            }
         }
     }
 

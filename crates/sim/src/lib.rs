@@ -188,6 +188,11 @@ fn coordinator_config(seed: u64) -> CoordinatorConfig {
         initial_rebalance_delay_ms: 500,
         consumer_session_timeout_ms: consumer::SESSION_MS as i32,
         consumer_heartbeat_interval_ms: 1_000,
+        // Every third seed gives every member Kafka's fixed interval; the
+        // others spend a budget small enough to move intervals as members
+        // come and go.
+        consumer_heartbeat_budget_per_s: if seed % 3 == 0 { 0 } else { 20 },
+        consumer_heartbeat_interval_floor_ms: 100,
         // Odd seeds hold classic heartbeats, even ones answer at once: the
         // sweep covers both.
         classic_hold_heartbeat_ms: if seed % 2 == 1 { 2_500 } else { 0 },
@@ -742,6 +747,14 @@ impl World {
         // Live state equals the state replayed from the records.
         if self.coordinator.snapshot() != self.shadow.snapshot() {
             return Err("live coordinator state differs from its replayed records".into());
+        }
+        // The heartbeat budget divides by the members there are.
+        if self.coordinator.settled_interval_ms() != self.shadow.settled_interval_ms() {
+            return Err(format!(
+                "settled interval {} ms live, {} ms replayed",
+                self.coordinator.settled_interval_ms(),
+                self.shadow.settled_interval_ms()
+            ));
         }
         // After a failed write, the live state is exactly the log's.
         if self.live_from_log_checked {

@@ -286,13 +286,22 @@ impl Coordinator {
             && m.member_epoch == g.assignment_epoch
             && g.epoch == g.assignment_epoch
             && !regex_waiting;
+        let settled_interval = self.settled_interval_ms();
         if settled {
-            self.config.consumer_heartbeat_interval_ms
+            settled_interval
         } else {
-            self.config
-                .consumer_reconcile_heartbeat_interval_ms
-                .min(self.config.consumer_heartbeat_interval_ms)
+            self.config.consumer_reconcile_heartbeat_interval_ms.min(settled_interval)
         }
+    }
+
+    /// What the heartbeat budget gives a settled member now.
+    pub fn settled_interval_ms(&self) -> i32 {
+        super::cadence::settled_interval_ms(
+            self.consumer_members,
+            self.config.consumer_heartbeat_budget_per_s,
+            self.config.consumer_heartbeat_interval_floor_ms,
+            self.config.consumer_heartbeat_interval_ms,
+        )
     }
 
     /// Finds (or creates, or replaces for a static rejoin) the member, checking
@@ -535,10 +544,6 @@ impl Coordinator {
             .filter(|(id, a)| g.targets.get(id) != Some(a) || !g.targets.contains_key(id))
             .collect();
         for (member_id, a) in changed {
-            out.event(Event::TargetChanged {
-                group: gid.to_string(),
-                member: member_id.clone(),
-            });
             self.emit(
                 out,
                 Record::ConsumerTarget {

@@ -3,6 +3,7 @@
 //! server-side assignor and moves each member toward it on its own (revoke
 //! first, then assign what others have released).
 
+pub mod cadence;
 mod heartbeat;
 mod reconcile;
 mod regex;
@@ -212,8 +213,10 @@ fn count_subscribers(counts: &mut BTreeMap<String, usize>, key: Option<&str>, de
     }
 }
 
-/// Applies one consumer-group record.
-pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Record) {
+/// Applies one consumer-group record; returns by how much it changed the
+/// number of members (of every group).
+pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Record) -> isize {
+    let mut joined = 0;
     match record {
         Record::ConsumerGroupEpoch {
             group_id,
@@ -225,14 +228,16 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
             g.subscription = subscription.clone();
         }
         Record::ConsumerGroupTombstone { group_id } => {
-            groups.remove(group_id);
+            if let Some(g) = groups.remove(group_id) {
+                joined -= g.members.len() as isize;
+            }
         }
         Record::ConsumerMember(r) => {
             let g = group(groups, &r.group_id);
-            let m = g
-                .members
-                .entry(r.member_id.clone())
-                .or_insert_with(|| ConsumerMember::new(&r.member_id));
+            let m = g.members.entry(r.member_id.clone()).or_insert_with(|| {
+                joined += 1;
+                ConsumerMember::new(&r.member_id)
+            });
             if let Some(old) = &m.instance_id {
                 if Some(old) != r.instance_id.as_ref()
                     && g.static_members.get(old) == Some(&r.member_id)
@@ -278,6 +283,7 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
         } => {
             if let Some(g) = groups.get_mut(group_id) {
                 if let Some(m) = g.members.remove(member_id) {
+                    joined -= 1;
                     g.index_member(&m, false);
                     count_subscribers(
                         &mut g.regex_subscribers,
@@ -313,10 +319,10 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
         }
         Record::ConsumerCurrent(r) => {
             let g = group(groups, &r.group_id);
-            let mut m = g
-                .members
-                .remove(&r.member_id)
-                .unwrap_or_else(|| ConsumerMember::new(&r.member_id));
+            let mut m = g.members.remove(&r.member_id).unwrap_or_else(|| {
+                joined += 1;
+                ConsumerMember::new(&r.member_id)
+            });
             g.index_member(&m, false);
             m.state = MemberState::from_u8(r.state);
             m.member_epoch = r.member_epoch;
@@ -348,6 +354,7 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
         }
         _ => {}
     }
+    joined
 }
 
 /// The records that rebuild one consumer group (for snapshots and compaction).

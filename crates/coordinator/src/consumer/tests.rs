@@ -22,6 +22,8 @@ struct Script {
 fn config() -> CoordinatorConfig {
     CoordinatorConfig {
         consumer_heartbeat_interval_ms: 5000,
+        // Kafka's fixed interval: the budget has traces of its own.
+        consumer_heartbeat_budget_per_s: 0,
         consumer_reconcile_heartbeat_interval_ms: 50,
         // These traces pin the protocol's rules with every change assigned at
         // once; the batching of assignments has traces of its own.
@@ -134,11 +136,12 @@ impl Script {
 
     /// Live state equals what replaying every record emitted so far rebuilds.
     fn check_replay(&self) {
-        let mut fresh = Coordinator::new(config());
+        let mut fresh = Coordinator::new(self.c.config().clone());
         for r in &self.records {
             fresh.replay(r);
         }
         assert_eq!(fresh.snapshot(), self.c.snapshot());
+        assert_eq!(fresh.settled_interval_ms(), self.c.settled_interval_ms());
     }
 }
 
@@ -771,4 +774,6 @@ fn a_change_after_a_quiet_interval_is_assigned_at_once() {
     assert_eq!(s.c.next_deadline().map(|d| d > s.now + 1000), Some(true), "no assignment timer left armed");
 }
 
+mod budget;
+mod handover;
 mod disconnect;

@@ -64,6 +64,29 @@ fn a_later_request_on_the_same_connection_releases_the_held_one_first() {
     assert_eq!(answer(&s, other), None, "another connection's stays held");
 }
 
+/// librdkafka sends its first Heartbeat and its OffsetFetch together right
+/// after SyncGroup; when both are read at once the shell's activity signal
+/// can reach the coordinator before the Heartbeat does. A group request on
+/// the connection releases the held answer by itself, first, so the fetch's
+/// answer never waits behind it.
+#[test]
+fn a_group_request_on_the_same_connection_releases_the_held_one_by_itself() {
+    let mut s = holding();
+    let ids = stable_group(&mut s, 2);
+    let hb = beat(&mut s, &ids[0], 10);
+    let before = s.replies.len();
+    s.connection = 10;
+    let fetch = s.send(GroupRequest::OffsetFetch(OffsetFetchRequest {
+        groups: vec![("g".into(), None)],
+        require_stable: false,
+        members: vec![None],
+    }));
+    assert_eq!(answer(&s, hb), Some(ErrorCode::NONE));
+    let order: Vec<RequestId> = s.replies[before..].iter().map(|(i, _)| *i).collect();
+    assert_eq!(order, vec![hb, fetch], "the held answer goes first");
+    assert_eq!(s.c.held_heartbeats(), 0);
+}
+
 #[test]
 fn a_closed_connection_releases_its_held_heartbeat() {
     let mut s = holding();
