@@ -213,7 +213,13 @@ fn follow(
                     due.pop();
                     let (g, id, epoch, _) = &share[i];
                     corr += 1;
-                    let h = steady(&(g.clone(), id.clone(), *epoch));
+                    let h = Heartbeat {
+                        group_id: g,
+                        member_id: id,
+                        member_epoch: *epoch,
+                        join_topics: None,
+                        owned: None,
+                    };
                     conn.send(&client::consumer_group_heartbeat_request(corr, &h));
                     in_flight.push_back((i, now));
                 }

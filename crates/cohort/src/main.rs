@@ -214,6 +214,11 @@ struct ServeArgs {
         default_value_t = 3000
     )]
     group_initial_rebalance_delay_ms: i32,
+    /// End an empty classic group's first rebalance once this many ms pass
+    /// without another member joining, instead of waiting out the whole
+    /// initial delay (0: only the delay ends it, as in Kafka).
+    #[arg(long, env = "COHORT_GROUP_INITIAL_REBALANCE_QUIET_MS", default_value_t = 0)]
+    group_initial_rebalance_quiet_ms: i64,
     /// Smallest session timeout a member may ask for (group.min.session.timeout.ms).
     #[arg(
         long,
@@ -304,10 +309,10 @@ struct ServeArgs {
     group_member_disconnect_grace_ms: i64,
     /// Hold a classic member's Heartbeat answer in a stable group up to this
     /// long and answer it REBALANCE_IN_PROGRESS the moment a rebalance starts
-    /// (a long poll; a later request on the same connection releases it, and
-    /// it is kept a second inside the member's session). 0 answers at once,
-    /// as Kafka does.
-    #[arg(long, env = "COHORT_GROUP_CLASSIC_HOLD_HEARTBEAT_MS", default_value_t = 0)]
+    /// (a long poll; any later request on the same connection releases it,
+    /// and it is kept a second inside the member's session). 0 answers at
+    /// once, as Kafka does.
+    #[arg(long, env = "COHORT_GROUP_CLASSIC_HOLD_HEARTBEAT_MS", default_value_t = 2_500)]
     group_classic_hold_heartbeat_ms: i64,
     /// Most members a consumer group may have (group.consumer.max.size).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX as usize)]
@@ -440,6 +445,7 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     config.recovery_point_checkpoint_interval =
         Duration::from_millis(args.recovery_point_checkpoint_interval_ms.max(1));
     config.coordinator.initial_rebalance_delay_ms = args.group_initial_rebalance_delay_ms.max(0);
+    config.coordinator.initial_rebalance_quiet_ms = args.group_initial_rebalance_quiet_ms.max(0);
     config.coordinator.min_session_timeout_ms = args.group_min_session_timeout_ms;
     config.coordinator.max_session_timeout_ms = args.group_max_session_timeout_ms;
     config.coordinator.max_group_size = args.group_max_size.max(1);

@@ -15,6 +15,9 @@ pub enum TimerKey {
     Join { group: String },
     /// The first rebalance of an empty group (group.initial.rebalance.delay.ms).
     InitialDelay { group: String },
+    /// The first rebalance of an empty group has seen no new member for
+    /// `initial_rebalance_quiet_ms`.
+    InitialQuiet { group: String },
     /// Members that got a JoinGroup answer but never sent SyncGroup.
     Sync { group: String },
     /// A consumer-group member's session.
@@ -86,6 +89,7 @@ impl Timers {
                 | TimerKey::PendingMember { group: g, .. }
                 | TimerKey::Join { group: g }
                 | TimerKey::InitialDelay { group: g }
+                | TimerKey::InitialQuiet { group: g }
                 | TimerKey::Sync { group: g }
                 | TimerKey::ConsumerSession { group: g, .. }
                 | TimerKey::ConsumerRebalance { group: g, .. }

@@ -186,6 +186,9 @@ struct World {
 fn coordinator_config(seed: u64) -> CoordinatorConfig {
     CoordinatorConfig {
         initial_rebalance_delay_ms: 500,
+        // Every fourth seed ends a new group's first rebalance once joins
+        // pause for 100 ms.
+        initial_rebalance_quiet_ms: if seed % 4 == 1 { 100 } else { 0 },
         consumer_session_timeout_ms: consumer::SESSION_MS as i32,
         consumer_heartbeat_interval_ms: 1_000,
         // Every third seed gives every member Kafka's fixed interval; the

@@ -249,7 +249,9 @@ impl Coordinator {
         let g = self.groups.get_mut(group_id).unwrap();
         if g.is(GroupState::PreparingRebalance) && g.previous_state == GroupState::Empty {
             g.new_member_added = true;
+            self.arm_initial_quiet(now, group_id);
         }
+        let g = self.groups.get_mut(group_id).unwrap();
         let member_id = member.member_id.clone();
         g.add_member(member);
         // It cannot heartbeat while its join is parked: give it the new-member
@@ -469,6 +471,7 @@ impl Coordinator {
                 },
                 now + delay,
             );
+            self.arm_initial_quiet(now, group_id);
         } else {
             self.timers.arm(
                 TimerKey::Join {
@@ -516,6 +519,28 @@ impl Coordinator {
         }
     }
 
+    /// With `initial_rebalance_quiet_ms` set, a new group's first rebalance
+    /// also ends once that long passes without another member joining: members
+    /// that start together still join in one rebalance, without waiting out
+    /// the whole delay (3 s, extended by every join) when the last of them has
+    /// long arrived.
+    fn arm_initial_quiet(&mut self, now: Millis, group_id: &str) {
+        let quiet = self.config.initial_rebalance_quiet_ms;
+        if quiet > 0 {
+            let key = TimerKey::InitialQuiet { group: group_id.to_string() };
+            self.timers.arm(key, now + quiet);
+        }
+    }
+
+    pub(crate) fn initial_quiet_elapsed(&mut self, now: Millis, group_id: &str, out: &mut Out) {
+        let quiet_initial = self.groups.get(group_id).is_some_and(|g| {
+            g.is(GroupState::PreparingRebalance) && g.initial_delay.is_some()
+        });
+        if quiet_initial {
+            self.complete_join(now, group_id, out);
+        }
+    }
+
     pub(crate) fn join_timeout(&mut self, now: Millis, group_id: &str, out: &mut Out) {
         if self
             .groups
@@ -532,6 +557,9 @@ impl Coordinator {
             group: group_id.to_string(),
         });
         self.timers.cancel(&TimerKey::InitialDelay {
+            group: group_id.to_string(),
+        });
+        self.timers.cancel(&TimerKey::InitialQuiet {
             group: group_id.to_string(),
         });
         let g = self.groups.get_mut(group_id).unwrap();
