@@ -153,3 +153,38 @@ def test_list_offsets_sentinels_need_their_version_and_nothing_is_tiered(broker)
     assert list_offsets_flexible(c, 11, "sentinels", 0, -6) == (0, -1, -1, -1)
     assert list_offsets_flexible(c, 11, "sentinels", 0, -1) == (0, -1, 2, 0)
     assert list_offsets_flexible(c, 11, "sentinels", 0, -2) == (0, -1, 0, 0)
+
+
+def test_a_request_behind_a_fetch_long_poll_ends_the_poll(broker):
+    """Answers go out in request order, so a request sent behind a fetch that is
+    waiting for data would wait out the whole poll. librdkafka sends a newly
+    assigned partition's ListOffsets on the connection it fetches on: the poll
+    ends when the request arrives (with what there is), as a held heartbeat
+    does."""
+    import time
+
+    from kafka_wire import string
+
+    c = Conn(broker.bootstrap)
+    metadata_v1_create(c, "polled")
+
+    def fetch_v4(max_wait_ms):
+        body = (struct.pack(">iiiib", -1, max_wait_ms, 1_000_000, 1_000_000, 0) + struct.pack(">i", 1)
+                + string("polled") + struct.pack(">i", 1) + struct.pack(">iqi", 0, 0, 1_000_000))
+        return c.request(FETCH, 4, body)
+
+    # Alone, the poll runs its course (nothing arrives to fill min_bytes).
+    t0 = time.time()
+    corr = fetch_v4(1500)
+    assert struct.unpack(">i", c.read_frame()[:4])[0] == corr
+    alone = time.time() - t0
+    assert alone >= 1.4, f"the poll ended after {alone:.2f} s with nothing to send"
+    # With a ListOffsets behind it, both are answered at once, in order.
+    t0 = time.time()
+    fetch = fetch_v4(30_000)
+    offsets = c.request(2, 4, struct.pack(">ib", -1, 0) + struct.pack(">i", 1) + string("polled")
+                        + struct.pack(">i", 1) + struct.pack(">iiq", 0, -1, -1))
+    first, second = c.read_frame(), c.read_frame()
+    took = time.time() - t0
+    assert [struct.unpack(">i", f[:4])[0] for f in (first, second)] == [fetch, offsets]
+    assert took < 5, f"the ListOffsets waited {took:.2f} s behind the fetch"

@@ -166,9 +166,17 @@ impl Broker {
         }))
     }
 
-    pub(crate) fn fetch(self: &Arc<Self>, r: FetchRequest) -> Reply {
+    /// A long poll: answered when there is enough to send, when the wait is
+    /// up, or when the connection sends another request behind it
+    /// (`later_requests`), whose answer must not wait out the poll.
+    pub(crate) fn fetch(
+        self: &Arc<Self>,
+        r: FetchRequest,
+        mut later_requests: tokio::sync::watch::Receiver<u64>,
+    ) -> Reply {
         let mut changed = self.data_changed.subscribe();
         changed.borrow_and_update();
+        later_requests.borrow_and_update();
         let (first, done) = self.fetch_once(&r);
         if done || r.max_wait_ms <= 0 {
             return Reply::Now(Response::Fetch(first));
@@ -177,11 +185,15 @@ impl Broker {
         let broker = self.clone();
         Reply::Later(Box::pin(async move {
             loop {
-                // Woken by any high watermark moving, or by the deadline.
-                let woke = tokio::time::timeout_at(deadline, changed.changed()).await;
+                // Woken by any high watermark moving, by the deadline, or by
+                // a request queued behind this one.
+                let woke = tokio::select! {
+                    w = tokio::time::timeout_at(deadline, changed.changed()) => matches!(w, Ok(Ok(()))),
+                    _ = later_requests.changed() => false,
+                };
                 changed.borrow_and_update();
                 let (resp, done) = broker.fetch_once(&r);
-                if done || !matches!(woke, Ok(Ok(()))) {
+                if done || !woke {
                     return Response::Fetch(resp);
                 }
             }

@@ -90,10 +90,17 @@ pub fn lock_data_dir(data_dir: &std::path::Path) -> io::Result<std::fs::File> {
 }
 
 /// Who sent a request, as far as the broker can tell.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ClientInfo {
     /// Which connection the request came on (unique for the process).
     pub connection: u64,
+    /// Changes whenever the connection sends a request while earlier ones are
+    /// unanswered. Answers go out in request order, so a fetch long poll ends
+    /// early when it changes: librdkafka sends a newly assigned partition's
+    /// ListOffsets on the connection it fetches on, and that answer (and the
+    /// partition's first records) would otherwise wait out the poll
+    /// (fetch.wait.max.ms, 500 ms).
+    pub later_requests: tokio::sync::watch::Receiver<u64>,
     pub client_id: String,
     /// As Kafka prints it: "/" and the peer's IP address.
     pub client_host: String,
@@ -263,7 +270,7 @@ impl Broker {
                 self.blocking(move |b| Response::CreatePartitions(b.create_partitions(r)))
             }
             Request::Produce(r) => self.produce(r),
-            Request::Fetch(r) => self.fetch(r),
+            Request::Fetch(r) => self.fetch(r, client.later_requests.clone()),
             Request::ListOffsets(r) => Reply::Now(Response::ListOffsets(self.list_offsets(r))),
             Request::InitProducerId(r) => {
                 Reply::Now(Response::InitProducerId(self.init_producer_id(r)))

@@ -171,7 +171,7 @@ fn dispatch(
     broker: &Arc<Broker>,
     frame: Bytes,
     peer: &SocketAddr,
-    connection: u64,
+    connection: (u64, &watch::Receiver<u64>),
 ) -> Result<(Answer, bool), String> {
     let (header, decoded) = decode_request(frame).map_err(|e| e.to_string())?;
     let heartbeat = matches!(header.api_key, HEARTBEAT | CONSUMER_GROUP_HEARTBEAT);
@@ -188,7 +188,7 @@ fn dispatch_decoded(
     header: cohort_protocol::RequestHeader,
     decoded: Decoded,
     peer: &SocketAddr,
-    connection: u64,
+    (connection, arrivals): (u64, &watch::Receiver<u64>),
 ) -> Result<Answer, String> {
     match decoded {
         Decoded::ApiVersions(ask) => {
@@ -198,6 +198,7 @@ fn dispatch_decoded(
         Decoded::Request(request) => {
             let client = crate::ClientInfo {
                 connection,
+                later_requests: arrivals.clone(),
                 client_id: header.client_id.clone().unwrap_or_default(),
                 client_host: format!("/{}", peer.ip()),
             };
@@ -309,6 +310,9 @@ async fn connection(
     let _closed = ConnectionEnds { broker: broker.clone(), connection };
     // A heartbeat is among the unanswered requests: its answer may be held.
     let mut heartbeat_pending = false;
+    // Counts requests that arrived behind unanswered ones: a fetch long poll
+    // ends when one does (see `ClientInfo::later_requests`).
+    let (arrivals, arrivals_rx) = watch::channel(0u64);
     let mut last_activity = tokio::time::Instant::now();
     // When the first byte of a frame not yet whole arrived.
     let mut frame_started: Option<tokio::time::Instant> = None;
@@ -318,7 +322,10 @@ async fn connection(
                 Ok(Some(frame)) => {
                     let size = frame.len() + 4;
                     frame_started = None;
-                    match dispatch(&broker, frame, &peer, connection) {
+                    if !in_flight.is_empty() {
+                        arrivals.send_modify(|n| *n += 1);
+                    }
+                    match dispatch(&broker, frame, &peer, (connection, &arrivals_rx)) {
                         Ok((answer, heartbeat)) => {
                             if heartbeat_pending {
                                 broker.release_held(connection);
