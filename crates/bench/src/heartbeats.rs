@@ -203,6 +203,8 @@ fn follow(
         })
         .collect();
     let mut in_flight: VecDeque<(usize, Instant)> = VecDeque::new();
+    // Each member moves to the epoch its answers carry, as a client does.
+    let mut epochs: Vec<i32> = share.iter().map(|m| m.2).collect();
     let (mut latencies, mut errors, mut intervals, mut corr) = (Vec::new(), 0usize, Vec::new(), 0);
     loop {
         let now = Instant::now();
@@ -211,12 +213,12 @@ fn follow(
                 Some((Reverse(at), i)) if *at <= now => {
                     let i = *i;
                     due.pop();
-                    let (g, id, epoch, _) = &share[i];
+                    let (g, id, _, _) = &share[i];
                     corr += 1;
                     let h = Heartbeat {
                         group_id: g,
                         member_id: id,
-                        member_epoch: *epoch,
+                        member_epoch: epochs[i],
                         join_topics: None,
                         owned: None,
                     };
@@ -230,14 +232,23 @@ fn follow(
             let a = client::consumer_group_heartbeat_response(conn.recv()).expect("heartbeat answer");
             let answered = Instant::now();
             latencies.push(answered - sent);
-            errors += usize::from(a.error != 0);
-            intervals.push(a.heartbeat_interval_ms);
-            due.push((Reverse(answered + Duration::from_millis(a.heartbeat_interval_ms.max(1) as u64)), i));
+            // An error is counted and retried a second later (a client backs off).
+            let wait = if a.error != 0 {
+                errors += 1;
+                1000
+            } else {
+                epochs[i] = a.member_epoch;
+                intervals.push(a.heartbeat_interval_ms);
+                a.heartbeat_interval_ms.max(1) as u64
+            };
+            due.push((Reverse(answered + Duration::from_millis(wait)), i));
             continue;
         }
         let next = due.peek().map(|(Reverse(at), _)| *at);
         match next {
-            Some(at) if at < deadline => std::thread::sleep(at.saturating_duration_since(Instant::now())),
+            Some(at) if at < deadline && Instant::now() < deadline => {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()))
+            }
             _ => break,
         }
     }

@@ -281,7 +281,7 @@ struct ServeArgs {
     /// --group-consumer-heartbeat-interval-ms. An owner hears that it must
     /// give a partition up at its next heartbeat, so a shorter interval is a
     /// faster rebalance. 0 gives everyone the fixed interval, as Kafka does.
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_BUDGET", default_value_t = 5_000)]
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_BUDGET", default_value_t = 2_000)]
     group_consumer_heartbeat_budget: u32,
     /// The shortest interval the heartbeat budget gives a settled member.
     #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_FLOOR_MS", default_value_t = 50)]

@@ -18,14 +18,15 @@
 //! leaving members slower than Kafka would. A budget of 0 turns the rule off:
 //! every settled member gets the ceiling, as in Kafka.
 //!
-//! Worked example, budget 5,000/s, floor 50 ms, ceiling 5 s:
+//! Worked example, the defaults (budget 2,000/s, floor 50 ms, ceiling 5 s):
 //!
 //! | members | budget allows | given  | heartbeats/s |
 //! |---------|---------------|--------|--------------|
-//! | 10      | 2 ms          | 50 ms  | 200          |
-//! | 1,000   | 200 ms        | 200 ms | 5,000        |
-//! | 10,000  | 2 s           | 2 s    | 5,000        |
-//! | 50,000  | 10 s          | 5 s    | 10,000       |
+//! | 10      | 5 ms          | 50 ms  | 200          |
+//! | 100     | 50 ms         | 50 ms  | 2,000        |
+//! | 1,000   | 500 ms        | 500 ms | 2,000        |
+//! | 10,000  | 5 s           | 5 s    | 2,000        |
+//! | 50,000  | 25 s          | 5 s    | 10,000       |
 //!
 //! Why not hold settled members' heartbeats instead (a long poll answered
 //! when the target changes)? librdkafka times a ConsumerGroupHeartbeat out
@@ -53,10 +54,11 @@ mod tests {
 
     #[test]
     fn the_worked_example() {
-        assert_eq!(settled_interval_ms(10, 5000, 50, 5000), 50);
-        assert_eq!(settled_interval_ms(1_000, 5000, 50, 5000), 200);
-        assert_eq!(settled_interval_ms(10_000, 5000, 50, 5000), 2000);
-        assert_eq!(settled_interval_ms(50_000, 5000, 50, 5000), 5000);
+        assert_eq!(settled_interval_ms(10, 2000, 50, 5000), 50);
+        assert_eq!(settled_interval_ms(100, 2000, 50, 5000), 50);
+        assert_eq!(settled_interval_ms(1_000, 2000, 50, 5000), 500);
+        assert_eq!(settled_interval_ms(10_000, 2000, 50, 5000), 5000);
+        assert_eq!(settled_interval_ms(50_000, 2000, 50, 5000), 5000);
     }
 
     #[test]
