@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces docs/results.md: Cohort and Apache Kafka 4.4 side by side, every
 # protocol, benchmarks.md A (S1 one member joins, S3 partitions 100 -> 1000,
-# S4 one member leaves) and B (rolling restart, dynamic and static members),
+# S4 one member leaves), a killed member, a new group (S5) and B (rolling
+# restart, dynamic and static members),
 # librdkafka members on 100 partitions (10 members; 4 for the rolling restarts). Each command starts a fresh broker
 # per run. Takes about an hour on a 2-core machine.
 # Then: cohort lab report DIR prints each table and writes DIR/report.html.
@@ -19,6 +20,11 @@ LAB="$BIN lab run --broker cohort,kafka --protocol eager,cooperative,consumer --
 set -x
 $LAB scale-out --members 10 --trials "$TRIALS" --out "$OUT/s1"
 $LAB scale-in --members 10 --trials "$TRIALS" --out "$OUT/s4"
+# A member killed with SIGKILL; a whole new group of 10 (S5), and the classic
+# protocols again with the quiet end of the first rebalance.
+$LAB crash --members 10 --trials "$TRIALS" --out "$OUT/crash"
+$LAB new-group --members 10 --trials "$TRIALS" --out "$OUT/s5"
+$BIN lab run new-group --broker cohort --protocol eager,cooperative --partitions 100 --members 10 --trials "$TRIALS" --cohort-arg=--group-initial-rebalance-quiet-ms=300 --out "$OUT/s5-quiet"
 # Classic clients learn of new partitions from their metadata refresh (five
 # minutes by default); five seconds here, for every protocol alike. The probe
 # writes every 100 ms: 1000 partitions every 10 ms is more than this machine

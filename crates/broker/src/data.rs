@@ -172,11 +172,13 @@ impl Broker {
     pub(crate) fn fetch(
         self: &Arc<Self>,
         r: FetchRequest,
-        mut later_requests: tokio::sync::watch::Receiver<u64>,
+        mut later_requests: Option<tokio::sync::watch::Receiver<u64>>,
     ) -> Reply {
         let mut changed = self.data_changed.subscribe();
         changed.borrow_and_update();
-        later_requests.borrow_and_update();
+        if let Some(r) = &mut later_requests {
+            r.borrow_and_update();
+        }
         let (first, done) = self.fetch_once(&r);
         if done || r.max_wait_ms <= 0 {
             return Reply::Now(Response::Fetch(first));
@@ -189,7 +191,14 @@ impl Broker {
                 // a request queued behind this one.
                 let woke = tokio::select! {
                     w = tokio::time::timeout_at(deadline, changed.changed()) => matches!(w, Ok(Ok(()))),
-                    _ = later_requests.changed() => false,
+                    _ = async {
+                        match &mut later_requests {
+                            Some(r) => {
+                                let _ = r.changed().await;
+                            }
+                            None => std::future::pending().await,
+                        }
+                    } => false,
                 };
                 changed.borrow_and_update();
                 let (resp, done) = broker.fetch_once(&r);

@@ -90,7 +90,7 @@ pub fn lock_data_dir(data_dir: &std::path::Path) -> io::Result<std::fs::File> {
 }
 
 /// Who sent a request, as far as the broker can tell.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     /// Which connection the request came on (unique for the process).
     pub connection: u64,
@@ -99,8 +99,8 @@ pub struct ClientInfo {
     /// early when it changes: librdkafka sends a newly assigned partition's
     /// ListOffsets on the connection it fetches on, and that answer (and the
     /// partition's first records) would otherwise wait out the poll
-    /// (fetch.wait.max.ms, 500 ms).
-    pub later_requests: tokio::sync::watch::Receiver<u64>,
+    /// (fetch.wait.max.ms, 500 ms). None: no connection to watch.
+    pub later_requests: Option<tokio::sync::watch::Receiver<u64>>,
     pub client_id: String,
     /// As Kafka prints it: "/" and the peer's IP address.
     pub client_host: String,

@@ -198,7 +198,7 @@ fn dispatch_decoded(
         Decoded::Request(request) => {
             let client = crate::ClientInfo {
                 connection,
-                later_requests: arrivals.clone(),
+                later_requests: Some(arrivals.clone()),
                 client_id: header.client_id.clone().unwrap_or_default(),
                 client_host: format!("/{}", peer.ip()),
             };
