@@ -94,8 +94,9 @@ pub struct CoordinatorConfig {
     pub member_disconnect_grace_ms: i64,
     /// How long a classic member's Heartbeat answer may be held in a stable
     /// group, to be given the moment a rebalance starts (see `hold`); 0
-    /// answers at once, as Kafka does. 2.5 s stays inside every tested
-    /// client's heartbeat timeout at its defaults.
+    /// answers at once, as Kafka does (the default: see the README for why).
+    /// 2.5 s stays inside every tested client's heartbeat timeout at its
+    /// defaults.
     pub classic_hold_heartbeat_ms: i64,
 }
 
@@ -122,7 +123,7 @@ impl Default for CoordinatorConfig {
             consumer_regex_refresh_min_interval_ms: 1_000,
             consumer_regex_refresh_interval_ms: 600_000,
             member_disconnect_grace_ms: 500,
-            classic_hold_heartbeat_ms: 2_500,
+            classic_hold_heartbeat_ms: 0,
         }
     }
 }
