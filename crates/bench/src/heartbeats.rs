@@ -132,14 +132,22 @@ fn settle(addr: &str, topic: &str, members: &mut [Member]) -> usize {
 }
 
 /// A settled member's heartbeat: its epoch and nothing else.
-fn steady((group, id, epoch): &(String, String, i32)) -> Heartbeat<'_> {
+fn steady<'a>(group: &'a str, id: &'a str, epoch: i32) -> Heartbeat<'a> {
     Heartbeat {
         group_id: group,
         member_id: id,
-        member_epoch: *epoch,
+        member_epoch: epoch,
         join_topics: None,
         owned: None,
     }
+}
+
+/// Connection c drives members c, c + connections, ...: what each
+/// connection's thread needs of them.
+fn by_connection<T>(members: &[Member], connections: usize, each: impl Fn(&Member) -> T) -> Vec<Vec<T>> {
+    (0..connections)
+        .map(|c| members.iter().skip(c).step_by(connections).map(&each).collect())
+        .collect()
 }
 
 /// Open loop: one thread sends on schedule, this one reads the answers.
@@ -163,7 +171,8 @@ fn paced(
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            let h = steady(&share[k as usize % share.len()]);
+            let (group, id, epoch) = &share[k as usize % share.len()];
+            let h = steady(group, id, *epoch);
             sender.send(&client::consumer_group_heartbeat_request(k as i32 + 1, &h));
             if tx.send(due).is_err() {
                 break;
@@ -213,15 +222,9 @@ fn follow(
                 Some((Reverse(at), i)) if *at <= now => {
                     let i = *i;
                     due.pop();
-                    let (g, id, _, _) = &share[i];
+                    let (group, id, _, _) = &share[i];
                     corr += 1;
-                    let h = Heartbeat {
-                        group_id: g,
-                        member_id: id,
-                        member_epoch: epochs[i],
-                        join_topics: None,
-                        owned: None,
-                    };
+                    let h = steady(group, id, epochs[i]);
                     conn.send(&client::consumer_group_heartbeat_request(corr, &h));
                     in_flight.push_back((i, now));
                 }
@@ -327,17 +330,10 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    // Connection c drives members c, c + connections, ...
-    let shares: Vec<Vec<(String, String, i32)>> = (0..args.connections)
-        .map(|c| {
-            members
-                .iter()
-                .skip(c)
-                .step_by(args.connections)
-                .map(|m| (m.group.clone(), m.id.clone(), m.epoch))
-                .collect()
-        })
-        .collect();
+    if args.follow {
+        return follow_run(&args, &addr, &members);
+    }
+    let shares = by_connection(&members, args.connections, |m| (m.group.clone(), m.id.clone(), m.epoch));
     let churning: Vec<Member> = (0..args.churn_members)
         .map(|i| Member {
             group: format!("hb-bench-{run}-churn"),
@@ -354,9 +350,6 @@ fn main() {
         settle(&addr, topic, &mut churning);
         Some(churning)
     };
-    if args.follow {
-        return follow_run(&args, &addr, &members);
-    }
     let cpu_before = cpu_seconds(args.broker_pid);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
@@ -375,7 +368,8 @@ fn main() {
                 loop {
                     while window.len() < in_flight && Instant::now() < deadline && !share.is_empty()
                     {
-                        let h = steady(&share[next % share.len()]);
+                        let (group, id, epoch) = &share[next % share.len()];
+                        let h = steady(group, id, *epoch);
                         next += 1;
                         corr += 1;
                         conn.send(&client::consumer_group_heartbeat_request(corr, &h));
@@ -447,16 +441,9 @@ fn main() {
 
 /// `--follow`: every member at the broker's cadence for `--seconds`.
 fn follow_run(args: &Args, addr: &str, members: &[Member]) {
-    let shares: Vec<Vec<(String, String, i32, i32)>> = (0..args.connections)
-        .map(|c| {
-            members
-                .iter()
-                .skip(c)
-                .step_by(args.connections)
-                .map(|m| (m.group.clone(), m.id.clone(), m.epoch, m.interval_ms))
-                .collect()
-        })
-        .collect();
+    let shares = by_connection(members, args.connections, |m| {
+        (m.group.clone(), m.id.clone(), m.epoch, m.interval_ms)
+    });
     let cpu_before = cpu_seconds(args.broker_pid);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
