@@ -118,17 +118,27 @@ fn round(conn: &mut Conn, corr: &mut i32, members: &mut [Member], join: Option<&
 }
 
 /// Joins every member, then heartbeats round after round, each member owning
-/// what it was last given, until a whole round changes nothing.
+/// what it was last given, until nothing has changed for a while: the broker
+/// computes a group's target at most once per assignment interval
+/// (`group.consumer.assignment.interval.ms`, 100 ms), so a burst of joins is
+/// assigned once more after the first answers settle; a member still at the
+/// earlier epoch would then be fenced.
 fn settle(addr: &str, topic: &str, members: &mut [Member]) -> usize {
+    const QUIET: Duration = Duration::from_millis(500);
     let mut conn = Conn::connect(addr);
     let mut corr = 0;
     round(&mut conn, &mut corr, members, Some(&[topic.to_string()]));
-    for rounds in 1..=100 {
-        if !round(&mut conn, &mut corr, members, None) {
+    let mut quiet_since = Instant::now();
+    for rounds in 1..=1000 {
+        if round(&mut conn, &mut corr, members, None) {
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() >= QUIET {
             return rounds;
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
-    panic!("the groups did not settle in 100 rounds");
+    panic!("the groups did not settle in 1000 rounds");
 }
 
 /// A settled member's heartbeat: its epoch and nothing else.
