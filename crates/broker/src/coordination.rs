@@ -282,11 +282,18 @@ async fn run(
             let effects = coordinator.handle(now, input);
             for e in &effects.events {
                 tracing::debug!(?e, "coordinator event");
-                if let Event::MemberRemoved { group, member, reason } = e {
+                match e {
                     // Removals a client did not ask for are worth a line.
-                    if reason != "left the group" {
-                        tracing::info!(%group, %member, %reason, "member removed");
+                    Event::MemberRemoved { group, member, reason } if reason != "left the group" => {
+                        tracing::info!(%group, %member, %reason, "member removed")
                     }
+                    Event::GroupConverted { group, to, members } => {
+                        tracing::info!(%group, %to, members, "group converted to the {to} protocol")
+                    }
+                    Event::ConversionRefused { group, reason } => {
+                        tracing::info!(%group, %reason, "group not converted")
+                    }
+                    _ => {}
                 }
             }
             records.extend(effects.records);

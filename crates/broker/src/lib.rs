@@ -27,6 +27,7 @@ mod topic_configs;
 mod topics;
 
 pub use config::{BrokerConfig, FsyncPolicy};
+pub use cohort_coordinator::MigrationPolicy;
 
 use cohort_types::api::{BrokerAddress, Request, Response};
 use durability::Durability;

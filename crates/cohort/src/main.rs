@@ -317,6 +317,11 @@ struct ServeArgs {
     /// (librdkafka's test 0113 fails on it).
     #[arg(long, env = "COHORT_GROUP_CLASSIC_HOLD_HEARTBEAT_MS", default_value_t = 0)]
     group_classic_hold_heartbeat_ms: i64,
+    /// Which live groups may move between the classic and the consumer
+    /// protocol (group.consumer.migration.policy): bidirectional, upgrade,
+    /// downgrade or disabled. Empty groups always may.
+    #[arg(long, env = "COHORT_GROUP_CONSUMER_MIGRATION_POLICY", default_value = "bidirectional")]
+    group_consumer_migration_policy: cohort_broker::MigrationPolicy,
     /// Most members a consumer group may have (group.consumer.max.size).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX as usize)]
     group_consumer_max_size: usize,
@@ -468,6 +473,7 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
         args.group_consumer_heartbeat_interval_floor_ms.max(1);
     config.coordinator.member_disconnect_grace_ms = args.group_member_disconnect_grace_ms.max(-1);
     config.coordinator.classic_hold_heartbeat_ms = args.group_classic_hold_heartbeat_ms.max(0);
+    config.coordinator.consumer_migration_policy = args.group_consumer_migration_policy;
     config.coordinator.consumer_regex_refresh_min_interval_ms =
         args.group_consumer_regex_refresh_min_interval_ms.max(0);
     config.coordinator.consumer_regex_refresh_interval_ms =

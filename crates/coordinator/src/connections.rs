@@ -67,13 +67,24 @@ impl Connections {
         let before = self.by_member.get(&key).copied();
         let (heartbeat_at, cadence) = match (cadence, before) {
             (Cadence::Given(ms), _) => (Some(now), Some(ms)),
-            (Cadence::Observed, Some(Spoke { heartbeat_at: Some(last), .. })) if now > last => {
-                (Some(now), Some(now - last))
-            }
+            (
+                Cadence::Observed,
+                Some(Spoke {
+                    heartbeat_at: Some(last),
+                    ..
+                }),
+            ) if now > last => (Some(now), Some(now - last)),
             (Cadence::Observed, b) => (Some(now), b.and_then(|b| b.cadence)),
             (Cadence::Unchanged, b) => (b.and_then(|b| b.heartbeat_at), b.and_then(|b| b.cadence)),
         };
-        self.by_member.insert(key.clone(), Spoke { connection: Some(connection), heartbeat_at, cadence });
+        self.by_member.insert(
+            key.clone(),
+            Spoke {
+                connection: Some(connection),
+                heartbeat_at,
+                cadence,
+            },
+        );
         if let Some(old) = before.and_then(|b| b.connection) {
             if old != connection {
                 if let Some(set) = self.members.get_mut(&old) {
@@ -103,7 +114,9 @@ impl Connections {
     }
 
     fn is_connected(&self, key: &MemberKey) -> bool {
-        self.by_member.get(key).is_some_and(|s| s.connection.is_some())
+        self.by_member
+            .get(key)
+            .is_some_and(|s| s.connection.is_some())
     }
 
     fn forget(&mut self, key: &MemberKey) {
@@ -112,7 +125,10 @@ impl Connections {
 
     /// Members on an open connection.
     pub fn len(&self) -> usize {
-        self.by_member.values().filter(|s| s.connection.is_some()).count()
+        self.by_member
+            .values()
+            .filter(|s| s.connection.is_some())
+            .count()
     }
 }
 
@@ -138,12 +154,17 @@ impl Coordinator {
         request_speaker: Option<(MemberKey, Cadence)>,
         connection: Connection,
     ) {
-        let Some((key, cadence)) = request_speaker else { return };
+        let Some((key, cadence)) = request_speaker else {
+            return;
+        };
         if !self.is_member(&key.0, &key.1) {
             self.connections.forget(&key);
             return;
         }
-        self.timers.cancel(&TimerKey::Disconnected { group: key.0.clone(), member: key.1.clone() });
+        self.timers.cancel(&TimerKey::Disconnected {
+            group: key.0.clone(),
+            member: key.1.clone(),
+        });
         self.connections.spoke(key, connection, now, cadence);
     }
 
@@ -163,8 +184,13 @@ impl Coordinator {
     }
 
     fn is_member(&self, group: &str, member: &str) -> bool {
-        self.groups.get(group).is_some_and(|g| g.members.contains_key(member))
-            || self.consumer_groups.get(group).is_some_and(|g| g.members.contains_key(member))
+        self.groups
+            .get(group)
+            .is_some_and(|g| g.members.contains_key(member))
+            || self
+                .consumer_groups
+                .get(group)
+                .is_some_and(|g| g.members.contains_key(member))
     }
 
     /// Static members are never removed for a closed connection.
@@ -172,7 +198,11 @@ impl Coordinator {
         if let Some(m) = self.groups.get(group).and_then(|g| g.members.get(member)) {
             return m.group_instance_id.is_none();
         }
-        if let Some(m) = self.consumer_groups.get(group).and_then(|g| g.members.get(member)) {
+        if let Some(m) = self
+            .consumer_groups
+            .get(group)
+            .and_then(|g| g.members.get(member))
+        {
             return m.instance_id.is_none();
         }
         false
@@ -189,18 +219,31 @@ impl Coordinator {
         for ((group, member), due) in self.connections.closed(connection) {
             let Some(due) = due else { continue };
             if self.is_dynamic(&group, &member) {
-                self.timers.arm(TimerKey::Disconnected { group, member }, due.max(now) + grace);
+                self.timers.arm(
+                    TimerKey::Disconnected { group, member },
+                    due.max(now) + grace,
+                );
             }
         }
     }
 
     /// The grace is up: remove the member unless it spoke again meanwhile.
-    pub(crate) fn disconnect_grace_elapsed(&mut self, now: Millis, group: &str, member: &str, out: &mut Out) {
+    pub(crate) fn disconnect_grace_elapsed(
+        &mut self,
+        now: Millis,
+        group: &str,
+        member: &str,
+        out: &mut Out,
+    ) {
         let key = (group.to_string(), member.to_string());
         if self.connections.is_connected(&key) || !self.is_dynamic(group, member) {
             return;
         }
-        if self.groups.get(group).is_some_and(|g| g.members.contains_key(member)) {
+        if self
+            .groups
+            .get(group)
+            .is_some_and(|g| g.members.contains_key(member))
+        {
             self.remove_lost_member(now, group, member, "connection closed", out);
         } else {
             self.fence_member(now, group, member, "connection closed", out);

@@ -65,25 +65,44 @@ impl Coordinator {
             out.reply(id, GroupResponse::Heartbeat(e));
             return;
         }
-        self.held.by_request.insert(id, HeldHeartbeat { request: r, connection });
-        self.timers.arm(TimerKey::HeldHeartbeat { request: id }, now + hold);
+        self.held.by_request.insert(
+            id,
+            HeldHeartbeat {
+                request: r,
+                connection,
+            },
+        );
+        self.timers
+            .arm(TimerKey::HeldHeartbeat { request: id }, now + hold);
     }
 
     /// How long this member's heartbeat may be held: only in a stable group,
     /// and well inside its session.
     fn classic_hold_ms(&self, r: &HeartbeatRequest) -> Millis {
-        let Some(g) = self.groups.get(&r.group_id) else { return 0 };
+        let Some(g) = self.groups.get(&r.group_id) else {
+            return 0;
+        };
         if !g.is(crate::classic::GroupState::Stable) {
             return 0;
         }
-        let session = g.members.get(&r.member_id).map_or(0, |m| m.session_timeout_ms as Millis);
-        self.config.classic_hold_heartbeat_ms.min(session - SESSION_MARGIN_MS)
+        let session = g
+            .members
+            .get(&r.member_id)
+            .map_or(0, |m| m.session_timeout_ms as Millis);
+        self.config
+            .classic_hold_heartbeat_ms
+            .min(session - SESSION_MARGIN_MS)
     }
 
     /// Answers the held heartbeats that match, with what a Heartbeat gets now.
     fn release_held(&mut self, now: Millis, out: &mut Out, which: impl Fn(&HeldHeartbeat) -> bool) {
-        let ids: Vec<RequestId> =
-            self.held.by_request.iter().filter(|(_, h)| which(h)).map(|(id, _)| *id).collect();
+        let ids: Vec<RequestId> = self
+            .held
+            .by_request
+            .iter()
+            .filter(|(_, h)| which(h))
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             let h = self.held.by_request.remove(&id).expect("listed above");
             self.timers.cancel(&TimerKey::HeldHeartbeat { request: id });
@@ -102,7 +121,12 @@ impl Coordinator {
     }
 
     /// Another request came on `connection`, or it ended.
-    pub(crate) fn release_connection(&mut self, now: Millis, connection: Connection, out: &mut Out) {
+    pub(crate) fn release_connection(
+        &mut self,
+        now: Millis,
+        connection: Connection,
+        out: &mut Out,
+    ) {
         if self.held.by_request.is_empty() {
             return;
         }

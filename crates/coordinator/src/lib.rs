@@ -12,8 +12,9 @@
 mod admin;
 pub mod classic;
 mod connections;
-mod hold;
 pub mod consumer;
+pub mod embedded;
+mod hold;
 mod offsets;
 pub mod records;
 pub mod timers;
@@ -98,6 +99,49 @@ pub struct CoordinatorConfig {
     /// 2.5 s stays inside every tested client's heartbeat timeout at its
     /// defaults.
     pub classic_hold_heartbeat_ms: i64,
+    /// group.consumer.migration.policy: which live (non-empty) groups may move
+    /// between the classic and the consumer protocol. Empty groups always may.
+    pub consumer_migration_policy: MigrationPolicy,
+}
+
+/// Kafka's ConsumerGroupMigrationPolicy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationPolicy {
+    Bidirectional,
+    Upgrade,
+    Downgrade,
+    Disabled,
+}
+
+impl MigrationPolicy {
+    pub fn upgrade_enabled(self) -> bool {
+        matches!(
+            self,
+            MigrationPolicy::Bidirectional | MigrationPolicy::Upgrade
+        )
+    }
+    pub fn downgrade_enabled(self) -> bool {
+        matches!(
+            self,
+            MigrationPolicy::Bidirectional | MigrationPolicy::Downgrade
+        )
+    }
+}
+
+impl std::str::FromStr for MigrationPolicy {
+    type Err = String;
+    /// Case-insensitive, as Kafka parses it.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "bidirectional" => Ok(MigrationPolicy::Bidirectional),
+            "upgrade" => Ok(MigrationPolicy::Upgrade),
+            "downgrade" => Ok(MigrationPolicy::Downgrade),
+            "disabled" => Ok(MigrationPolicy::Disabled),
+            _ => Err(format!(
+                "{s} is not one of bidirectional, upgrade, downgrade, disabled"
+            )),
+        }
+    }
 }
 
 impl Default for CoordinatorConfig {
@@ -124,6 +168,7 @@ impl Default for CoordinatorConfig {
             consumer_regex_refresh_interval_ms: 600_000,
             member_disconnect_grace_ms: 500,
             classic_hold_heartbeat_ms: 0,
+            consumer_migration_policy: MigrationPolicy::Bidirectional,
         }
     }
 }
@@ -170,6 +215,17 @@ pub enum Event {
     MemberRemoved {
         group: String,
         member: String,
+        reason: String,
+    },
+    /// A live group moved to the other protocol ("consumer" or "classic").
+    GroupConverted {
+        group: String,
+        to: &'static str,
+        members: usize,
+    },
+    /// A consumer-protocol member could not join a live classic group.
+    ConversionRefused {
+        group: String,
         reason: String,
     },
 }
@@ -273,7 +329,13 @@ impl Coordinator {
                 self.release_connection(now, connection, &mut out);
                 self.request(now, id, request, entropy, connection, &mut out);
                 let speaker = speaker.map(|key| {
-                    let reply = out.effects.replies.iter().rev().find(|(r, _)| *r == id).map(|(_, r)| r);
+                    let reply = out
+                        .effects
+                        .replies
+                        .iter()
+                        .rev()
+                        .find(|(r, _)| *r == id)
+                        .map(|(_, r)| r);
                     (key, Self::cadence(classic_heartbeat, reply))
                 });
                 self.note_speaker(now, speaker, connection);
@@ -282,7 +344,9 @@ impl Coordinator {
                 self.release_connection(now, connection, &mut out);
                 self.connection_closed(now, connection);
             }
-            Input::ConnectionActivity(connection) => self.release_connection(now, connection, &mut out),
+            Input::ConnectionActivity(connection) => {
+                self.release_connection(now, connection, &mut out)
+            }
             Input::Topics(image) => self.topics_changed(image),
         }
         out.effects
@@ -353,6 +417,20 @@ impl Coordinator {
             TimerKey::ConsumerRebalance { group, member } => {
                 self.consumer_rebalance_expired(now, &group, &member, out)
             }
+            TimerKey::ConsumerClassicJoin { group, member } => self.classic_member_timed_out(
+                now,
+                &group,
+                &member,
+                "did not rejoin within its rebalance timeout",
+                out,
+            ),
+            TimerKey::ConsumerClassicSync { group, member } => self.classic_member_timed_out(
+                now,
+                &group,
+                &member,
+                "did not sync within its rebalance timeout",
+                out,
+            ),
             TimerKey::RegexRefresh { group } => self.refresh_regexes(now, &group, out),
             TimerKey::HeldHeartbeat { request } => self.hold_elapsed(now, request, out),
             TimerKey::Disconnected { group, member } => {
@@ -414,6 +492,11 @@ impl Coordinator {
                 }
                 self.offsets.remove(group_id);
             }
+            Record::ConsumerGroupConverted { group_id } => {
+                if let Some(g) = self.consumer_groups.remove(group_id) {
+                    self.consumer_members -= g.members.len();
+                }
+            }
             other => {
                 let joined = consumer::replay(&mut self.consumer_groups, other);
                 self.consumer_members = self.consumer_members.saturating_add_signed(joined);
@@ -436,6 +519,11 @@ impl Coordinator {
             g.metadata_dirty = true;
             g.state_timestamp = now;
             for m in g.members.values() {
+                // A classic member keeps the session timeout it joined with.
+                let session = m
+                    .classic
+                    .as_ref()
+                    .map_or(session, |c| c.session_timeout_ms as i64);
                 self.timers.arm(
                     TimerKey::ConsumerSession {
                         group: g.group_id.clone(),

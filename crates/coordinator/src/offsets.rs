@@ -133,6 +133,16 @@ impl Coordinator {
             .members
             .get(&r.member_id)
             .ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
+        // A classic member of a mixed group commits with its generation (its
+        // member epoch), at any OffsetCommit version, and is fenced as a
+        // classic group fences (Kafka's ConsumerGroup.validateMemberEpoch).
+        if m.uses_classic_protocol() {
+            return if r.generation_id == m.member_epoch {
+                Ok(())
+            } else {
+                Err(ErrorCode::ILLEGAL_GENERATION)
+            };
+        }
         if !r.group_id_not_found_supported {
             return Err(ErrorCode::UNSUPPORTED_VERSION);
         }

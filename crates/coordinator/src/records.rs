@@ -17,9 +17,16 @@ pub enum Record {
         topic: String,
         partition: i32,
     },
-    /// An empty classic group became a consumer group: the classic group is
-    /// gone, its offsets stay.
+    /// A classic group became a consumer group (the consumer-group records
+    /// that follow carry its members, if any): the classic group is gone, its
+    /// offsets stay.
     ClassicGroupConverted {
+        group_id: String,
+    },
+    /// A consumer group whose members all speak the classic protocol turned
+    /// back into a classic group (the Group record that follows): the
+    /// consumer group is gone, its offsets stay.
+    ConsumerGroupConverted {
         group_id: String,
     },
     /// A consumer group's epoch and the topic metadata its subscriptions
@@ -76,6 +83,21 @@ pub struct ConsumerMemberRecord {
     pub subscribed_topic_names: Vec<String>,
     pub subscribed_topic_regex: Option<String>,
     pub server_assignor: Option<String>,
+    /// A member that speaks the classic protocol (JoinGroup, SyncGroup,
+    /// Heartbeat) inside a consumer group; absent for a consumer-protocol
+    /// member. Present, the record is written at version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classic: Option<ClassicMemberRecord>,
+}
+
+/// What a classic member of a consumer group said in its last JoinGroup
+/// (Kafka's ClassicMemberMetadata).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassicMemberRecord {
+    pub session_timeout_ms: i32,
+    /// Every protocol (client assignor) it offered, in its order, with the
+    /// embedded subscription it sent for each.
+    pub protocols: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,29 +153,39 @@ pub struct OffsetRecord {
     pub expire_timestamp: Option<i64>,
 }
 
-/// Every record type, by the number written in its key. Numbers are never
+/// Every record type, by the number written in its key, with the newest
+/// value version this broker writes and reads for it. Numbers are never
 /// reused; FORMAT.md documents each type's value.
-const KINDS: &[(u16, &str)] = &[
-    (1, "Group"),
-    (2, "GroupTombstone"),
-    (3, "Offset"),
-    (4, "OffsetTombstone"),
-    (5, "ClassicGroupConverted"),
-    (6, "ConsumerGroupEpoch"),
-    (7, "ConsumerMember"),
-    (8, "ConsumerMemberTombstone"),
-    (9, "ConsumerTarget"),
-    (10, "ConsumerTargetEpoch"),
-    (11, "ConsumerCurrent"),
-    (12, "ConsumerGroupTombstone"),
-    (13, "ConsumerRegex"),
-    (14, "ConsumerRegexTombstone"),
+const KINDS: &[(u16, &str, u16)] = &[
+    (1, "Group", 0),
+    (2, "GroupTombstone", 0),
+    (3, "Offset", 0),
+    (4, "OffsetTombstone", 0),
+    (5, "ClassicGroupConverted", 0),
+    (6, "ConsumerGroupEpoch", 0),
+    (7, "ConsumerMember", 1),
+    (8, "ConsumerMemberTombstone", 0),
+    (9, "ConsumerTarget", 0),
+    (10, "ConsumerTargetEpoch", 0),
+    (11, "ConsumerCurrent", 0),
+    (12, "ConsumerGroupTombstone", 0),
+    (13, "ConsumerRegex", 0),
+    (14, "ConsumerRegexTombstone", 0),
+    (15, "ConsumerGroupConverted", 0),
 ];
 
-/// The newest value layout this version writes and reads, for every type.
-pub const RECORD_VERSION: u16 = 0;
-
 impl Record {
+    /// The value version this record is written at: the oldest that can
+    /// carry everything in it, so a broker that reads only version 0 still
+    /// loads logs that never used what came later, and refuses one that did
+    /// rather than drop a field it does not know.
+    fn version(&self) -> u16 {
+        match self {
+            Record::ConsumerMember(m) if m.classic.is_some() => 1,
+            _ => 0,
+        }
+    }
+
     /// The record as written to the coordinator log: a 4-byte key (type u16,
     /// value version u16, big-endian) and a value, the JSON object of the
     /// record's fields.
@@ -161,16 +193,20 @@ impl Record {
         // serde writes an enum as {"Variant":{...fields...}}: the variant is
         // the type (moved to the key), the inner object is the value.
         let tagged = serde_json::to_vec(self).expect("records always serialise");
-        let name_end = tagged[2..].iter().position(|&b| b == b'"').expect("a variant name") + 2;
+        let name_end = tagged[2..]
+            .iter()
+            .position(|&b| b == b'"')
+            .expect("a variant name")
+            + 2;
         let name = std::str::from_utf8(&tagged[2..name_end]).expect("ascii name");
         let kind = KINDS
             .iter()
-            .find(|(_, n)| *n == name)
+            .find(|(_, n, _)| *n == name)
             .expect("every record type has a number")
             .0;
         let mut key = [0u8; 4];
         key[..2].copy_from_slice(&kind.to_be_bytes());
-        key[2..].copy_from_slice(&RECORD_VERSION.to_be_bytes());
+        key[2..].copy_from_slice(&self.version().to_be_bytes());
         (key, tagged[name_end + 2..tagged.len() - 1].to_vec())
     }
 
@@ -186,14 +222,13 @@ impl Record {
             .map_err(|_| format!("a record key of {} bytes, not 4", key.len()))?;
         let kind = u16::from_be_bytes([k0, k1]);
         let version = u16::from_be_bytes([v0, v1]);
-        let name = KINDS
+        let &(_, name, newest) = KINDS
             .iter()
-            .find(|(k, _)| *k == kind)
-            .ok_or_else(|| format!("unknown record type {kind} (written by a newer version?)"))?
-            .1;
-        if version > RECORD_VERSION {
+            .find(|(k, _, _)| *k == kind)
+            .ok_or_else(|| format!("unknown record type {kind} (written by a newer version?)"))?;
+        if version > newest {
             return Err(format!(
-                "record type {kind} ({name}) version {version} is newer than this version reads ({RECORD_VERSION})"
+                "record type {kind} ({name}) version {version} is newer than this version reads ({newest})"
             ));
         }
         let mut tagged = Vec::with_capacity(value.len() + name.len() + 6);
@@ -212,8 +247,13 @@ mod tests {
 
     fn samples() -> Vec<Record> {
         vec![
-            Record::GroupTombstone { group_id: "g".into() },
-            Record::ConsumerTargetEpoch { group_id: "g\"{".into(), assignment_epoch: 3 },
+            Record::GroupTombstone {
+                group_id: "g".into(),
+            },
+            Record::ConsumerTargetEpoch {
+                group_id: "g\"{".into(),
+                assignment_epoch: 3,
+            },
             Record::Offset(OffsetRecord {
                 group_id: "g".into(),
                 topic: "t".into(),
@@ -232,10 +272,52 @@ mod tests {
         for r in samples() {
             let (key, value) = r.encode();
             assert_eq!(&key[2..], &[0, 0]);
-            assert!(value.starts_with(b"{"), "{}", String::from_utf8_lossy(&value));
+            assert!(
+                value.starts_with(b"{"),
+                "{}",
+                String::from_utf8_lossy(&value)
+            );
             assert_eq!(Record::decode(Some(&key), &value).unwrap(), r);
         }
-        assert_eq!(Record::GroupTombstone { group_id: "g".into() }.encode().0, [0, 2, 0, 0]);
+        assert_eq!(
+            Record::GroupTombstone {
+                group_id: "g".into()
+            }
+            .encode()
+            .0,
+            [0, 2, 0, 0]
+        );
+    }
+
+    #[test]
+    fn a_classic_member_of_a_consumer_group_is_written_at_version_1_and_others_stay_at_0() {
+        let mut m = ConsumerMemberRecord {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            instance_id: None,
+            rack_id: None,
+            client_id: "c".into(),
+            client_host: "h".into(),
+            rebalance_timeout_ms: 1,
+            subscribed_topic_names: vec!["t".into()],
+            subscribed_topic_regex: None,
+            server_assignor: None,
+            classic: None,
+        };
+        let (key, value) = Record::ConsumerMember(m.clone()).encode();
+        assert_eq!(&key[2..], &[0, 0]);
+        assert!(!String::from_utf8_lossy(&value).contains("classic"));
+        m.classic = Some(ClassicMemberRecord {
+            session_timeout_ms: 45000,
+            protocols: vec![("range".into(), vec![0, 1])],
+        });
+        let r = Record::ConsumerMember(m);
+        let (key, value) = r.encode();
+        assert_eq!(key, [0, 7, 0, 1]);
+        assert_eq!(Record::decode(Some(&key), &value).unwrap(), r);
+        assert!(Record::decode(Some(&[0, 7, 0, 2]), &value)
+            .unwrap_err()
+            .contains("version 2 is newer"));
     }
 
     #[test]
@@ -249,15 +331,23 @@ mod tests {
     #[test]
     fn unknown_types_and_newer_versions_are_refused() {
         let (_, value) = samples()[0].encode();
-        assert!(Record::decode(Some(&[0, 99, 0, 0]), &value).unwrap_err().contains("unknown record type 99"));
-        assert!(Record::decode(Some(&[0, 2, 0, 1]), &value).unwrap_err().contains("version 1 is newer"));
+        assert!(Record::decode(Some(&[0, 99, 0, 0]), &value)
+            .unwrap_err()
+            .contains("unknown record type 99"));
+        assert!(Record::decode(Some(&[0, 2, 0, 1]), &value)
+            .unwrap_err()
+            .contains("version 1 is newer"));
         assert!(Record::decode(Some(&[0, 2]), &value).is_err());
-        assert!(Record::decode(Some(&[0, 3, 0, 0]), &value).is_err(), "a value of another type");
+        assert!(
+            Record::decode(Some(&[0, 3, 0, 0]), &value).is_err(),
+            "a value of another type"
+        );
     }
 
     #[test]
     fn every_type_has_a_distinct_number() {
         let mut kinds: Vec<u16> = KINDS.iter().map(|k| k.0).collect();
+        kinds.sort();
         kinds.dedup();
         assert_eq!(kinds.len(), KINDS.len());
     }

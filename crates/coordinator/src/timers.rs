@@ -24,6 +24,12 @@ pub enum TimerKey {
     ConsumerSession { group: String, member: String },
     /// A consumer-group member's deadline to revoke (its rebalance timeout).
     ConsumerRebalance { group: String, member: String },
+    /// A classic member of a consumer group was told to rejoin (or its
+    /// JoinGroup is due) and has not: fenced at its rebalance timeout.
+    ConsumerClassicJoin { group: String, member: String },
+    /// A classic member of a consumer group got its JoinGroup answer and has
+    /// not sent SyncGroup: fenced at its rebalance timeout.
+    ConsumerClassicSync { group: String, member: String },
     /// A consumer group's regexes are due to be (re-)resolved.
     RegexRefresh { group: String },
     /// A consumer group's deferred target assignment is due.
@@ -93,6 +99,8 @@ impl Timers {
                 | TimerKey::Sync { group: g }
                 | TimerKey::ConsumerSession { group: g, .. }
                 | TimerKey::ConsumerRebalance { group: g, .. }
+                | TimerKey::ConsumerClassicJoin { group: g, .. }
+                | TimerKey::ConsumerClassicSync { group: g, .. }
                 | TimerKey::RegexRefresh { group: g }
                 | TimerKey::ConsumerAssignment { group: g }
                 | TimerKey::Disconnected { group: g, .. } => g == group,

@@ -42,7 +42,11 @@ impl Coordinator {
         why: &str,
         out: &mut Out,
     ) {
-        if !self.groups.get(group_id).is_some_and(|g| !g.is(GroupState::Dead) && g.members.contains_key(member_id)) {
+        if !self
+            .groups
+            .get(group_id)
+            .is_some_and(|g| !g.is(GroupState::Dead) && g.members.contains_key(member_id))
+        {
             return;
         }
         self.remove_member_answering(group_id, member_id, ErrorCode::UNKNOWN_MEMBER_ID, why, out);

@@ -32,6 +32,23 @@ impl Coordinator {
         {
             return join_error(out, id, ErrorCode::INVALID_SESSION_TIMEOUT, &r.member_id);
         }
+        if let Some(cg) = self.consumer_groups.get(&r.group_id) {
+            if !cg.members.is_empty() {
+                return self.classic_join_consumer_group(now, id, r, entropy, out);
+            }
+            if !r.member_id.is_empty() {
+                return join_error(out, id, ErrorCode::UNKNOWN_MEMBER_ID, &r.member_id);
+            }
+            // An empty consumer group gives way to a classic one (Kafka's
+            // maybeDeleteEmptyConsumerGroup); its offsets stay.
+            self.timers.cancel_group(&r.group_id);
+            self.emit(
+                out,
+                Record::ConsumerGroupConverted {
+                    group_id: r.group_id.clone(),
+                },
+            );
+        }
         if !self.groups.contains_key(&r.group_id) {
             if !r.member_id.is_empty() {
                 return join_error(out, id, ErrorCode::UNKNOWN_MEMBER_ID, &r.member_id);
@@ -527,15 +544,18 @@ impl Coordinator {
     fn arm_initial_quiet(&mut self, now: Millis, group_id: &str) {
         let quiet = self.config.initial_rebalance_quiet_ms;
         if quiet > 0 {
-            let key = TimerKey::InitialQuiet { group: group_id.to_string() };
+            let key = TimerKey::InitialQuiet {
+                group: group_id.to_string(),
+            };
             self.timers.arm(key, now + quiet);
         }
     }
 
     pub(crate) fn initial_quiet_elapsed(&mut self, now: Millis, group_id: &str, out: &mut Out) {
-        let quiet_initial = self.groups.get(group_id).is_some_and(|g| {
-            g.is(GroupState::PreparingRebalance) && g.initial_delay.is_some()
-        });
+        let quiet_initial = self
+            .groups
+            .get(group_id)
+            .is_some_and(|g| g.is(GroupState::PreparingRebalance) && g.initial_delay.is_some());
         if quiet_initial {
             self.complete_join(now, group_id, out);
         }

@@ -15,6 +15,9 @@ impl Coordinator {
         r: LeaveGroupRequest,
         out: &mut Out,
     ) -> LeaveGroupResponse {
+        if self.consumer_groups.contains_key(&r.group_id) {
+            return self.classic_leave_consumer_group(now, r, out);
+        }
         let Some(g) = self.groups.get(&r.group_id) else {
             let members = r
                 .members

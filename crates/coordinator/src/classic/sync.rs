@@ -24,6 +24,9 @@ impl Coordinator {
         if r.group_id.is_empty() {
             return sync_error(out, id, ErrorCode::INVALID_GROUP_ID);
         }
+        if self.consumer_groups.contains_key(&r.group_id) {
+            return self.classic_sync_consumer_group(now, id, r, out);
+        }
         let Some(g) = self.groups.get_mut(&r.group_id) else {
             return sync_error(out, id, ErrorCode::UNKNOWN_MEMBER_ID);
         };
@@ -140,6 +143,9 @@ impl Coordinator {
     }
 
     pub(crate) fn heartbeat(&mut self, now: Millis, r: HeartbeatRequest) -> ErrorCode {
+        if self.consumer_groups.contains_key(&r.group_id) {
+            return self.classic_heartbeat_consumer_group(now, &r);
+        }
         let Some(g) = self.groups.get(&r.group_id) else {
             return ErrorCode::UNKNOWN_MEMBER_ID;
         };

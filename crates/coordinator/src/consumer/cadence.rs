@@ -37,7 +37,12 @@
 
 /// The interval, in ms, for a settled member when `members` consumer-protocol
 /// members share `budget_per_s` heartbeats a second.
-pub fn settled_interval_ms(members: usize, budget_per_s: u32, floor_ms: i32, ceiling_ms: i32) -> i32 {
+pub fn settled_interval_ms(
+    members: usize,
+    budget_per_s: u32,
+    floor_ms: i32,
+    ceiling_ms: i32,
+) -> i32 {
     let ceiling = ceiling_ms.max(1);
     if budget_per_s == 0 {
         return ceiling;
@@ -74,7 +79,10 @@ mod tests {
                 let i = settled_interval_ms(members, budget, 1, 5000);
                 if i > 1 && i < 5000 {
                     // members heartbeating every i ms send members*1000/i a second.
-                    assert!(members as u64 * 1000 <= i as u64 * budget as u64, "{members} {budget} {i}");
+                    assert!(
+                        members as u64 * 1000 <= i as u64 * budget as u64,
+                        "{members} {budget} {i}"
+                    );
                 }
             }
         }

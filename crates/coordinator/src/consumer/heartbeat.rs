@@ -124,22 +124,31 @@ impl Coordinator {
         out: &mut Out,
     ) -> Result<ConsumerGroupHeartbeatResponse, Fail> {
         let gid = r.group_id.clone();
-        // 1. The group: a consumer group, or an empty classic one to convert.
+        // 1. The group: a consumer group, or a classic one to convert (an
+        // empty one always; a live one as the migration policy allows).
         if let Some(classic) = self.groups.get(&gid) {
             let empty = classic.members.is_empty() && classic.is(crate::classic::GroupState::Empty);
-            if r.member_epoch != 0 || !empty {
+            if r.member_epoch != 0 {
                 return Err((
                     ErrorCode::GROUP_ID_NOT_FOUND,
                     Some(format!("Group {gid} is not a consumer group.")),
                 ));
             }
-            self.timers.cancel_group(&gid);
-            self.emit(
-                out,
-                Record::ClassicGroupConverted {
-                    group_id: gid.clone(),
-                },
-            );
+            if empty {
+                self.timers.cancel_group(&gid);
+                self.emit(
+                    out,
+                    Record::ClassicGroupConverted {
+                        group_id: gid.clone(),
+                    },
+                );
+            } else if let Err((e, why)) = self.upgrade_classic_group(now, &gid, out) {
+                out.event(Event::ConversionRefused {
+                    group: gid.clone(),
+                    reason: why.clone().unwrap_or_default(),
+                });
+                return Err((e, why));
+            }
         }
         let new_group = !self.consumer_groups.contains_key(&gid);
         if new_group && r.member_epoch != 0 {
@@ -195,45 +204,10 @@ impl Coordinator {
         }
         member.client_id = r.client_id.clone();
         member.client_host = r.client_host.clone();
-        // A new regex changes the assignment only once it is resolved (below,
-        // asynchronously); one the group already resolved, or dropping one,
-        // changes it now.
-        let regex_changed = member.subscribed_topic_regex != before.subscribed_topic_regex;
-        let regex_effective = match &member.subscribed_topic_regex {
-            None => true,
-            Some(re) => self.consumer_groups[&gid].resolved_regexes.contains_key(re),
-        };
-        let subscription_changed = member.subscribed_topic_names != before.subscribed_topic_names
-            || (regex_changed && regex_effective);
-        let joining = !self.consumer_groups[&gid].members.contains_key(&member_id);
-        if joining || member.metadata_record(&gid) != before.metadata_record(&gid) {
-            self.emit(out, Record::ConsumerMember(member.metadata_record(&gid)));
-        }
-        if regex_changed {
-            self.drop_unused_regexes(&gid, out);
-        }
-        self.maybe_schedule_regex_refresh(now, &gid);
-        // 4. Bump the group epoch if the inputs of the assignment changed.
-        let g = &self.consumer_groups[&gid];
-        let subscribes =
-            !member.subscribed_topic_names.is_empty() || member.subscribed_topic_regex.is_some();
-        let must_check =
-            g.epoch == 0 || (subscription_changed && (subscribes || !joining)) || g.metadata_dirty;
-        if must_check {
-            let subscription = self.subscription_metadata(&gid);
-            let g = &self.consumer_groups[&gid];
-            if g.epoch == 0 || subscription_changed || subscription != g.subscription {
-                let epoch = self.bump_group_epoch(&gid, subscription, out);
-                out.event(Event::RebalanceStarted {
-                    group: gid.clone(),
-                    generation: epoch,
-                    reason: "assignment inputs changed".into(),
-                });
-            }
-            self.consumer_groups.get_mut(&gid).unwrap().metadata_dirty = false;
-        }
-        // 5. A new target when the epoch is ahead of it.
-        self.maybe_compute_target(now, &gid, out);
+        // A classic member that comes back speaking the consumer protocol
+        // (same member id, or a static member's instance id) is one now.
+        member.classic = None;
+        self.apply_member(now, &gid, &before, &member, out);
         // 6. Reconcile this member.
         let assigned_before = self.consumer_groups[&gid].members[&member_id]
             .assigned
@@ -274,6 +248,61 @@ impl Coordinator {
         })
     }
 
+    /// Steps 3-5 of a heartbeat, shared with a classic member's JoinGroup:
+    /// record the member's changes, bump the group epoch when the inputs of
+    /// the assignment changed, and compute a new target when the epoch is
+    /// ahead of it.
+    pub(crate) fn apply_member(
+        &mut self,
+        now: Millis,
+        gid: &str,
+        before: &ConsumerMember,
+        member: &ConsumerMember,
+        out: &mut Out,
+    ) {
+        let gid = gid.to_string();
+        let member_id = member.member_id.clone();
+        // A new regex changes the assignment only once it is resolved (below,
+        // asynchronously); one the group already resolved, or dropping one,
+        // changes it now.
+        let regex_changed = member.subscribed_topic_regex != before.subscribed_topic_regex;
+        let regex_effective = match &member.subscribed_topic_regex {
+            None => true,
+            Some(re) => self.consumer_groups[&gid].resolved_regexes.contains_key(re),
+        };
+        let subscription_changed = member.subscribed_topic_names != before.subscribed_topic_names
+            || (regex_changed && regex_effective);
+        let joining = !self.consumer_groups[&gid].members.contains_key(&member_id);
+        if joining || member.metadata_record(&gid) != before.metadata_record(&gid) {
+            self.emit(out, Record::ConsumerMember(member.metadata_record(&gid)));
+        }
+        if regex_changed {
+            self.drop_unused_regexes(&gid, out);
+        }
+        self.maybe_schedule_regex_refresh(now, &gid);
+        // 4. Bump the group epoch if the inputs of the assignment changed.
+        let g = &self.consumer_groups[&gid];
+        let subscribes =
+            !member.subscribed_topic_names.is_empty() || member.subscribed_topic_regex.is_some();
+        let must_check =
+            g.epoch == 0 || (subscription_changed && (subscribes || !joining)) || g.metadata_dirty;
+        if must_check {
+            let subscription = self.subscription_metadata(&gid);
+            let g = &self.consumer_groups[&gid];
+            if g.epoch == 0 || subscription_changed || subscription != g.subscription {
+                let epoch = self.bump_group_epoch(&gid, subscription, out);
+                out.event(Event::RebalanceStarted {
+                    group: gid.clone(),
+                    generation: epoch,
+                    reason: "assignment inputs changed".into(),
+                });
+            }
+            self.consumer_groups.get_mut(&gid).unwrap().metadata_dirty = false;
+        }
+        // 5. A new target when the epoch is ahead of it.
+        self.maybe_compute_target(now, &gid, out);
+    }
+
     /// The interval this member should wait before its next heartbeat. A member
     /// with something to do (revoke, pick up released partitions, move to a new
     /// epoch) comes back soon; a settled one at the stable interval.
@@ -290,7 +319,9 @@ impl Coordinator {
         if settled {
             settled_interval
         } else {
-            self.config.consumer_reconcile_heartbeat_interval_ms.min(settled_interval)
+            self.config
+                .consumer_reconcile_heartbeat_interval_ms
+                .min(settled_interval)
         }
     }
 
@@ -322,7 +353,10 @@ impl Coordinator {
                 match mapped {
                     Some(old) if old != member_id => {
                         let prev = &g.members[&old];
-                        if prev.member_epoch != -2 {
+                        // A classic member has no way to release its instance
+                        // id: it is replaced at once (Kafka's
+                        // getOrMaybeSubscribeStaticConsumerGroupMember).
+                        if prev.member_epoch != -2 && !prev.uses_classic_protocol() {
                             return Err((ErrorCode::UNRELEASED_INSTANCE_ID, Some(format!("Static member {old} with instance id {instance} is not released yet."))));
                         }
                         return Ok(
@@ -377,7 +411,7 @@ impl Coordinator {
 
     /// KIP-848 static replacement: the new member id takes over the old one's
     /// subscription, target and partitions; no rebalance.
-    fn replace_static_consumer_member(
+    pub(crate) fn replace_static_consumer_member(
         &mut self,
         _now: Millis,
         gid: &str,
@@ -498,7 +532,10 @@ impl Coordinator {
             }
         }
         self.timers.cancel(&key);
-        self.consumer_groups.get_mut(gid).unwrap().last_assignment_at = Some(now);
+        self.consumer_groups
+            .get_mut(gid)
+            .unwrap()
+            .last_assignment_at = Some(now);
         let g = &self.consumer_groups[gid];
         // Members with the same subscription resolve to the same topics:
         // resolve each distinct subscription once.
@@ -567,7 +604,7 @@ impl Coordinator {
         });
     }
 
-    fn reconcile_member(
+    pub(crate) fn reconcile_member(
         &mut self,
         now: Millis,
         gid: &str,
@@ -694,6 +731,9 @@ impl Coordinator {
             group: gid.to_string(),
             member: member_id.to_string(),
         });
+        if self.downgrade_after_leave(gid, member_id) {
+            return self.downgrade_consumer_group(now, gid, member_id, reason, out);
+        }
         self.emit(
             out,
             Record::ConsumerMemberTombstone {

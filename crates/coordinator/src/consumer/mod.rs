@@ -4,11 +4,13 @@
 //! first, then assign what others have released).
 
 pub mod cadence;
+mod classic_members;
 mod heartbeat;
+mod migrate;
 mod reconcile;
 mod regex;
 
-use crate::records::{ConsumerCurrentRecord, ConsumerMemberRecord, Record};
+use crate::records::{ClassicMemberRecord, ConsumerCurrentRecord, ConsumerMemberRecord, Record};
 use cohort_assign::server::Assignment;
 use cohort_types::{Millis, TopicId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +34,8 @@ pub struct ConsumerMember {
     pub previous_member_epoch: i32,
     pub assigned: Assignment,
     pub pending_revocation: Assignment,
+    /// Set for a member that speaks the classic protocol (a mixed group).
+    pub classic: Option<ClassicMemberRecord>,
 }
 
 impl ConsumerMember {
@@ -51,7 +55,12 @@ impl ConsumerMember {
             previous_member_epoch: -1,
             assigned: Assignment::new(),
             pending_revocation: Assignment::new(),
+            classic: None,
         }
+    }
+
+    pub fn uses_classic_protocol(&self) -> bool {
+        self.classic.is_some()
     }
 
     pub fn metadata_record(&self, group_id: &str) -> ConsumerMemberRecord {
@@ -66,6 +75,7 @@ impl ConsumerMember {
             subscribed_topic_names: self.subscribed_topic_names.iter().cloned().collect(),
             subscribed_topic_regex: self.subscribed_topic_regex.clone(),
             server_assignor: self.server_assignor.clone(),
+            classic: self.classic.clone(),
         }
     }
 
@@ -273,6 +283,7 @@ pub(crate) fn replay(groups: &mut BTreeMap<String, ConsumerGroup>, record: &Reco
                 );
             }
             m.server_assignor = r.server_assignor.clone();
+            m.classic = r.classic.clone();
             if let Some(i) = &r.instance_id {
                 g.static_members.insert(i.clone(), r.member_id.clone());
             }

@@ -740,7 +740,11 @@ fn joins_within_the_assignment_interval_share_one_target_computation_kip_1263() 
     // assigned once, when the interval ends, not once per join.
     let mut s = Script::with(batching());
     let ra = s.hb(join("a", &["t"]));
-    assert_eq!(parts(&ra.assignment), vec![(T, vec![0, 1, 2, 3])], "the first change: at once");
+    assert_eq!(
+        parts(&ra.assignment),
+        vec![(T, vec![0, 1, 2, 3])],
+        "the first change: at once"
+    );
     assert_eq!(target_epochs(&s.records), 1);
     s.now += 10;
     let rb = s.hb(join("b", &["t"]));
@@ -748,7 +752,10 @@ fn joins_within_the_assignment_interval_share_one_target_computation_kip_1263() 
     let rc = s.hb(join("c", &["t"]));
     assert_eq!(s.epoch(), 3);
     let g = s.c.consumer_group("g").unwrap();
-    assert_eq!(g.assignment_epoch, 1, "no target computed within the interval");
+    assert_eq!(
+        g.assignment_epoch, 1,
+        "no target computed within the interval"
+    );
     // The newcomers have nothing yet and are told to come back soon.
     for r in [&rb, &rc] {
         assert_eq!(parts(&r.assignment), vec![]);
@@ -771,9 +778,14 @@ fn a_change_after_a_quiet_interval_is_assigned_at_once() {
     s.hb(join("b", &["t"]));
     assert_eq!(s.c.consumer_group("g").unwrap().assignment_epoch, 2);
     assert_eq!(target_epochs(&s.records), 2);
-    assert_eq!(s.c.next_deadline().map(|d| d > s.now + 1000), Some(true), "no assignment timer left armed");
+    assert_eq!(
+        s.c.next_deadline().map(|d| d > s.now + 1000),
+        Some(true),
+        "no assignment timer left armed"
+    );
 }
 
 mod budget;
-mod handover;
 mod disconnect;
+mod handover;
+mod migration;

@@ -85,12 +85,18 @@ fn a_static_member_keeps_its_session_timeout() {
         member_id: ra.member_id.clone(),
         group_instance_id: Some("i-a".into()),
     }));
-    assert_eq!(s.reply(hb), Some(&GroupResponse::Heartbeat(ErrorCode::NONE)));
+    assert_eq!(
+        s.reply(hb),
+        Some(&GroupResponse::Heartbeat(ErrorCode::NONE))
+    );
     close(&mut s, 20);
     s.advance(5_000);
     assert!(s.c.group("g").unwrap().members.contains_key(&ra.member_id));
     s.advance(10_000);
-    assert!(!s.c.group("g").unwrap().members.contains_key(&ra.member_id), "its session (10 s) expired");
+    assert!(
+        !s.c.group("g").unwrap().members.contains_key(&ra.member_id),
+        "its session (10 s) expired"
+    );
 }
 
 #[test]
@@ -105,7 +111,10 @@ fn a_member_parked_in_a_join_is_removed_and_the_barrier_completes_without_it() {
     assert!(s.reply(j0).is_none(), "waits for the second member");
     s.advance(3_500);
     let r = s.join_reply(j0);
-    assert_eq!((r.error, r.generation_id, r.members.len()), (ErrorCode::NONE, 2, 1));
+    assert_eq!(
+        (r.error, r.generation_id, r.members.len()),
+        (ErrorCode::NONE, 2, 1)
+    );
 }
 
 #[test]
@@ -123,12 +132,18 @@ fn a_member_whose_heartbeat_cadence_is_not_known_yet_waits_for_its_session() {
     s.advance(5_000);
     assert!(s.c.group("g").unwrap().members.contains_key(&id));
     s.advance(6_000);
-    assert!(s.c.group("g").unwrap().members.is_empty(), "its session (10 s) expired");
+    assert!(
+        s.c.group("g").unwrap().members.is_empty(),
+        "its session (10 s) expired"
+    );
 }
 
 #[test]
 fn the_grace_is_a_setting_and_minus_one_waits_for_the_session() {
-    let mut s = Script::with(CoordinatorConfig { member_disconnect_grace_ms: -1, ..config() });
+    let mut s = Script::with(CoordinatorConfig {
+        member_disconnect_grace_ms: -1,
+        ..config()
+    });
     let ids = group_on_connections(&mut s);
     close(&mut s, 11);
     s.advance(5_000);

@@ -3,7 +3,10 @@
 use super::*;
 
 fn holding() -> Script {
-    Script::with(CoordinatorConfig { classic_hold_heartbeat_ms: 2_500, ..config() })
+    Script::with(CoordinatorConfig {
+        classic_hold_heartbeat_ms: 2_500,
+        ..config()
+    })
 }
 
 fn beat(s: &mut Script, member: &str, connection: u64) -> RequestId {
@@ -108,13 +111,20 @@ fn nothing_is_held_outside_a_stable_group_or_past_the_session() {
     let hb = beat(&mut s, &ids[1], 11);
     assert_eq!(answer(&s, hb), Some(ErrorCode::REBALANCE_IN_PROGRESS));
     // A hold longer than a member's session is cut to leave a second.
-    let mut s = Script::with(CoordinatorConfig { classic_hold_heartbeat_ms: 60_000, ..config() });
+    let mut s = Script::with(CoordinatorConfig {
+        classic_hold_heartbeat_ms: 60_000,
+        ..config()
+    });
     let ids = stable_group(&mut s, 2);
     let hb = beat(&mut s, &ids[0], 10);
     s.advance(8_999);
     assert_eq!(answer(&s, hb), None);
     s.advance(1);
-    assert_eq!(answer(&s, hb), Some(ErrorCode::NONE), "the 10 s session less a second");
+    assert_eq!(
+        answer(&s, hb),
+        Some(ErrorCode::NONE),
+        "the 10 s session less a second"
+    );
     assert!(s.c.group("g").unwrap().members.contains_key(&ids[0]));
 }
 

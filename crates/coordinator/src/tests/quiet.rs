@@ -27,7 +27,10 @@ fn members_starting_together_join_one_rebalance_once_joins_stop() {
         let r = s.join_reply(j);
         assert_eq!((r.error, r.generation_id), (ErrorCode::NONE, 1));
     }
-    let leader = [a, b, c].iter().map(|j| s.join_reply(*j).members.len()).max();
+    let leader = [a, b, c]
+        .iter()
+        .map(|j| s.join_reply(*j).members.len())
+        .max();
     assert_eq!(leader, Some(3), "one rebalance with all three");
     assert_eq!(s.state(), GroupState::CompletingRebalance);
 }
@@ -67,7 +70,15 @@ fn quiet_plays_no_part_after_the_first_rebalance() {
     s.connection = 5;
     let (_, j) = s.join_new();
     s.advance(1_000);
-    assert!(s.reply(j).is_none(), "waiting for the known members to rejoin");
-    assert!(!s.c.timers().all().keys().any(|k| matches!(k, crate::timers::TimerKey::InitialQuiet { .. })));
+    assert!(
+        s.reply(j).is_none(),
+        "waiting for the known members to rejoin"
+    );
+    assert!(!s
+        .c
+        .timers()
+        .all()
+        .keys()
+        .any(|k| matches!(k, crate::timers::TimerKey::InitialQuiet { .. })));
     let _ = ids;
 }

@@ -15,7 +15,10 @@ fn budget() -> CoordinatorConfig {
 }
 
 fn in_group(group: &str, r: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatRequest {
-    ConsumerGroupHeartbeatRequest { group_id: group.into(), ..r }
+    ConsumerGroupHeartbeatRequest {
+        group_id: group.into(),
+        ..r
+    }
 }
 
 /// Heartbeats every member with what it owns until nobody's assignment or
@@ -32,7 +35,11 @@ fn settle(s: &mut Script, group: &str, members: &[&str]) -> Vec<ConsumerGroupHea
         for m in members {
             let (epoch, mine) = owned[*m].clone();
             let r = s.hb(in_group(group, beat(m, epoch, &mine)));
-            let now_owned = if r.assignment.is_some() { parts(&r.assignment) } else { mine.clone() };
+            let now_owned = if r.assignment.is_some() {
+                parts(&r.assignment)
+            } else {
+                mine.clone()
+            };
             changed |= r.member_epoch != epoch || now_owned != mine;
             owned.insert(m.to_string(), (r.member_epoch, now_owned));
             last.push(r);
@@ -104,13 +111,19 @@ fn members_with_work_pending_come_back_no_later_than_settled_ones() {
     s.hb(join("a", &["t"]));
     let r = s.hb(join("b", &["t"]));
     // b waits for partitions a still owns: work pending.
-    assert_eq!(s.c.consumer_group("g").unwrap().members["b"].state, MemberState::UnreleasedPartitions);
+    assert_eq!(
+        s.c.consumer_group("g").unwrap().members["b"].state,
+        MemberState::UnreleasedPartitions
+    );
     assert_eq!(r.heartbeat_interval_ms, 20);
 }
 
 #[test]
 fn without_a_budget_every_settled_member_gets_kafkas_interval() {
-    let mut s = Script::with(CoordinatorConfig { consumer_heartbeat_budget_per_s: 0, ..budget() });
+    let mut s = Script::with(CoordinatorConfig {
+        consumer_heartbeat_budget_per_s: 0,
+        ..budget()
+    });
     for r in settle(&mut s, "g", &["a", "b", "c"]) {
         assert_eq!(r.heartbeat_interval_ms, 5000);
     }
@@ -119,12 +132,17 @@ fn without_a_budget_every_settled_member_gets_kafkas_interval() {
 #[test]
 fn a_thousand_members_at_the_default_budget_hear_every_500_ms() {
     let mut s = Script::with(CoordinatorConfig {
-        consumer_heartbeat_budget_per_s: CoordinatorConfig::default().consumer_heartbeat_budget_per_s,
-        consumer_heartbeat_interval_floor_ms: CoordinatorConfig::default().consumer_heartbeat_interval_floor_ms,
+        consumer_heartbeat_budget_per_s: CoordinatorConfig::default()
+            .consumer_heartbeat_budget_per_s,
+        consumer_heartbeat_interval_floor_ms: CoordinatorConfig::default()
+            .consumer_heartbeat_interval_floor_ms,
         ..config()
     });
     for i in 0..1000 {
-        s.hb(in_group(&format!("g{}", i % 10), join(&format!("m{i}"), &["t"])));
+        s.hb(in_group(
+            &format!("g{}", i % 10),
+            join(&format!("m{i}"), &["t"]),
+        ));
     }
     assert_eq!(s.c.settled_interval_ms(), 500);
     s.check_replay();

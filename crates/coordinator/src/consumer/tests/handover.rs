@@ -7,12 +7,19 @@ use crate::consumer::MemberState;
 
 fn owned_now(s: &Script, m: &str) -> Vec<(TopicId, Vec<i32>)> {
     let g = s.c.consumer_group("g").unwrap();
-    g.members[m].assigned.iter().map(|(t, ps)| (*t, ps.iter().copied().collect())).collect()
+    g.members[m]
+        .assigned
+        .iter()
+        .map(|(t, ps)| (*t, ps.iter().copied().collect()))
+        .collect()
 }
 
 fn target(s: &Script, m: &str) -> Vec<i32> {
     let g = s.c.consumer_group("g").unwrap();
-    g.targets[m].get(&U).map(|ps| ps.iter().copied().collect()).unwrap_or_default()
+    g.targets[m]
+        .get(&U)
+        .map(|ps| ps.iter().copied().collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -39,7 +46,11 @@ fn a_released_partition_reaches_the_waiting_member_at_its_next_heartbeat() {
     assert_eq!(r.heartbeat_interval_ms, 50, "work pending: back soon");
     let wanted = target(&s, "c");
     assert_eq!(wanted.len(), 2);
-    let from_a: Vec<i32> = wanted.iter().copied().filter(|p| owned_now(&s, "a")[0].1.contains(p)).collect();
+    let from_a: Vec<i32> = wanted
+        .iter()
+        .copied()
+        .filter(|p| owned_now(&s, "a")[0].1.contains(p))
+        .collect();
     assert_eq!(from_a.len(), 1, "one from each owner");
 
     // a hears it must give one up, and acknowledges with what it keeps.

@@ -1,0 +1,381 @@
+//! Moving a live group between the classic and the consumer protocol (Kafka's
+//! online migration, `group.consumer.migration.policy`).
+//!
+//! Upgrade: the first consumer-protocol member to join a non-empty classic
+//! group of protocol type "consumer" turns it into a consumer group in the
+//! same write as its own join (Kafka's `convertToConsumerGroup` and
+//! `ConsumerGroup.fromClassicGroup`). Every classic member becomes a member
+//! of the consumer group that still speaks the classic protocol, at epoch =
+//! the classic generation, owning what it owned; the group epoch and the
+//! target epoch continue from the generation. The joining member's
+//! subscription then bumps the epoch, and the classic members are made to
+//! rejoin by their heartbeats (`classic_members`).
+//!
+//! Downgrade: when a member leaves (or is fenced) and every member left
+//! speaks the classic protocol, the group turns back into a classic group at
+//! generation = the group epoch, each member's assignment its target, and one
+//! rebalance starts at once so the members rejoin under their own assignor
+//! (Kafka's `convertToClassicGroup` and `ClassicGroup.fromConsumerGroup`).
+//!
+//! Both conversions are one atomic set of records, so a restart in the middle
+//! of a rollout comes back to the same group, epochs and owners.
+//!
+//! Where Cohort is stricter than Kafka, for safety: a classic member's
+//! partitions are what its last SyncGroup gave it and, when a rebalance
+//! voided that (a group caught between JoinGroup and SyncGroup), what its
+//! JoinGroup subscription said it still owns, so a cooperative member that
+//! keeps consuming through a rebalance is never counted as owning nothing.
+
+use super::{to_wire, ConsumerGroup, ConsumerMember, MemberState};
+use crate::classic::{ClassicGroup, GroupState, Member};
+use crate::embedded;
+use crate::records::{ClassicMemberRecord, Record};
+use crate::timers::TimerKey;
+use crate::{Coordinator, Event, Out};
+use bytes::Bytes;
+use cohort_assign::server::Assignment;
+use cohort_types::group::{GroupResponse, JoinGroupResponse, SyncGroupResponse};
+use cohort_types::{ErrorCode, Millis, TopicId};
+use std::collections::{BTreeMap, BTreeSet};
+
+type Fail = (ErrorCode, Option<String>);
+
+/// A classic member's subscription, read from the metadata it sent for the
+/// group's protocol (its first protocol when none was chosen yet).
+pub(crate) fn member_subscription(
+    m: &Member,
+    protocol: Option<&str>,
+) -> Result<embedded::Subscription, String> {
+    let meta = match protocol {
+        Some(p) => m.metadata_for(p),
+        None => m
+            .protocols
+            .first()
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default(),
+    };
+    embedded::parse_subscription(&meta)
+}
+
+impl Coordinator {
+    /// Topic names to ids for the partitions of an embedded assignment or
+    /// subscription; topics this broker does not have are dropped.
+    pub(crate) fn by_topic_id(&self, parts: &[(String, Vec<i32>)]) -> Assignment {
+        let mut a = Assignment::new();
+        for (name, ps) in parts {
+            if let Some((id, _)) = self.topics.get(name) {
+                a.entry(*id).or_default().extend(ps.iter().copied());
+            }
+        }
+        a.retain(|_, ps| !ps.is_empty());
+        a
+    }
+
+    /// The reverse: ids back to names, for an assignment handed to a classic
+    /// member.
+    pub(crate) fn by_topic_name(&self, a: &Assignment) -> Vec<(String, Vec<i32>)> {
+        let names: BTreeMap<TopicId, &String> =
+            self.topics.iter().map(|(n, (id, _))| (*id, n)).collect();
+        a.iter()
+            .filter(|(_, ps)| !ps.is_empty())
+            .filter_map(|(id, ps)| {
+                names
+                    .get(id)
+                    .map(|n| (n.to_string(), ps.iter().copied().collect()))
+            })
+            .collect()
+    }
+
+    /// Kafka's `validateOnlineUpgrade`, then the conversion. An error is the
+    /// answer the joining consumer-protocol member gets; nothing is written.
+    pub(crate) fn upgrade_classic_group(
+        &mut self,
+        now: Millis,
+        gid: &str,
+        out: &mut Out,
+    ) -> Result<(), Fail> {
+        let classic = &self.groups[gid];
+        let refuse = |why: &str| {
+            Err((
+                ErrorCode::GROUP_ID_NOT_FOUND,
+                Some(format!(
+                    "Cannot upgrade classic group {gid} to consumer group because {why}."
+                )),
+            ))
+        };
+        if !self.config.consumer_migration_policy.upgrade_enabled() {
+            return refuse("online upgrade is disabled");
+        }
+        if classic.protocol_type.as_deref() != Some("consumer") {
+            return refuse("the group does not use the consumer embedded protocol");
+        }
+        if classic.members.len() > self.config.consumer_max_group_size {
+            return refuse("the group size exceeds the consumer group maximum size");
+        }
+        let members = self.members_from_classic(classic).map_err(|why| {
+            (
+                ErrorCode::GROUP_ID_NOT_FOUND,
+                Some(format!(
+                    "Cannot upgrade classic group {gid} to consumer group because {why}."
+                )),
+            )
+        })?;
+        let generation = classic.generation;
+        // Whoever waits in a JoinGroup or SyncGroup of the classic group
+        // rejoins the consumer group; held heartbeats are answered.
+        self.release_group(now, gid, out);
+        let classic = &self.groups[gid];
+        for m in classic.members.values() {
+            if let Some(j) = &m.awaiting_join {
+                out.reply(
+                    j.request,
+                    GroupResponse::JoinGroup(JoinGroupResponse::error(
+                        ErrorCode::REBALANCE_IN_PROGRESS,
+                        &m.member_id,
+                    )),
+                );
+            }
+            if let Some(s) = m.awaiting_sync {
+                out.reply(
+                    s,
+                    GroupResponse::SyncGroup(SyncGroupResponse::error(
+                        ErrorCode::REBALANCE_IN_PROGRESS,
+                    )),
+                );
+            }
+        }
+        self.timers.cancel_group(gid);
+        self.emit(
+            out,
+            Record::ClassicGroupConverted {
+                group_id: gid.to_string(),
+            },
+        );
+        // Kafka's createConsumerGroupRecords: members, epoch, targets, target
+        // epoch, then each member's current assignment.
+        let mut g = ConsumerGroup::new(gid);
+        g.state_timestamp = now;
+        self.consumer_groups.insert(gid.to_string(), g);
+        for m in &members {
+            self.emit(out, Record::ConsumerMember(m.metadata_record(gid)));
+        }
+        let subscription = self.subscription_metadata(gid);
+        self.emit(
+            out,
+            Record::ConsumerGroupEpoch {
+                group_id: gid.to_string(),
+                epoch: generation,
+                subscription,
+            },
+        );
+        for m in &members {
+            self.emit(
+                out,
+                Record::ConsumerTarget {
+                    group_id: gid.to_string(),
+                    member_id: m.member_id.clone(),
+                    assignment: to_wire(&m.assigned),
+                },
+            );
+        }
+        self.emit(
+            out,
+            Record::ConsumerTargetEpoch {
+                group_id: gid.to_string(),
+                assignment_epoch: generation,
+            },
+        );
+        for m in &members {
+            self.emit(out, Record::ConsumerCurrent(m.current_record(gid)));
+            let session = m
+                .classic
+                .as_ref()
+                .map_or(self.config.consumer_session_timeout_ms, |c| {
+                    c.session_timeout_ms
+                });
+            self.timers.arm(
+                TimerKey::ConsumerSession {
+                    group: gid.to_string(),
+                    member: m.member_id.clone(),
+                },
+                now + session as i64,
+            );
+        }
+        out.event(Event::GroupConverted {
+            group: gid.to_string(),
+            to: "consumer",
+            members: members.len(),
+        });
+        Ok(())
+    }
+
+    /// Each classic member as a consumer-group member (Kafka's
+    /// `ConsumerGroup.fromClassicGroup`), or why the group cannot be carried.
+    fn members_from_classic(&self, classic: &ClassicGroup) -> Result<Vec<ConsumerMember>, String> {
+        let protocol = classic.protocol_name.as_deref();
+        let voided = !classic.is(GroupState::Stable);
+        let mut claimed: BTreeSet<(TopicId, i32)> = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut owned_claims = Vec::new();
+        for id in &classic.join_order {
+            let Some(cm) = classic.members.get(id) else {
+                continue;
+            };
+            let sub = member_subscription(cm, protocol).map_err(|e| {
+                format!("the embedded consumer protocol is malformed (member {id}: {e})")
+            })?;
+            let assignment = embedded::parse_assignment(&cm.assignment).map_err(|e| {
+                format!("the embedded consumer protocol is malformed (member {id}: {e})")
+            })?;
+            if assignment.user_data.as_ref().is_some_and(|u| !u.is_empty()) {
+                return Err("an unsupported custom assignor is in use. Please refer to the documentation or switch to a default assignor before re-attempting the upgrade".into());
+            }
+            let mut m = ConsumerMember::new(id);
+            m.instance_id = cm.group_instance_id.clone();
+            m.rack_id = sub.rack.clone();
+            m.client_id = cm.client_id.clone();
+            m.client_host = cm.client_host.clone();
+            m.rebalance_timeout_ms = cm.rebalance_timeout_ms;
+            m.subscribed_topic_names = sub.topics.iter().cloned().collect();
+            m.member_epoch = classic.generation;
+            m.previous_member_epoch = classic.generation;
+            m.state = MemberState::Stable;
+            m.classic = Some(ClassicMemberRecord {
+                session_timeout_ms: cm.session_timeout_ms,
+                protocols: cm
+                    .protocols
+                    .iter()
+                    .map(|(n, b)| (n.clone(), b.to_vec()))
+                    .collect(),
+            });
+            // What its last SyncGroup gave it comes first.
+            let mut assigned = self.by_topic_id(&assignment.partitions);
+            for (t, ps) in assigned.iter_mut() {
+                ps.retain(|p| claimed.insert((*t, *p)));
+            }
+            assigned.retain(|_, ps| !ps.is_empty());
+            m.assigned = assigned;
+            if voided {
+                owned_claims.push((out.len(), self.by_topic_id(&sub.owned)));
+            }
+            out.push(m);
+        }
+        // Then, in a group that is rebalancing, what each says it still owns.
+        for (i, owned) in owned_claims {
+            for (t, ps) in owned {
+                for p in ps {
+                    if claimed.insert((t, p)) {
+                        out[i].assigned.entry(t).or_default().insert(p);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Kafka's `validateOnlineDowngradeWithFencedMember`: whether removing
+    /// `leaving` leaves a group that should turn back into a classic group.
+    pub(crate) fn downgrade_after_leave(&self, gid: &str, leaving: &str) -> bool {
+        let Some(g) = self.consumer_groups.get(gid) else {
+            return false;
+        };
+        let others_classic = g
+            .members
+            .values()
+            .filter(|m| m.member_id != leaving)
+            .all(|m| m.uses_classic_protocol());
+        others_classic
+            && g.members.len() > 1
+            && self.config.consumer_migration_policy.downgrade_enabled()
+            && g.members.len() - 1 <= self.config.max_group_size
+    }
+
+    /// Turns the consumer group back into a classic group without `leaving`,
+    /// and starts the one rebalance Kafka forces.
+    pub(crate) fn downgrade_consumer_group(
+        &mut self,
+        now: Millis,
+        gid: &str,
+        leaving: &str,
+        reason: &str,
+        out: &mut Out,
+    ) {
+        let g = self.consumer_groups[gid].clone();
+        let mut classic = ClassicGroup::new(gid, now);
+        classic.state = GroupState::Stable;
+        classic.generation = g.epoch;
+        classic.protocol_type = Some("consumer".into());
+        for m in g.members.values().filter(|m| m.member_id != leaving) {
+            let c = m
+                .classic
+                .clone()
+                .expect("every remaining member speaks the classic protocol");
+            let version = c
+                .protocols
+                .first()
+                .and_then(|(_, b)| embedded::parse_subscription(b).ok())
+                .map_or(0, |s| s.version);
+            let target = g.targets.get(&m.member_id).cloned().unwrap_or_default();
+            let assignment = embedded::write_assignment(version, &self.by_topic_name(&target));
+            classic.add_member(Member {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout_ms: c.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                protocol_type: "consumer".into(),
+                protocols: c
+                    .protocols
+                    .iter()
+                    .map(|(n, b)| (n.clone(), Bytes::from(b.clone())))
+                    .collect(),
+                assignment: Bytes::from(assignment),
+                awaiting_join: None,
+                awaiting_sync: None,
+                is_new: false,
+            });
+        }
+        classic.protocol_name = classic.select_protocol();
+        self.timers.cancel_group(gid);
+        self.emit(
+            out,
+            Record::ConsumerGroupConverted {
+                group_id: gid.to_string(),
+            },
+        );
+        let members: Vec<(String, i64)> = classic
+            .members
+            .values()
+            .map(|m| (m.member_id.clone(), m.session_timeout_ms as i64))
+            .collect();
+        let rec = classic.to_record(true);
+        self.groups.insert(gid.to_string(), classic);
+        self.emit(out, Record::Group(rec));
+        for (member, session) in members {
+            self.timers.arm(
+                TimerKey::Heartbeat {
+                    group: gid.to_string(),
+                    member,
+                },
+                now + session,
+            );
+        }
+        out.event(Event::MemberRemoved {
+            group: gid.to_string(),
+            member: leaving.to_string(),
+            reason: reason.to_string(),
+        });
+        out.event(Event::GroupConverted {
+            group: gid.to_string(),
+            to: "classic",
+            members: self.groups[gid].members.len(),
+        });
+        self.prepare_rebalance(
+            now,
+            gid,
+            &format!("Downgrade group {gid} from consumer to classic."),
+            out,
+        );
+    }
+}
