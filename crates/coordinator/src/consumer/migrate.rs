@@ -20,7 +20,10 @@
 //! Both conversions are one atomic set of records, so a restart in the middle
 //! of a rollout comes back to the same group, epochs and owners.
 //!
-//! Where Cohort is stricter than Kafka, for safety: a classic member's
+//! Where Cohort differs from Kafka: it converts a group of a built-in client
+//! assignor whose assignments echo user data (librdkafka's
+//! cooperative-sticky, see `members_from_classic`), which Kafka refuses; and,
+//! for safety, a classic member's
 //! partitions are what its last SyncGroup gave it and, when a rebalance
 //! voided that (a group caught between JoinGroup and SyncGroup), what its
 //! JoinGroup subscription said it still owns, so a cooperative member that
@@ -214,6 +217,16 @@ impl Coordinator {
     fn members_from_classic(&self, classic: &ClassicGroup) -> Result<Vec<ConsumerMember>, String> {
         let protocol = classic.protocol_name.as_deref();
         let voided = !classic.is(GroupState::Stable);
+        // Kafka refuses a member whose assignment carries user data ("userData
+        // from a custom assignor would be lost"). librdkafka's leader copies
+        // each member's subscription user data into its assignment, so a
+        // librdkafka cooperative-sticky group is refused by Kafka after its
+        // first rebalance, and the new member fails with a fatal
+        // GROUP_ID_NOT_FOUND. The built-in assignors keep their state in the
+        // subscription, which every member sends again: nothing is lost, and
+        // Cohort converts. A custom assignor's user data is refused as Kafka
+        // refuses it.
+        let builtin = matches!(protocol, Some("range" | "roundrobin" | "sticky" | "cooperative-sticky"));
         let mut claimed: BTreeSet<(TopicId, i32)> = BTreeSet::new();
         let mut out = Vec::new();
         let mut owned_claims = Vec::new();
@@ -227,7 +240,7 @@ impl Coordinator {
             let assignment = embedded::parse_assignment(&cm.assignment).map_err(|e| {
                 format!("the embedded consumer protocol is malformed (member {id}: {e})")
             })?;
-            if assignment.user_data.as_ref().is_some_and(|u| !u.is_empty()) {
+            if assignment.user_data.as_ref().is_some_and(|u| !u.is_empty()) && !builtin {
                 return Err("an unsupported custom assignor is in use. Please refer to the documentation or switch to a default assignor before re-attempting the upgrade".into());
             }
             let mut m = ConsumerMember::new(id);
