@@ -209,6 +209,7 @@ impl Coordinator {
                             target_assignment: named(
                                 &g.targets.get(&m.member_id).cloned().unwrap_or_default(),
                             ),
+                            classic: m.uses_classic_protocol(),
                         })
                         .collect(),
                 },

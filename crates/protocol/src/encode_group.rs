@@ -195,7 +195,8 @@ pub fn encode(r: &GroupResponse, v: i16, buf: &mut bytes::BytesMut) -> Result<()
                             y.subscribed_topic_regex = osb(&mm.subscribed_topic_regex);
                             y.assignment = assignment(&mm.assignment);
                             y.target_assignment = assignment(&mm.target_assignment);
-                            y.member_type = 1;
+                            // KIP-1099 (v1): 0 classic, 1 consumer protocol.
+                            y.member_type = if mm.classic { 0 } else { 1 };
                             y
                         })
                         .collect();
@@ -369,4 +370,50 @@ fn offset_fetch(groups: &[GroupOffsets], v: i16, buf: &mut bytes::BytesMut) -> R
             .collect();
     }
     o.encode(buf, v).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{encode_response, RequestHeader};
+    use cohort_types::api::Response;
+    use cohort_types::group::*;
+    use cohort_types::{ErrorCode, TopicId};
+    use kafka_protocol::messages::{self as m, ApiKey};
+    use kafka_protocol::protocol::Decodable;
+
+    /// KIP-1099: ConsumerGroupDescribe v1 says which members of a mixed group
+    /// still speak the classic protocol.
+    #[test]
+    fn consumer_group_describe_v1_marks_classic_members() {
+        let member = |id: &str, classic| DescribedConsumerMember {
+            member_id: id.into(),
+            instance_id: None,
+            rack_id: None,
+            member_epoch: 3,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            subscribed_topic_names: vec!["t".into()],
+            subscribed_topic_regex: None,
+            assignment: vec![(TopicId([1; 16]), "t".into(), vec![0])],
+            target_assignment: vec![],
+            classic,
+        };
+        let group = DescribedConsumerGroup {
+            members: vec![member("old", true), member("new", false)],
+            ..DescribedConsumerGroup::error("g", ErrorCode::NONE)
+        };
+        let header = RequestHeader {
+            api_key: ApiKey::ConsumerGroupDescribe as i16,
+            api_version: 1,
+            correlation_id: 7,
+            client_id: None,
+        };
+        let frame = encode_response(&header, &Response::Group(GroupResponse::ConsumerGroupDescribe(vec![group])))
+            .unwrap();
+        let mut body = frame.slice(4..);
+        m::ResponseHeader::decode(&mut body, 1).unwrap();
+        let r = m::ConsumerGroupDescribeResponse::decode(&mut body, 1).unwrap();
+        let types: Vec<i8> = r.groups[0].members.iter().map(|m| m.member_type).collect();
+        assert_eq!(types, vec![0, 1]);
+    }
 }

@@ -497,4 +497,6 @@ pub struct DescribedConsumerMember {
     /// (topic id, topic name, partitions)
     pub assignment: Vec<(TopicId, String, Vec<i32>)>,
     pub target_assignment: Vec<(TopicId, String, Vec<i32>)>,
+    /// Speaks the classic protocol inside the consumer group (a mixed group).
+    pub classic: bool,
 }
