@@ -37,6 +37,11 @@ pub enum Scenario {
     Slow,
     /// A whole new group of --members starts at once.
     NewGroup,
+    /// A group on a classic protocol (--protocol eager or cooperative) is
+    /// rolled onto the consumer protocol, one member at a time (graceful
+    /// close, --down-ms down, restart with group.protocol=consumer, wait for
+    /// a steady group), then rolled back the same way.
+    Upgrade,
 }
 
 impl Scenario {
@@ -49,6 +54,7 @@ impl Scenario {
             Scenario::Partitions => "partitions",
             Scenario::Slow => "slow",
             Scenario::NewGroup => "new-group",
+            Scenario::Upgrade => "upgrade",
         }
     }
 }
@@ -444,6 +450,9 @@ fn wait_converged(
 }
 
 pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
+    if spec.scenario == Scenario::Upgrade && spec.protocol == "consumer" {
+        return Err("an upgrade starts from a classic protocol: --protocol eager or cooperative".into());
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
     let tag: u32 = rng.gen();
     let topic = format!("lab-{}-{tag:08x}", spec.scenario.name());
@@ -543,6 +552,28 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
         Scenario::NewGroup => {
             for id in 0..spec.members {
                 g.start(g.spec(id, spec.static_members, 0), spec.client != "java")?;
+            }
+        }
+        Scenario::Upgrade => {
+            for to in ["consumer", spec.protocol.as_str()] {
+                for id in 0..spec.members {
+                    let ti = now_us();
+                    progress.phase(&format!("restarting member-{id} on {to}"));
+                    g.stop(&[id]);
+                    std::thread::sleep(Duration::from_millis(spec.down_ms));
+                    let mut m = g.spec(id, spec.static_members, 0);
+                    m.protocol = to.to_string();
+                    g.start(m, spec.client != "java")?;
+                    converged &= wait_converged(
+                        &g,
+                        partitions,
+                        ti,
+                        timeout,
+                        quiet,
+                        &progress,
+                        &format!("member-{id} on {to}"),
+                    );
+                }
             }
         }
         Scenario::Rolling => {
