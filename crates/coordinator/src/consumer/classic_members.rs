@@ -135,6 +135,7 @@ impl Coordinator {
         };
         // The member: found, created, or a static member taking over its
         // instance id's place (whatever protocol that one spoke).
+        let mut replaced = false;
         let before = match &r.group_instance_id {
             None => g
                 .members
@@ -148,6 +149,7 @@ impl Coordinator {
                     .cloned()
                     .unwrap_or_else(|| ConsumerMember::new(&member_id)),
                 Some(old) if unknown => {
+                    replaced = true;
                     self.replace_static_consumer_member(now, &gid, &old, &member_id, out)
                 }
                 Some(old) if old != member_id => {
@@ -191,6 +193,19 @@ impl Coordinator {
             member_id: member_id.clone(),
             members: vec![],
         };
+        // KAFKA-17317: a classic static member that takes the place of the
+        // last consumer-protocol member turns the group back into a classic
+        // group, keeping everyone's assignment: no rebalance.
+        if replaced && self.all_classic_may_downgrade(&gid) {
+            self.downgrade_consumer_group(
+                now,
+                &gid,
+                None,
+                "replaced by a classic static member",
+                out,
+            );
+            return out.reply(id, GroupResponse::JoinGroup(resp));
+        }
         let (session, rebalance) = (
             r.session_timeout_ms as i64,
             r.rebalance_timeout_ms.max(0) as i64,

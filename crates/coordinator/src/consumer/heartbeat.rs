@@ -732,7 +732,7 @@ impl Coordinator {
             member: member_id.to_string(),
         });
         if self.downgrade_after_leave(gid, member_id) {
-            return self.downgrade_consumer_group(now, gid, member_id, reason, out);
+            return self.downgrade_consumer_group(now, gid, Some(member_id), reason, out);
         }
         self.emit(
             out,

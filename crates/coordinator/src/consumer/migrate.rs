@@ -226,7 +226,10 @@ impl Coordinator {
         // subscription, which every member sends again: nothing is lost, and
         // Cohort converts. A custom assignor's user data is refused as Kafka
         // refuses it.
-        let builtin = matches!(protocol, Some("range" | "roundrobin" | "sticky" | "cooperative-sticky"));
+        let builtin = matches!(
+            protocol,
+            Some("range" | "roundrobin" | "sticky" | "cooperative-sticky")
+        );
         let mut claimed: BTreeSet<(TopicId, i32)> = BTreeSet::new();
         let mut out = Vec::new();
         let mut owned_claims = Vec::new();
@@ -303,13 +306,26 @@ impl Coordinator {
             && g.members.len() - 1 <= self.config.max_group_size
     }
 
-    /// Turns the consumer group back into a classic group without `leaving`,
-    /// and starts the one rebalance Kafka forces.
+    /// Kafka's `validateOnlineDowngradeWithReplacedMemberId`: every member
+    /// speaks the classic protocol, and the policy and size allow a classic
+    /// group.
+    pub(crate) fn all_classic_may_downgrade(&self, gid: &str) -> bool {
+        let Some(g) = self.consumer_groups.get(gid) else {
+            return false;
+        };
+        g.members.values().all(|m| m.uses_classic_protocol())
+            && self.config.consumer_migration_policy.downgrade_enabled()
+            && g.members.len() <= self.config.max_group_size
+    }
+
+    /// Turns the consumer group back into a classic group without `leaving`;
+    /// a leave starts the one rebalance Kafka forces (a static replacement,
+    /// `leaving` None, does not).
     pub(crate) fn downgrade_consumer_group(
         &mut self,
         now: Millis,
         gid: &str,
-        leaving: &str,
+        leaving: Option<&str>,
         reason: &str,
         out: &mut Out,
     ) {
@@ -318,7 +334,11 @@ impl Coordinator {
         classic.state = GroupState::Stable;
         classic.generation = g.epoch;
         classic.protocol_type = Some("consumer".into());
-        for m in g.members.values().filter(|m| m.member_id != leaving) {
+        for m in g
+            .members
+            .values()
+            .filter(|m| Some(m.member_id.as_str()) != leaving)
+        {
             let c = m
                 .classic
                 .clone()
@@ -374,21 +394,23 @@ impl Coordinator {
                 now + session,
             );
         }
-        out.event(Event::MemberRemoved {
-            group: gid.to_string(),
-            member: leaving.to_string(),
-            reason: reason.to_string(),
-        });
         out.event(Event::GroupConverted {
             group: gid.to_string(),
             to: "classic",
             members: self.groups[gid].members.len(),
         });
-        self.prepare_rebalance(
-            now,
-            gid,
-            &format!("Downgrade group {gid} from consumer to classic."),
-            out,
-        );
+        if let Some(leaving) = leaving {
+            out.event(Event::MemberRemoved {
+                group: gid.to_string(),
+                member: leaving.to_string(),
+                reason: reason.to_string(),
+            });
+            self.prepare_rebalance(
+                now,
+                gid,
+                &format!("Downgrade group {gid} from consumer to classic."),
+                out,
+            );
+        }
     }
 }

@@ -356,7 +356,11 @@ fn upgrade_is_refused_by_policy_protocol_type_and_uncarriable_metadata() {
     g.members.get_mut(&a).unwrap().assignment = with_data.into();
     // A built-in assignor's echo of the subscription's user data (what
     // librdkafka's leader writes) loses nothing: converted.
-    let mut echo = Script { c: Coordinator::new(s.c.config().clone()), records: vec![], ..Script::new() };
+    let mut echo = Script {
+        c: Coordinator::new(s.c.config().clone()),
+        records: vec![],
+        ..Script::new()
+    };
     for r in &s.records {
         echo.c.replay(r);
     }
@@ -659,5 +663,61 @@ fn a_classic_leave_removes_the_member_and_frees_its_partitions() {
         other => panic!("{other:?}"),
     }
     s.check_single_owner();
+    s.check_replay();
+}
+
+/// KAFKA-17317 (GMM.validateOnlineDowngradeWithReplacedMemberId): a static
+/// member restarting on the classic protocol in the place of the last
+/// consumer-protocol member turns the group back into a classic group, with
+/// everyone's assignment and no rebalance; it syncs and gets its partitions.
+#[test]
+fn a_classic_static_member_replacing_the_last_consumer_member_downgrades_without_a_rebalance() {
+    let mut s = Script::new();
+    let (a, _) = s.classic_group();
+    let r = s.hb(ConsumerGroupHeartbeatRequest {
+        instance_id: Some("i".into()),
+        ..join("c", &["t"])
+    });
+    let epoch = r.member_epoch;
+    // Everyone settles: the classic members rejoin, c picks up what is free.
+    for _ in 0..3 {
+        for m in s.c.consumer_group("g").unwrap().members.clone().values() {
+            if m.uses_classic_protocol() {
+                let j = s.join_answer(classic_join(&m.member_id, None, &s.owned(&m.member_id)));
+                s.sync_answer(sync(&m.member_id, j.generation_id, vec![]));
+            } else {
+                let owned = s
+                    .member("c")
+                    .assigned
+                    .iter()
+                    .map(|(t, ps)| (*t, ps.iter().copied().collect()))
+                    .collect::<Vec<_>>();
+                s.hb(ConsumerGroupHeartbeatRequest {
+                    instance_id: Some("i".into()),
+                    ..beat("c", s.member("c").member_epoch, &owned)
+                });
+            }
+        }
+    }
+    assert_eq!(s.state(), "Stable");
+    let c_owns = s.owned("c");
+    assert!(!c_owns.is_empty());
+    let j = s.join_answer(classic_join("", Some("i"), &[]));
+    assert_eq!(j.error, ErrorCode::NONE);
+    let g = s.c.group("g").expect("a classic group again");
+    assert!(g.is(crate::classic::GroupState::Stable), "no rebalance");
+    assert!(g.members.contains_key(&a));
+    assert_eq!(j.generation_id, g.generation);
+    assert!(epoch <= g.generation);
+    let sy = s.sync_answer(SyncGroupRequest {
+        group_instance_id: Some("i".into()),
+        ..sync(&j.member_id, j.generation_id, vec![])
+    });
+    assert_eq!(sy.error, ErrorCode::NONE);
+    assert_eq!(
+        assigned_in(&sy.assignment),
+        c_owns,
+        "the new instance gets what the old one owned"
+    );
     s.check_replay();
 }
