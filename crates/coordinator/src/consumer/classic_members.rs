@@ -181,7 +181,7 @@ impl Coordinator {
         // What it owns is what its subscription says (nothing, for an eager
         // member, which gave everything up before it rejoined).
         let owned = Some(self.by_topic_id(&sub.owned));
-        self.reconcile_member(now, &gid, &member_id, &owned, out);
+        self.reconcile_member(now, &gid, &member_id, &owned, true, out);
         let m = &self.consumer_groups[&gid].members[&member_id];
         let resp = JoinGroupResponse {
             error: ErrorCode::NONE,

@@ -217,7 +217,14 @@ impl Coordinator {
         } else {
             owned.clone()
         };
-        self.reconcile_member(now, &gid, &member_id, &effective_owned, out);
+        self.reconcile_member(
+            now,
+            &gid,
+            &member_id,
+            &effective_owned,
+            r.member_epoch == 0,
+            out,
+        );
         // 7. Session timer.
         self.timers.arm(
             TimerKey::ConsumerSession {
@@ -610,6 +617,7 @@ impl Coordinator {
         gid: &str,
         member_id: &str,
         owned: &Option<Assignment>,
+        rejoined: bool,
         out: &mut Out,
     ) {
         let g = &self.consumer_groups[gid];
@@ -627,6 +635,7 @@ impl Coordinator {
             &target,
             owned,
             &held,
+            rejoined,
         );
         let changed = next.state != m.state
             || next.member_epoch != m.member_epoch

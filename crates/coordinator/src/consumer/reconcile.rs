@@ -44,7 +44,8 @@ fn owns_any(owned: &Option<Assignment>, a: &Assignment) -> bool {
 }
 
 /// Moves a member one step. `held_by_other(t, p)` says whether another member
-/// holds the partition (assigned or pending revocation).
+/// holds the partition (assigned or pending revocation); `rejoined` whether
+/// `owned` comes from a rejoin (see `next`).
 #[allow(clippy::too_many_arguments)]
 pub fn reconcile(
     state: MemberState,
@@ -56,6 +57,7 @@ pub fn reconcile(
     target: &Assignment,
     owned: &Option<Assignment>,
     held_by_other: &dyn Fn(&TopicId, i32) -> bool,
+    rejoined: bool,
 ) -> Reconciled {
     let unchanged = Reconciled {
         state,
@@ -76,6 +78,7 @@ pub fn reconcile(
             target,
             owned,
             held_by_other,
+            rejoined,
         ),
     }
 }
@@ -88,6 +91,7 @@ fn next(
     target: &Assignment,
     owned: &Option<Assignment>,
     held_by_other: &dyn Fn(&TopicId, i32) -> bool,
+    rejoined: bool,
 ) -> Reconciled {
     let topics: BTreeSet<&TopicId> = assigned.keys().chain(target.keys()).collect();
     let (mut keep, mut revoke, mut want) =
@@ -127,7 +131,17 @@ fn next(
         assigned,
         pending_revocation: Assignment::new(),
     };
-    if !revoke.is_empty() && owns_any(owned, &revoke) {
+    // A heartbeat reports what the member's last completed reconciliation
+    // left it, which may predate an answer it already holds: a report without
+    // partitions it was just given does not mean it gave them up (it may be
+    // taking them right now). So a revocation is always asked for, and the
+    // member's next report acknowledges it. Only a rejoin (epoch 0, or a
+    // classic JoinGroup, sent after the member applied everything it was
+    // given) says for certain it holds nothing it left out. Kafka's
+    // CurrentAssignmentBuilder skips the round on any report; with members
+    // asked back every 50 ms, the Java client was seen to take partitions
+    // another member had already been given.
+    if !revoke.is_empty() && (!rejoined || owns_any(owned, &revoke)) {
         return Reconciled {
             state: MemberState::UnrevokedPartitions,
             member_epoch: epoch,
@@ -175,6 +189,7 @@ mod tests {
             &a(&[(1, &[2, 3])]),
             &Some(a(&[])),
             &a_holds,
+            false,
         );
         assert_eq!(
             (b.state, b.member_epoch),
@@ -192,6 +207,7 @@ mod tests {
             &a(&[(1, &[0, 1])]),
             &None,
             &nobody,
+            false,
         );
         assert_eq!(
             (ra.state, ra.member_epoch),
@@ -209,6 +225,7 @@ mod tests {
             &a(&[(1, &[0, 1])]),
             &Some(a(&[(1, &[0, 1, 2])])),
             &nobody,
+            false,
         );
         assert_eq!(still.state, MemberState::UnrevokedPartitions);
         // A acknowledges (reports {0,1}): moves to epoch 2, stable.
@@ -222,6 +239,7 @@ mod tests {
             &a(&[(1, &[0, 1])]),
             &Some(a(&[(1, &[0, 1])])),
             &nobody,
+            false,
         );
         assert_eq!(
             (done.state, done.member_epoch, done.previous_member_epoch),
@@ -238,6 +256,7 @@ mod tests {
             &a(&[(1, &[2, 3])]),
             &None,
             &nobody,
+            false,
         );
         assert_eq!(
             (b2.state, b2.assigned.clone()),
@@ -258,24 +277,66 @@ mod tests {
             &a(&[(2, &[5])]),
             &None,
             &nobody,
+            false,
         );
         assert_eq!(r.state, MemberState::UnrevokedPartitions);
         assert!(r.assigned.is_empty());
     }
 
     #[test]
-    fn a_revocation_the_member_already_made_is_skipped() {
+    fn a_report_without_partitions_it_was_given_still_gets_a_revocation_round() {
+        // The member holds 0 (given at epoch 3); the target at 4 moves it away.
+        // Its heartbeat reports nothing, but it may be taking 0 right now (its
+        // report is from before it applied the answer that gave it 0): it is
+        // asked to revoke, and its next report acknowledges.
         let nobody = |_: &TopicId, _: i32| false;
-        let r = reconcile(
+        let step = |state,
+                    assigned: &Assignment,
+                    pending: &Assignment,
+                    owned: &Option<Assignment>,
+                    rejoined| {
+            reconcile(
+                state,
+                3,
+                2,
+                assigned,
+                pending,
+                4,
+                &a(&[(2, &[5])]),
+                owned,
+                &nobody,
+                rejoined,
+            )
+        };
+        let r = step(
             MemberState::Stable,
-            3,
-            2,
             &a(&[(1, &[0])]),
             &a(&[]),
-            4,
-            &a(&[(2, &[5])]),
             &Some(a(&[])),
-            &nobody,
+            false,
+        );
+        assert_eq!(
+            (r.state, r.member_epoch),
+            (MemberState::UnrevokedPartitions, 3)
+        );
+        assert_eq!(r.pending_revocation, a(&[(1, &[0])]));
+        // The next report without 0 acknowledges: epoch 4, the new partition.
+        let r = step(
+            r.state,
+            &r.assigned,
+            &r.pending_revocation,
+            &Some(a(&[])),
+            false,
+        );
+        assert_eq!((r.state, r.member_epoch), (MemberState::Stable, 4));
+        assert_eq!(r.assigned, a(&[(2, &[5])]));
+        // A rejoin (epoch 0 or a classic JoinGroup) without 0 gave it up.
+        let r = step(
+            MemberState::Stable,
+            &a(&[(1, &[0])]),
+            &a(&[]),
+            &Some(a(&[])),
+            true,
         );
         assert_eq!((r.state, r.member_epoch), (MemberState::Stable, 4));
         assert_eq!(r.assigned, a(&[(2, &[5])]));

@@ -789,3 +789,4 @@ mod budget;
 mod disconnect;
 mod handover;
 mod migration;
+mod stale_report;
