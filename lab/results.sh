@@ -2,9 +2,10 @@
 # Reproduces docs/results.md: Cohort and Apache Kafka 4.4 side by side, every
 # protocol, benchmarks.md A (S1 one member joins, S3 partitions 100 -> 1000,
 # S4 one member leaves), a killed member, a new group (S5) and B (rolling
-# restart, dynamic and static members),
+# restart, dynamic and static members), the upgrade of a live group to the
+# consumer protocol and back, and S1 with the Java client,
 # librdkafka members on 100 partitions (10 members; 4 for the rolling restarts). Each command starts a fresh broker
-# per run. Takes about an hour on a 2-core machine.
+# per run. Takes about two hours on a 2-core machine.
 # Then: cohort lab report DIR prints each table and writes DIR/report.html.
 #
 #   lab/results.sh [OUT_DIR] [TRIALS]
@@ -18,6 +19,8 @@ BIN=$(mktemp -d)/cohort
 cp target/release/cohort "$BIN"
 # Classic heartbeats held (off by default; see the README).
 LAB="$BIN lab run --broker cohort,kafka --protocol eager,cooperative,consumer --partitions 100 --cohort-arg=--group-classic-hold-heartbeat-ms=2500"
+# At the defaults (no held heartbeats).
+LAB_PLAIN="$BIN lab run --broker cohort,kafka --partitions 100"
 set -x
 $LAB scale-out --members 10 --trials "$TRIALS" --out "$OUT/s1"
 $LAB scale-in --members 10 --trials "$TRIALS" --out "$OUT/s4"
@@ -31,6 +34,12 @@ $BIN lab run new-group --broker cohort --protocol eager,cooperative --partitions
 # writes every 100 ms: 1000 partitions every 10 ms is more than this machine
 # produces and consumes beside ten members.
 $LAB partitions --members 10 --to-partitions 1000 --probe-interval-ms 100 --client-config topic.metadata.refresh.interval.ms=5000 --out "$OUT/s3"
+# A classic group of 10 rolled onto the consumer protocol and back, one member
+# at a time (librdkafka; then the Java client).
+$LAB_PLAIN upgrade --protocol eager,cooperative --members 10 --trials 1 --out "$OUT/upgrade"
+$LAB_PLAIN upgrade --protocol eager,cooperative --members 10 --trials 1 --client java --out "$OUT/upgrade-java"
+# S1 with the Java client (one JVM per member).
+$LAB_PLAIN scale-out --protocol eager,cooperative,consumer --members 10 --trials "$TRIALS" --client java --out "$OUT/s1-java"
 # B: four members restarted one at a time (2 s down each).
 $LAB rolling --members 4 --out "$OUT/b-dynamic"
 $LAB rolling --members 4 --static --out "$OUT/b-static"
