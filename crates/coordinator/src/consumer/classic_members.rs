@@ -210,24 +210,22 @@ impl Coordinator {
             r.session_timeout_ms as i64,
             r.rebalance_timeout_ms.max(0) as i64,
         );
-        let key = |member: &str| (gid.clone(), member.to_string());
-        let (g2, m2) = key(&member_id);
+        // Joined: it must now sync within its rebalance timeout, and its
+        // session runs on its own classic timeout.
+        let (group, member) = (gid.clone(), member_id.clone());
         self.timers.cancel(&TimerKey::ConsumerClassicJoin {
-            group: g2.clone(),
-            member: m2.clone(),
+            group: group.clone(),
+            member: member.clone(),
         });
         self.timers.arm(
             TimerKey::ConsumerSession {
-                group: g2.clone(),
-                member: m2.clone(),
+                group: group.clone(),
+                member: member.clone(),
             },
             now + session,
         );
         self.timers.arm(
-            TimerKey::ConsumerClassicSync {
-                group: g2,
-                member: m2,
-            },
+            TimerKey::ConsumerClassicSync { group, member },
             now + rebalance,
         );
         out.reply(id, GroupResponse::JoinGroup(resp));
