@@ -451,7 +451,9 @@ fn wait_converged(
 
 pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
     if spec.scenario == Scenario::Upgrade && spec.protocol == "consumer" {
-        return Err("an upgrade starts from a classic protocol: --protocol eager or cooperative".into());
+        return Err(
+            "an upgrade starts from a classic protocol: --protocol eager or cooperative".into(),
+        );
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
     let tag: u32 = rng.gen();
@@ -554,8 +556,15 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
                 g.start(g.spec(id, spec.static_members, 0), spec.client != "java")?;
             }
         }
-        Scenario::Upgrade => {
-            for to in ["consumer", spec.protocol.as_str()] {
+        Scenario::Rolling | Scenario::Upgrade => {
+            // A rolling restart brings each member back on its own protocol;
+            // an upgrade rolls the group onto the consumer protocol, then back.
+            let passes = if spec.scenario == Scenario::Upgrade {
+                vec!["consumer", spec.protocol.as_str()]
+            } else {
+                vec![spec.protocol.as_str()]
+            };
+            for to in passes {
                 for id in 0..spec.members {
                     let ti = now_us();
                     progress.phase(&format!("restarting member-{id} on {to}"));
@@ -571,27 +580,9 @@ pub fn run(spec: &RunSpec, broker: &Broker) -> Result<RunResult, String> {
                         timeout,
                         quiet,
                         &progress,
-                        &format!("member-{id} on {to}"),
+                        &format!("member-{id} restarted on {to}"),
                     );
                 }
-            }
-        }
-        Scenario::Rolling => {
-            for id in 0..spec.members {
-                let ti = now_us();
-                progress.phase(&format!("restarting member-{id}"));
-                g.stop(&[id]);
-                std::thread::sleep(Duration::from_millis(spec.down_ms));
-                g.start(g.spec(id, spec.static_members, 0), spec.client != "java")?;
-                converged &= wait_converged(
-                    &g,
-                    partitions,
-                    ti,
-                    timeout,
-                    quiet,
-                    &progress,
-                    &format!("member-{id} restarted"),
-                );
             }
         }
     }

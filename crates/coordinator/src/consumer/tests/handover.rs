@@ -5,7 +5,7 @@
 use super::*;
 use crate::consumer::MemberState;
 
-fn owned_now(s: &Script, m: &str) -> Vec<(TopicId, Vec<i32>)> {
+pub(super) fn owned_now(s: &Script, m: &str) -> Vec<(TopicId, Vec<i32>)> {
     let g = s.c.consumer_group("g").unwrap();
     g.members[m]
         .assigned

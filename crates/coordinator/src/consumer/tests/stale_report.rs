@@ -7,17 +7,9 @@
 //! first one was taking it. The broker now asks for the revocation and waits
 //! for the member's next report.
 
+use super::handover::owned_now;
 use super::*;
 use crate::consumer::MemberState;
-
-fn owned_now(s: &Script, m: &str) -> Vec<(TopicId, Vec<i32>)> {
-    let g = s.c.consumer_group("g").unwrap();
-    g.members[m]
-        .assigned
-        .iter()
-        .map(|(t, ps)| (*t, ps.iter().copied().collect()))
-        .collect()
-}
 
 fn settle(s: &mut Script, members: &[&str]) {
     for _ in 0..6 {
