@@ -83,6 +83,7 @@ pub fn reconcile(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn next(
     epoch: i32,
     previous_epoch: i32,
