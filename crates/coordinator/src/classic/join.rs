@@ -8,7 +8,7 @@ use crate::{uuid_from, Coordinator, Event, Out, RequestId};
 use cohort_types::group::{GroupResponse, JoinGroupRequest, JoinGroupResponse, JoinedMember};
 use cohort_types::{ErrorCode, Millis};
 
-fn join_error(out: &mut Out, id: RequestId, error: ErrorCode, member_id: &str) {
+pub(crate) fn join_error(out: &mut Out, id: RequestId, error: ErrorCode, member_id: &str) {
     out.reply(
         id,
         GroupResponse::JoinGroup(JoinGroupResponse::error(error, member_id)),

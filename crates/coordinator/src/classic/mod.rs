@@ -7,6 +7,8 @@ mod join;
 mod leave;
 mod sync;
 
+pub(crate) use join::join_error;
+
 use crate::records::{GroupRecord, MemberRecord};
 use crate::RequestId;
 use bytes::Bytes;

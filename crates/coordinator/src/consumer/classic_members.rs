@@ -14,7 +14,9 @@
 //! cooperative one only what it was asked to. Kafka's GroupMetadataManager
 //! `classicGroup{Join,Sync,Heartbeat,Leave}ToConsumerGroup`.
 
+use super::migrate::{classic_assignment, classic_metadata};
 use super::{ConsumerMember, MemberState};
+use crate::classic::join_error;
 use crate::embedded;
 use crate::records::ClassicMemberRecord;
 use crate::timers::TimerKey;
@@ -24,13 +26,6 @@ use cohort_types::group::{
     LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use cohort_types::{ErrorCode, Millis};
-
-fn join_error(out: &mut Out, id: RequestId, e: ErrorCode, member_id: &str) {
-    out.reply(
-        id,
-        GroupResponse::JoinGroup(JoinGroupResponse::error(e, member_id)),
-    );
-}
 
 impl Coordinator {
     /// The member a classic request names (Kafka's
@@ -169,14 +164,7 @@ impl Coordinator {
         member.subscribed_topic_regex = None;
         member.client_id = r.client_id.clone();
         member.client_host = r.client_host.clone();
-        member.classic = Some(ClassicMemberRecord {
-            session_timeout_ms: r.session_timeout_ms,
-            protocols: r
-                .protocols
-                .iter()
-                .map(|(n, b)| (n.clone(), b.to_vec()))
-                .collect(),
-        });
+        member.classic = Some(classic_metadata(r.session_timeout_ms, &r.protocols));
         self.apply_member(now, &gid, &before, &member, out);
         // What it owns is what its subscription says (nothing, for an eager
         // member, which gave everything up before it rejoined).
@@ -196,7 +184,7 @@ impl Coordinator {
         // KAFKA-17317: a classic static member that takes the place of the
         // last consumer-protocol member turns the group back into a classic
         // group, keeping everyone's assignment: no rebalance.
-        if replaced && self.all_classic_may_downgrade(&gid) {
+        if replaced && self.may_downgrade(&gid, None) {
             self.downgrade_consumer_group(
                 now,
                 &gid,
@@ -264,10 +252,8 @@ impl Coordinator {
             return out.reply(id, answer(ErrorCode::REBALANCE_IN_PROGRESS));
         }
         // Its assignment, in the subscription version it speaks.
-        let version = first
-            .and_then(|(_, b)| embedded::parse_subscription(b).ok())
-            .map_or(0, |s| s.version);
-        let assignment = embedded::write_assignment(version, &self.by_topic_name(&m.assigned));
+        let classic = m.classic.as_ref().expect("a classic member");
+        let assignment = classic_assignment(classic, &self.by_topic_name(&m.assigned));
         let session = Self::classic_session_ms(m);
         self.timers.cancel(&TimerKey::ConsumerClassicSync {
             group: gid.clone(),

@@ -740,7 +740,7 @@ impl Coordinator {
             group: gid.to_string(),
             member: member_id.to_string(),
         });
-        if self.downgrade_after_leave(gid, member_id) {
+        if self.may_downgrade(gid, Some(member_id)) {
             return self.downgrade_consumer_group(now, gid, Some(member_id), reason, out);
         }
         self.emit(

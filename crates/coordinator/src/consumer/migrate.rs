@@ -60,6 +60,34 @@ pub(crate) fn member_subscription(
     embedded::parse_subscription(&meta)
 }
 
+/// What a classic member said in its JoinGroup, as its member record keeps it.
+pub(crate) fn classic_metadata(
+    session_timeout_ms: i32,
+    protocols: &[(String, Bytes)],
+) -> ClassicMemberRecord {
+    ClassicMemberRecord {
+        session_timeout_ms,
+        protocols: protocols
+            .iter()
+            .map(|(n, b)| (n.clone(), b.to_vec()))
+            .collect(),
+    }
+}
+
+/// An assignment for a classic member, in the version of the subscription
+/// it sent for its first protocol (as Kafka answers).
+pub(crate) fn classic_assignment(
+    c: &ClassicMemberRecord,
+    partitions: &[(String, Vec<i32>)],
+) -> Vec<u8> {
+    let version = c
+        .protocols
+        .first()
+        .and_then(|(_, b)| embedded::parse_subscription(b).ok())
+        .map_or(0, |s| s.version);
+    embedded::write_assignment(version, partitions)
+}
+
 impl Coordinator {
     /// Topic names to ids for the partitions of an embedded assignment or
     /// subscription; topics this broker does not have are dropped.
@@ -256,14 +284,7 @@ impl Coordinator {
             m.member_epoch = classic.generation;
             m.previous_member_epoch = classic.generation;
             m.state = MemberState::Stable;
-            m.classic = Some(ClassicMemberRecord {
-                session_timeout_ms: cm.session_timeout_ms,
-                protocols: cm
-                    .protocols
-                    .iter()
-                    .map(|(n, b)| (n.clone(), b.to_vec()))
-                    .collect(),
-            });
+            m.classic = Some(classic_metadata(cm.session_timeout_ms, &cm.protocols));
             // What its last SyncGroup gave it comes first.
             let mut assigned = self.by_topic_id(&assignment.partitions);
             for (t, ps) in assigned.iter_mut() {
@@ -289,33 +310,24 @@ impl Coordinator {
         Ok(out)
     }
 
-    /// Kafka's `validateOnlineDowngradeWithFencedMember`: whether removing
-    /// `leaving` leaves a group that should turn back into a classic group.
-    pub(crate) fn downgrade_after_leave(&self, gid: &str, leaving: &str) -> bool {
+    /// Kafka's `validateOnlineDowngradeWith{FencedMember,ReplacedMemberId}`:
+    /// whether the group, without `leaving` (a member about to be removed, or
+    /// None after a static replacement), should turn back into a classic
+    /// group: someone is left, everyone left speaks the classic protocol, and
+    /// the policy and the classic group size allow it.
+    pub(crate) fn may_downgrade(&self, gid: &str, leaving: Option<&str>) -> bool {
         let Some(g) = self.consumer_groups.get(gid) else {
             return false;
         };
-        let others_classic = g
+        let left: Vec<&ConsumerMember> = g
             .members
             .values()
-            .filter(|m| m.member_id != leaving)
-            .all(|m| m.uses_classic_protocol());
-        others_classic
-            && g.members.len() > 1
+            .filter(|m| Some(m.member_id.as_str()) != leaving)
+            .collect();
+        !left.is_empty()
+            && left.iter().all(|m| m.uses_classic_protocol())
             && self.config.consumer_migration_policy.downgrade_enabled()
-            && g.members.len() - 1 <= self.config.max_group_size
-    }
-
-    /// Kafka's `validateOnlineDowngradeWithReplacedMemberId`: every member
-    /// speaks the classic protocol, and the policy and size allow a classic
-    /// group.
-    pub(crate) fn all_classic_may_downgrade(&self, gid: &str) -> bool {
-        let Some(g) = self.consumer_groups.get(gid) else {
-            return false;
-        };
-        g.members.values().all(|m| m.uses_classic_protocol())
-            && self.config.consumer_migration_policy.downgrade_enabled()
-            && g.members.len() <= self.config.max_group_size
+            && left.len() <= self.config.max_group_size
     }
 
     /// Turns the consumer group back into a classic group without `leaving`;
@@ -343,13 +355,8 @@ impl Coordinator {
                 .classic
                 .clone()
                 .expect("every remaining member speaks the classic protocol");
-            let version = c
-                .protocols
-                .first()
-                .and_then(|(_, b)| embedded::parse_subscription(b).ok())
-                .map_or(0, |s| s.version);
             let target = g.targets.get(&m.member_id).cloned().unwrap_or_default();
-            let assignment = embedded::write_assignment(version, &self.by_topic_name(&target));
+            let assignment = classic_assignment(&c, &self.by_topic_name(&target));
             classic.add_member(Member {
                 member_id: m.member_id.clone(),
                 group_instance_id: m.instance_id.clone(),

@@ -92,7 +92,8 @@ impl Script {
         self.records.extend(e.records);
     }
 
-    fn send(&mut self, request: GroupRequest) -> GroupResponse {
+    /// Every answer a request (or a tick) produced, by request id.
+    fn send_all(&mut self, request: GroupRequest) -> (RequestId, Vec<(RequestId, GroupResponse)>) {
         let id = self.next_id;
         self.next_id += 1;
         let e = self.c.handle(
@@ -105,8 +106,13 @@ impl Script {
             },
         );
         self.records.extend(e.records);
-        assert_eq!(e.replies.len(), 1);
-        e.replies.into_iter().next().unwrap().1
+        (id, e.replies)
+    }
+
+    fn send(&mut self, request: GroupRequest) -> GroupResponse {
+        let (_, replies) = self.send_all(request);
+        assert_eq!(replies.len(), 1);
+        replies.into_iter().next().unwrap().1
     }
 
     fn hb(&mut self, r: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse {

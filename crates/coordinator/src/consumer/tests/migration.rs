@@ -82,23 +82,6 @@ fn assigned_in(bytes: &Bytes) -> Vec<i32> {
 }
 
 impl Script {
-    /// Every answer a request (or a tick) produced, by request id.
-    fn send_all(&mut self, request: GroupRequest) -> (RequestId, Vec<(RequestId, GroupResponse)>) {
-        let id = self.next_id;
-        self.next_id += 1;
-        let e = self.c.handle(
-            self.now,
-            Input::Request {
-                id,
-                request,
-                entropy: id as u128,
-                connection: self.connection,
-            },
-        );
-        self.records.extend(e.records);
-        (id, e.replies)
-    }
-
     fn join_answer(&mut self, r: JoinGroupRequest) -> JoinGroupResponse {
         match self.send(GroupRequest::JoinGroup(r)) {
             GroupResponse::JoinGroup(j) => j,
