@@ -310,12 +310,13 @@ struct ServeArgs {
     /// Hold a classic member's Heartbeat answer in a stable group up to this
     /// long and answer it REBALANCE_IN_PROGRESS the moment a rebalance starts
     /// (a long poll; any later request on the same connection releases it,
-    /// and it is kept a second inside the member's session). 0 (the default)
-    /// answers at once, as Kafka does; 2500 is safe for every tested client,
-    /// but a member that hears of a rebalance at once rejoins before a commit
-    /// its revocation callback makes, which then gets REBALANCE_IN_PROGRESS
-    /// (librdkafka's test 0113 fails on it).
-    #[arg(long, env = "COHORT_GROUP_CLASSIC_HOLD_HEARTBEAT_MS", default_value_t = 0)]
+    /// and it is kept a second inside the member's session). 2500 stays
+    /// inside every tested client's heartbeat timeout. While it is on, a
+    /// commit between a member's JoinGroup and SyncGroup is accepted (Kafka
+    /// answers REBALANCE_IN_PROGRESS), because a member told at once may
+    /// rejoin before its revocation callback commits. 0 answers at once and
+    /// keeps Kafka's commit rule.
+    #[arg(long, env = "COHORT_GROUP_CLASSIC_HOLD_HEARTBEAT_MS", default_value_t = 2500)]
     group_classic_hold_heartbeat_ms: i64,
     /// Which live groups may move between the classic and the consumer
     /// protocol (group.consumer.migration.policy): bidirectional, upgrade,

@@ -23,6 +23,7 @@
 //! franz-go after 10 s. The hold is also kept below every member's session
 //! timeout by a margin.
 
+use crate::records::Record;
 use crate::timers::TimerKey;
 use crate::{Connection, Coordinator, Out, RequestId};
 use cohort_types::group::{GroupResponse, HeartbeatRequest};
@@ -76,9 +77,20 @@ impl Coordinator {
             .arm(TimerKey::HeldHeartbeat { request: id }, now + hold);
     }
 
-    /// How long this member's heartbeat may be held: only in a stable group,
-    /// and well inside its session.
+    /// How long this member's heartbeat may be held: only in a stable group
+    /// (or as a classic member of a consumer group with nothing to do), and
+    /// well inside its session.
     fn classic_hold_ms(&self, r: &HeartbeatRequest) -> Millis {
+        if let Some(g) = self.consumer_groups.get(&r.group_id) {
+            let session = g
+                .members
+                .get(&r.member_id)
+                .map_or(0, Self::classic_session_ms);
+            return self
+                .config
+                .classic_hold_heartbeat_ms
+                .min(session - SESSION_MARGIN_MS);
+        }
         let Some(g) = self.groups.get(&r.group_id) else {
             return 0;
         };
@@ -120,6 +132,52 @@ impl Coordinator {
         self.release_held(now, out, |h| h.request.group_id == group);
     }
 
+    /// Classic members of a consumer group hear when their group changed in
+    /// a way that makes them rejoin: its epoch moved, they must revoke, or
+    /// partitions they wait for were released. Every such change is a record
+    /// of the group, so only groups with records in this round are checked.
+    pub(crate) fn release_changed_consumer_groups(&mut self, now: Millis, out: &mut Out) {
+        if self.held.by_request.is_empty() {
+            return;
+        }
+        let mut changed: Vec<&str> = out
+            .effects
+            .records
+            .iter()
+            .filter_map(consumer_group_of)
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        let changed: Vec<String> = changed.into_iter().map(String::from).collect();
+        let due: Vec<RequestId> = self
+            .held
+            .by_request
+            .iter()
+            .filter(|(_, h)| changed.contains(&h.request.group_id) && !self.still_held(&h.request))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.hold_elapsed(now, id, out);
+        }
+    }
+
+    /// Whether a held heartbeat of a (possibly former) consumer group would
+    /// still be answered NONE.
+    fn still_held(&self, r: &HeartbeatRequest) -> bool {
+        let Some(g) = self.consumer_groups.get(&r.group_id) else {
+            return false;
+        };
+        match g.members.get(&r.member_id) {
+            Some(m) => {
+                m.member_epoch == r.generation_id && !self.classic_must_rejoin(&r.group_id, m)
+            }
+            None => false,
+        }
+    }
+
     /// Another request came on `connection`, or it ended.
     pub(crate) fn release_connection(
         &mut self,
@@ -133,9 +191,10 @@ impl Coordinator {
         self.release_held(now, out, |h| h.connection == connection);
     }
 
-    /// The hold is up.
+    /// The hold is up (or what it waited for happened).
     pub(crate) fn hold_elapsed(&mut self, now: Millis, request: RequestId, out: &mut Out) {
         if let Some(h) = self.held.by_request.remove(&request) {
+            self.timers.cancel(&TimerKey::HeldHeartbeat { request });
             let e = self.heartbeat(now, h.request);
             out.reply(request, GroupResponse::Heartbeat(e));
         }
@@ -144,5 +203,18 @@ impl Coordinator {
     /// Heartbeats held right now (for tests and the simulator).
     pub fn held_heartbeats(&self) -> usize {
         self.held.len()
+    }
+}
+
+/// The consumer group a record changes in a way a classic member's heartbeat
+/// answer depends on.
+fn consumer_group_of(r: &Record) -> Option<&str> {
+    match r {
+        Record::ConsumerGroupEpoch { group_id, .. }
+        | Record::ConsumerMemberTombstone { group_id, .. }
+        | Record::ConsumerGroupConverted { group_id }
+        | Record::ConsumerGroupTombstone { group_id } => Some(group_id),
+        Record::ConsumerCurrent(c) => Some(&c.group_id),
+        _ => None,
     }
 }

@@ -95,9 +95,9 @@ pub struct CoordinatorConfig {
     pub member_disconnect_grace_ms: i64,
     /// How long a classic member's Heartbeat answer may be held in a stable
     /// group, to be given the moment a rebalance starts (see `hold`); 0
-    /// answers at once, as Kafka does (the default: see the README for why).
-    /// 2.5 s stays inside every tested client's heartbeat timeout at its
-    /// defaults.
+    /// answers at once, as Kafka does. 2.5 s (the default) stays inside
+    /// every tested client's heartbeat timeout at its defaults. While it is
+    /// on, commits between JoinGroup and SyncGroup are accepted (`offsets`).
     pub classic_hold_heartbeat_ms: i64,
     /// group.consumer.migration.policy: which live (non-empty) groups may move
     /// between the classic and the consumer protocol. Empty groups always may.
@@ -167,7 +167,7 @@ impl Default for CoordinatorConfig {
             consumer_regex_refresh_min_interval_ms: 1_000,
             consumer_regex_refresh_interval_ms: 600_000,
             member_disconnect_grace_ms: 500,
-            classic_hold_heartbeat_ms: 0,
+            classic_hold_heartbeat_ms: 2_500,
             consumer_migration_policy: MigrationPolicy::Bidirectional,
         }
     }
@@ -349,6 +349,7 @@ impl Coordinator {
             }
             Input::Topics(image) => self.topics_changed(image),
         }
+        self.release_changed_consumer_groups(now, &mut out);
         out.effects
     }
 

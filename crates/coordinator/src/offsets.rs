@@ -10,8 +10,13 @@ use cohort_types::group::{
 };
 use cohort_types::{ErrorCode, Millis, TopicPartition};
 
-/// Kafka's validateOffsetCommit for a classic group.
-fn validate_commit(g: &ClassicGroup, r: &OffsetCommitRequest) -> Result<(), ErrorCode> {
+/// Kafka's validateOffsetCommit for a classic group. `early_notice`: the
+/// coordinator holds heartbeats, so members hear of a rebalance at once.
+fn validate_commit(
+    g: &ClassicGroup,
+    r: &OffsetCommitRequest,
+    early_notice: bool,
+) -> Result<(), ErrorCode> {
     if g.is(GroupState::Dead) {
         return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
     }
@@ -27,9 +32,19 @@ fn validate_commit(g: &ClassicGroup, r: &OffsetCommitRequest) -> Result<(), Erro
     } else if !g.is(GroupState::Empty) {
         return Err(ErrorCode::UNKNOWN_MEMBER_ID);
     }
-    if g.is(GroupState::CompletingRebalance) {
+    if g.is(GroupState::CompletingRebalance) && !early_notice {
         // Eager members commit in onPartitionsRevoked, during PreparingRebalance,
         // with the previous generation: that is allowed; this is not.
+        //
+        // With held heartbeats a member hears of a rebalance the moment it
+        // starts and rejoins at once, so a commit its application makes
+        // while closing (librdkafka commits in the revocation callback with
+        // the generation its JoinGroup answer gave, and never syncs once
+        // closing) lands here; with Kafka's 3 s heartbeat the member would
+        // still be in the previous generation and be accepted. The commit is
+        // from a current member for what it consumed, and no member has a
+        // partition of this generation before its SyncGroup, so nobody's
+        // newer offset can be overwritten: it is accepted.
         return Err(ErrorCode::REBALANCE_IN_PROGRESS);
     }
     Ok(())
@@ -68,7 +83,8 @@ impl Coordinator {
                 }
                 None => return all(ErrorCode::ILLEGAL_GENERATION),
                 Some(g) => {
-                    if let Err(e) = validate_commit(g, &r) {
+                    let early_notice = self.config.classic_hold_heartbeat_ms > 0;
+                    if let Err(e) = validate_commit(g, &r, early_notice) {
                         return all(e);
                     }
                     // A commit is a sign of life.

@@ -57,7 +57,7 @@ impl Coordinator {
         Ok(m)
     }
 
-    fn classic_session_ms(m: &ConsumerMember) -> i64 {
+    pub(crate) fn classic_session_ms(m: &ConsumerMember) -> i64 {
         m.classic
             .as_ref()
             .map_or(0, |c| c.session_timeout_ms as i64)
@@ -289,11 +289,7 @@ impl Coordinator {
         if r.generation_id != m.member_epoch {
             return ErrorCode::ILLEGAL_GENERATION;
         }
-        let g = &self.consumer_groups[gid];
-        let rejoin = m.member_epoch < g.epoch
-            || m.state == MemberState::UnrevokedPartitions
-            || (m.state == MemberState::UnreleasedPartitions
-                && !self.waiting_on_unreleased(gid, &m.member_id));
+        let rejoin = self.classic_must_rejoin(gid, m);
         let (member, session, rebalance) = (
             m.member_id.clone(),
             Self::classic_session_ms(m),
@@ -311,6 +307,15 @@ impl Coordinator {
             return ErrorCode::REBALANCE_IN_PROGRESS;
         }
         ErrorCode::NONE
+    }
+
+    /// Whether a classic member must rejoin to move on: it is behind the
+    /// group epoch, must revoke, or may pick up partitions others released.
+    pub(crate) fn classic_must_rejoin(&self, gid: &str, m: &ConsumerMember) -> bool {
+        m.member_epoch < self.consumer_groups[gid].epoch
+            || m.state == MemberState::UnrevokedPartitions
+            || (m.state == MemberState::UnreleasedPartitions
+                && !self.waiting_on_unreleased(gid, &m.member_id))
     }
 
     /// Kafka's `waitingOnUnreleasedPartition`: a partition of its target it

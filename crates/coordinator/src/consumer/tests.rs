@@ -28,6 +28,9 @@ fn config() -> CoordinatorConfig {
         // These traces pin the protocol's rules with every change assigned at
         // once; the batching of assignments has traces of its own.
         consumer_assignment_interval_ms: 0,
+        // Classic members' heartbeats answered at once, as Kafka does; the
+        // hold in a mixed group has a trace of its own.
+        classic_hold_heartbeat_ms: 0,
         ..CoordinatorConfig::default()
     }
 }

@@ -135,3 +135,57 @@ fn with_the_hold_off_heartbeats_are_answered_at_once() {
     let hb = beat(&mut s, &ids[0], 10);
     assert_eq!(answer(&s, hb), Some(ErrorCode::NONE));
 }
+
+/// librdkafka's test 0113 (`v_commit_during_rebalance`): a member leaves; the
+/// other hears at once through its held heartbeat and rejoins; its
+/// JoinGroup answer gives it generation 2, then its application closes it,
+/// so it never syncs, and commits in its revocation callback with
+/// generation 2. Kafka answers REBALANCE_IN_PROGRESS between JoinGroup and
+/// SyncGroup, which the test rejects (with Kafka's 3 s heartbeat the member
+/// would still be in generation 1, whose commits are accepted). With the
+/// hold on, the commit is accepted; with it off, Kafka's answer stands.
+#[test]
+fn a_commit_between_join_and_sync_is_accepted_when_members_hear_early() {
+    fn commit(s: &mut Script, member: &str, generation: i32) -> ErrorCode {
+        let id = s.send(GroupRequest::OffsetCommit(OffsetCommitRequest {
+            group_id: "g".into(),
+            generation_id: generation,
+            member_id: member.into(),
+            group_instance_id: None,
+            retention_ms: -1,
+            offsets: vec![OffsetToCommit {
+                partition: TopicPartition::new("t", 0),
+                offset: 7,
+                leader_epoch: 0,
+                metadata: None,
+                unknown_partition: false,
+            }],
+            group_id_not_found_supported: true,
+        }));
+        match s.reply(id) {
+            Some(GroupResponse::OffsetCommit(r)) => r[0].1,
+            other => panic!("{other:?}"),
+        }
+    }
+    for (mut s, expected) in [
+        (holding(), ErrorCode::NONE),
+        (Script::new(), ErrorCode::REBALANCE_IN_PROGRESS),
+    ] {
+        let ids = stable_group(&mut s, 2);
+        let hb = beat(&mut s, &ids[1], 11);
+        s.connection = 10;
+        s.send(GroupRequest::LeaveGroup(LeaveGroupRequest {
+            group_id: "g".into(),
+            members: vec![(ids[0].clone(), None)],
+        }));
+        if expected == ErrorCode::NONE {
+            assert_eq!(answer(&s, hb), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+        }
+        s.connection = 11;
+        let rejoin = s.join(&ids[1], RANGE);
+        assert_eq!(s.join_reply(rejoin).generation_id, 2);
+        assert_eq!(s.state(), GroupState::CompletingRebalance);
+        assert_eq!(commit(&mut s, &ids[1], 2), expected);
+        assert_eq!(commit(&mut s, &ids[1], 1), ErrorCode::ILLEGAL_GENERATION);
+    }
+}

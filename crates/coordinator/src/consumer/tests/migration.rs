@@ -704,3 +704,57 @@ fn a_classic_static_member_replacing_the_last_consumer_member_downgrades_without
     );
     s.check_replay();
 }
+
+/// Held heartbeats reach classic members of a mixed group too: a classic
+/// member's Heartbeat with nothing to do is held, and answered
+/// REBALANCE_IN_PROGRESS in the round that bumps the group epoch (a member
+/// joined), so it rejoins at once instead of at its next interval. Kafka has
+/// no hold; its answer at the next Heartbeat is the same
+/// (GMM.classicGroupHeartbeatToConsumerGroup).
+#[test]
+fn a_held_classic_heartbeat_in_a_mixed_group_is_answered_when_the_epoch_moves() {
+    let mut s = Script::with(CoordinatorConfig {
+        classic_hold_heartbeat_ms: 2_500,
+        ..config()
+    });
+    let (a, b) = s.classic_group();
+    s.hb(join("c", &["t"]));
+    // Both classic members catch up with the consumer group.
+    for m in [&a, &b] {
+        assert_eq!(s.beat_classic(m, 1), ErrorCode::REBALANCE_IN_PROGRESS);
+    }
+    for _ in 0..4 {
+        for m in [a.clone(), b.clone()] {
+            let owned = s.owned(&m);
+            let j = s.join_answer(classic_join(&m, None, &owned));
+            s.sync_answer(sync(&m, j.generation_id, vec![]));
+        }
+        let epoch = s.epoch();
+        let owned = s.c.consumer_group("g").unwrap().members["c"].assigned.clone();
+        let owned: Vec<(TopicId, Vec<i32>)> =
+            owned.into_iter().map(|(t, ps)| (t, ps.into_iter().collect())).collect();
+        s.hb(beat("c", epoch, &owned));
+    }
+    let g = s.c.consumer_group("g").unwrap();
+    assert!(
+        g.members.values().all(|m| m.member_epoch == g.epoch && m.state == MemberState::Stable),
+        "settled"
+    );
+    let epoch = s.epoch();
+    // a's heartbeat, with nothing to do, is held.
+    s.connection = 21;
+    let (held, replies) = s.send_all(heartbeat(&a, epoch));
+    assert!(replies.is_empty(), "held: {replies:?}");
+    assert_eq!(s.c.held_heartbeats(), 1);
+    // Another consumer-protocol member joins: the epoch moves, a hears now.
+    s.connection = 22;
+    let (_, replies) = s.send_all(GroupRequest::ConsumerGroupHeartbeat(join("d", &["t"])));
+    let to_a: Vec<&GroupResponse> =
+        replies.iter().filter(|(id, _)| *id == held).map(|(_, r)| r).collect();
+    assert!(
+        matches!(to_a[..], [GroupResponse::Heartbeat(ErrorCode::REBALANCE_IN_PROGRESS)]),
+        "{replies:?}"
+    );
+    assert_eq!(s.c.held_heartbeats(), 0);
+    s.check_replay();
+}
