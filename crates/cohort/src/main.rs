@@ -70,6 +70,13 @@ struct SimArgs {
     /// Chance that a restart finds unacknowledged records in the log.
     #[arg(long)]
     torn_tail_rate: Option<f64>,
+    /// Chance per second that a member is rolled onto the other protocol
+    /// (it leaves; one speaking the other protocol starts in its place), so
+    /// the group moves between the classic and the consumer protocol and
+    /// back. --style names the classic members' flavour (Consumer: start
+    /// on the consumer protocol, roll back to cooperative classic members).
+    #[arg(long, default_value_t = 0.0)]
+    rollout_rate: f64,
 }
 
 fn parse_style(s: &str) -> Result<cohort_sim::client::Style, String> {
@@ -97,11 +104,12 @@ fn sim(args: SimArgs) -> std::process::ExitCode {
         if let Some(r) = args.torn_tail_rate {
             cfg.torn_tail_rate = r;
         }
+        cfg.rollout_rate = args.rollout_rate;
         let started = std::time::Instant::now();
         match cohort_sim::run(seed, cfg) {
             Ok(r) => println!(
-                "seed {seed}: ok in {:.1} s: {} steps, generation {}, {} crashes, {} reconnects, {} coordinator restarts ({} unacknowledged records survived one, {} found a corrupted record), {} failed log writes, {} answers dropped, stable {} ms after faults stopped",
-                started.elapsed().as_secs_f64(), r.steps, r.generations, r.crashes, r.reconnects, r.restarts, r.unacknowledged_survivors, r.corrupted_loads, r.failed_writes, r.dropped, r.converged_after_ms
+                "seed {seed}: ok in {:.1} s: {} steps, generation {}, {} crashes, {} rolled ({} upgrades, {} downgrades), {} reconnects, {} coordinator restarts ({} unacknowledged records survived one, {} found a corrupted record), {} failed log writes, {} answers dropped, stable {} ms after faults stopped",
+                started.elapsed().as_secs_f64(), r.steps, r.generations, r.crashes, r.rolled, r.upgrades, r.downgrades, r.reconnects, r.restarts, r.unacknowledged_survivors, r.corrupted_loads, r.failed_writes, r.dropped, r.converged_after_ms
             ),
             Err(f) => {
                 failed += 1;

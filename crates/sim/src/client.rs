@@ -4,7 +4,9 @@
 //! cut-off member from consuming: no successful heartbeat for a session timeout
 //! means its partitions are lost.
 
+use crate::consumer::TOPIC;
 use bytes::Bytes;
+use cohort_coordinator::embedded;
 use cohort_types::group::*;
 use cohort_types::ErrorCode;
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,14 +67,40 @@ pub struct Send {
     pub request: GroupRequest,
 }
 
-pub fn encode_parts(ps: &BTreeSet<i32>) -> Bytes {
-    Bytes::from(ps.iter().flat_map(|p| p.to_be_bytes()).collect::<Vec<u8>>())
+/// A subscription as a client embeds it in its JoinGroup (the consumer
+/// protocol's ConsumerProtocolSubscription, version 1: topics and owned
+/// partitions), so the coordinator can carry it into a consumer group.
+pub fn subscription(owned: &BTreeSet<i32>) -> Bytes {
+    Bytes::from(embedded::write_subscription(&embedded::Subscription {
+        version: 1,
+        topics: vec![TOPIC.to_string()],
+        user_data: None,
+        owned: vec![(TOPIC.to_string(), owned.iter().copied().collect())],
+        generation: -1,
+        rack: None,
+    }))
 }
 
-pub fn decode_parts(b: &[u8]) -> BTreeSet<i32> {
-    b.chunks_exact(4)
-        .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+/// The partitions a subscription says its member owns (empty if it does
+/// not parse).
+pub fn subscribed_owned(b: &[u8]) -> BTreeSet<i32> {
+    embedded::parse_subscription(b)
+        .map(|s| s.owned.into_iter().flat_map(|(_, ps)| ps).collect())
+        .unwrap_or_default()
+}
+
+pub fn assignment(ps: &BTreeSet<i32>) -> Bytes {
+    Bytes::from(embedded::write_assignment(
+        1,
+        &[(TOPIC.to_string(), ps.iter().copied().collect())],
+    ))
+}
+
+/// The partitions an assignment gives (empty if it does not parse).
+pub fn assigned(b: &[u8]) -> BTreeSet<i32> {
+    embedded::parse_assignment(b)
+        .map(|a| a.partitions.into_iter().flat_map(|(_, ps)| ps).collect())
+        .unwrap_or_default()
 }
 
 impl Client {
@@ -176,9 +204,12 @@ impl Client {
         match self.phase {
             Phase::NeedJoin { at } if now >= at => {
                 self.phase = Phase::Joining;
+                // An eager member revoked everything before rejoining, and
+                // reports nothing owned (as the Java client and librdkafka
+                // do); a cooperative one reports what it still owns.
                 let metadata = match self.style {
-                    Style::Eager => Bytes::new(),
-                    Style::Cooperative | Style::Consumer => encode_parts(&self.owned),
+                    Style::Eager => subscription(&BTreeSet::new()),
+                    Style::Cooperative | Style::Consumer => subscription(&self.owned),
                 };
                 self.claimed = self.owned.clone();
                 self.in_flight = Some((corr, "join", now + REBALANCE_MS as i64 + 5000));
@@ -294,13 +325,13 @@ impl Client {
                     let owned: BTreeMap<String, BTreeSet<i32>> = j
                         .members
                         .iter()
-                        .map(|m| (m.member_id.clone(), decode_parts(&m.metadata)))
+                        .map(|m| (m.member_id.clone(), subscribed_owned(&m.metadata)))
                         .collect();
                     cohort_assign::cooperative_sticky(&owned, partitions)
                 }
             };
             plan.into_iter()
-                .map(|(m, ps)| (m, encode_parts(&ps)))
+                .map(|(m, ps)| (m, assignment(&ps)))
                 .collect()
         } else {
             vec![]
@@ -323,7 +354,7 @@ impl Client {
     fn on_sync(&mut self, now: i64, sent_at: i64, s: SyncGroupResponse) {
         match s.error {
             ErrorCode::NONE => {
-                let assigned = decode_parts(&s.assignment);
+                let assigned = assigned(&s.assignment);
                 self.last_ok = self.last_ok.max(sent_at);
                 self.next_heartbeat = now + HEARTBEAT_MS;
                 match self.style {

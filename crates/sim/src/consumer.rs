@@ -129,6 +129,26 @@ impl ConsumerClient {
         ))
     }
 
+    /// The heartbeat that leaves the group (epoch -1), as a closing client
+    /// sends it.
+    pub fn leave(&self) -> ConsumerGroupHeartbeatRequest {
+        ConsumerGroupHeartbeatRequest {
+            group_id: "g".into(),
+            member_id: self.member_id.clone(),
+            member_epoch: -1,
+            instance_id: None,
+            rack_id: None,
+            rebalance_timeout_ms: -1,
+            subscribed_topic_names: None,
+            subscribed_topic_regex: None,
+            server_assignor: None,
+            owned: None,
+            server_generates_member_id: false,
+            client_id: self.name.clone(),
+            client_host: "/sim".into(),
+        }
+    }
+
     pub fn on_response(
         &mut self,
         now: i64,

@@ -6,13 +6,15 @@
 
 pub mod client;
 pub mod consumer;
+mod member;
 mod rng;
 
-use client::{Client, Phase, Style};
+use client::{Client, Style};
 use cohort_coordinator::{Coordinator, CoordinatorConfig, Input, Record, RequestId};
 use cohort_types::group::*;
 use cohort_types::{ErrorCode, TopicPartition};
 use consumer::ConsumerClient;
+use member::Member;
 use rng::Rng;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -51,9 +53,17 @@ pub struct SimConfig {
     pub corruption_rate: f64,
     /// Fraction of members whose revocation takes seconds.
     pub slow_fraction: f64,
+    /// Chance per second that some live member is rolled (a rollout between
+    /// the protocols): it leaves the group gracefully, and a member speaking
+    /// the other protocol starts in its place. The group moves between the
+    /// classic and the consumer protocol member by member, and back.
+    pub rollout_rate: f64,
     /// A deliberately broken client, to show the checker catches it: eager
     /// members keep their partitions while they rejoin.
     pub bug_eager_keeps_partitions: bool,
+    /// The same fault, only in eager members a rollout brought in (they
+    /// join while the group is a consumer group).
+    pub bug_rolled_in_eager_keeps_partitions: bool,
 }
 
 impl SimConfig {
@@ -74,7 +84,9 @@ impl SimConfig {
             torn_tail_rate: 0.5,
             corruption_rate: 0.2,
             slow_fraction: 0.05,
+            rollout_rate: 0.0,
             bug_eager_keeps_partitions: false,
+            bug_rolled_in_eager_keeps_partitions: false,
         }
     }
 }
@@ -90,6 +102,8 @@ pub struct Failure {
     pub seed: u64,
     pub at_ms: i64,
     pub step: u64,
+    /// What the group was when it failed: "classic", "consumer" or "none".
+    pub group: &'static str,
     pub message: String,
 }
 
@@ -97,8 +111,8 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "seed {} failed at step {} (t={} ms): {}",
-            self.seed, self.step, self.at_ms, self.message
+            "seed {} failed at step {} (t={} ms, {} group): {}",
+            self.seed, self.step, self.at_ms, self.group, self.message
         )
     }
 }
@@ -108,6 +122,11 @@ pub struct Report {
     pub steps: u64,
     pub generations: i32,
     pub crashes: u64,
+    /// Members replaced by one speaking the other protocol.
+    pub rolled: u64,
+    /// The group turned from classic into a consumer group, and back.
+    pub upgrades: u64,
+    pub downgrades: u64,
     pub restarts: u64,
     pub reconnects: u64,
     pub dropped: u64,
@@ -171,9 +190,9 @@ struct World {
     /// The connection each routed request came on.
     route_connection: HashMap<RequestId, u64>,
     next_request: RequestId,
-    clients: Vec<Client>,
-    /// Members of a consumer-protocol run (instead of `clients`).
-    consumers: Vec<ConsumerClient>,
+    members: Vec<Member>,
+    /// Which way a rollout is going.
+    rolling_to_consumer: bool,
     next_corr: u64,
     /// Largest generation any member was told.
     max_generation_seen: i32,
@@ -203,6 +222,8 @@ fn coordinator_config(seed: u64) -> CoordinatorConfig {
     }
 }
 
+/// A rollout starts once the group has formed.
+const ROLLOUT_FROM_MS: i64 = 10_000;
 const FSYNC_MS: i64 = 2;
 const NET_MS: i64 = 1;
 const TICK_MS: i64 = 100;
@@ -210,45 +231,11 @@ const TICK_MS: i64 = 100;
 impl World {
     fn new(seed: u64, cfg: SimConfig) -> World {
         let mut rng = Rng::new(seed);
-        let n_classic = if cfg.style == Style::Consumer {
-            0
-        } else {
-            cfg.members
-        };
-        let n_consumer = cfg.members - n_classic;
-        let consumers = (0..n_consumer)
+        let consumer = cfg.style == Style::Consumer;
+        let members = (0..cfg.members)
             .map(|i| {
-                let slow = rng.chance(cfg.slow_fraction);
                 let start = rng.below(5000) as i64;
-                let id = format!("{:016x}{:016x}", rng.next(), rng.next());
-                ConsumerClient::new(
-                    format!("m{i}"),
-                    id,
-                    start,
-                    if slow {
-                        3000 + rng.below(4000) as i64
-                    } else {
-                        0
-                    },
-                )
-            })
-            .collect();
-        let clients = (0..n_classic)
-            .map(|i| {
-                let slow = rng.chance(cfg.slow_fraction);
-                let start = rng.below(5000) as i64;
-                let mut c = Client::new(
-                    format!("m{i}"),
-                    cfg.style,
-                    start,
-                    if slow {
-                        3000 + rng.below(4000) as i64
-                    } else {
-                        0
-                    },
-                );
-                c.bug_keep_partitions = cfg.bug_eager_keeps_partitions;
-                c
+                spawn(&mut rng, &cfg, format!("m{i}"), consumer, start)
             })
             .collect();
         let mut w = World {
@@ -274,8 +261,8 @@ impl World {
             closed: Default::default(),
             route_connection: HashMap::new(),
             next_request: 1,
-            clients,
-            consumers,
+            members,
+            rolling_to_consumer: !consumer,
             next_corr: 1,
             max_generation_seen: 0,
             acked_commits: BTreeMap::new(),
@@ -285,10 +272,6 @@ impl World {
         w.schedule(0, Event::Tick);
         w.send_topics();
         w
-    }
-
-    fn is_consumer(&self) -> bool {
-        self.cfg.style == Style::Consumer
     }
 
     /// The broker tells the coordinator which topics exist (at start, and
@@ -305,17 +288,11 @@ impl World {
 
     /// Every live member's owned partitions, by name.
     fn owned_sets(&self) -> Vec<(&str, &std::collections::BTreeSet<i32>)> {
-        let classic = self
-            .clients
+        self.members
             .iter()
-            .filter(|c| c.alive)
-            .map(|c| (c.name.as_str(), &c.owned));
-        let modern = self
-            .consumers
-            .iter()
-            .filter(|c| c.alive)
-            .map(|c| (c.name.as_str(), &c.owned));
-        classic.chain(modern).collect()
+            .filter(|m| m.alive())
+            .map(|m| (m.name(), m.owned()))
+            .collect()
     }
 
     fn faults_on(&self) -> bool {
@@ -329,10 +306,18 @@ impl World {
     }
 
     fn fail(&self, message: String) -> Failure {
+        let group = if self.coordinator.consumer_group("g").is_some() {
+            "consumer"
+        } else if self.coordinator.group("g").is_some() {
+            "classic"
+        } else {
+            "none"
+        };
         Failure {
             seed: self.seed,
             at_ms: self.now,
             step: self.step,
+            group,
             message,
         }
     }
@@ -360,15 +345,11 @@ impl World {
 
     /// The member's request in flight fails at once.
     fn fail_in_flight(&mut self, member: usize) {
-        if self.is_consumer() {
-            self.consumers[member].connection_lost(self.now);
-        } else {
-            self.clients[member].connection_lost(self.now);
-        }
+        self.members[member].connection_lost(self.now);
     }
 
     fn is_alive(&self, member: usize) -> bool {
-        if self.is_consumer() { self.consumers[member].alive } else { self.clients[member].alive }
+        self.members[member].alive()
     }
 
     fn send_to_coordinator(&mut self, member: usize, corr: u64, request: GroupRequest) {
@@ -395,6 +376,11 @@ impl World {
         let effects = self.coordinator.handle(self.now, input);
         for r in &effects.records {
             self.shadow.replay(r);
+            match r {
+                Record::ClassicGroupConverted { .. } => self.report.upgrades += 1,
+                Record::ConsumerGroupConverted { .. } => self.report.downgrades += 1,
+                _ => {}
+            }
         }
         self.pending.extend(effects.records);
         self.held.extend(effects.replies);
@@ -501,8 +487,7 @@ impl World {
         self.route_connection.clear();
         // The process went down: every client's connection to it ended, and
         // each sees its request in flight fail at once.
-        let n = if self.is_consumer() { self.consumers.len() } else { self.clients.len() };
-        for member in 0..n {
+        for member in 0..self.members.len() {
             if self.is_alive(member) {
                 self.break_connection(member);
             }
@@ -536,45 +521,22 @@ impl World {
         // Faults.
         if self.faults_on() {
             let per_tick = TICK_MS as f64 / 1000.0;
-            if self.is_consumer() && self.rng.chance(self.cfg.crash_rate * per_tick) {
-                let victim = self.rng.below(self.consumers.len() as u64) as usize;
-                if self.consumers[victim].alive {
+            if self.rng.chance(self.cfg.crash_rate * per_tick) {
+                let victim = self.rng.below(self.members.len() as u64) as usize;
+                if self.members[victim].alive() {
                     self.report.crashes += 1;
-                    self.consumers[victim].alive = false;
+                    self.members[victim].stop();
                     self.close_connection(victim);
-                    let slow = self.rng.chance(self.cfg.slow_fraction);
-                    let name = format!("m{}", self.consumers.len());
-                    let id = format!("{:016x}{:016x}", self.rng.next(), self.rng.next());
-                    let delay = if slow {
-                        3000 + self.rng.below(4000) as i64
-                    } else {
-                        0
-                    };
-                    let start = self.now + self.rng.below(3000) as i64;
-                    self.consumers
-                        .push(ConsumerClient::new(name, id, start, delay));
-                }
-            } else if !self.is_consumer() && self.rng.chance(self.cfg.crash_rate * per_tick) {
-                let victim = self.rng.below(self.clients.len() as u64) as usize;
-                if self.clients[victim].alive {
-                    self.report.crashes += 1;
-                    self.clients[victim].alive = false;
-                    self.close_connection(victim);
-                    let slow = self.rng.chance(self.cfg.slow_fraction);
-                    let name = format!("m{}", self.clients.len());
-                    let delay = if slow {
-                        3000 + self.rng.below(4000) as i64
-                    } else {
-                        0
-                    };
-                    let start = self.now + self.rng.below(3000) as i64;
-                    self.clients
-                        .push(Client::new(name, self.cfg.style, start, delay));
+                    // Its replacement speaks the same protocol.
+                    let consumer = matches!(self.members[victim], Member::Consumer(_));
+                    let _ = self.replace(consumer);
                 }
             }
+            if self.now >= ROLLOUT_FROM_MS && self.rng.chance(self.cfg.rollout_rate * per_tick) {
+                self.roll_next();
+            }
             if self.rng.chance(self.cfg.reconnect_rate * per_tick) {
-                let n = if self.is_consumer() { self.consumers.len() } else { self.clients.len() };
-                let member = self.rng.below(n as u64) as usize;
+                let member = self.rng.below(self.members.len() as u64) as usize;
                 if self.is_alive(member) {
                     self.report.reconnects += 1;
                     self.close_connection(member);
@@ -607,53 +569,97 @@ impl World {
             self.handle(Input::Tick);
         }
         // Clients act.
-        for i in 0..self.consumers.len() {
+        for i in 0..self.members.len() {
             let corr = self.next_corr;
-            if let Some(request) = self.consumers[i].poll(self.now, corr) {
+            let send = match &mut self.members[i] {
+                Member::Consumer(c) => c.poll(self.now, corr).map(|r| (corr, r)),
+                Member::Classic(c) => c
+                    .poll(self.now, corr, self.cfg.partitions)
+                    .map(|s| (s.corr, s.request)),
+            };
+            if let Some((corr, request)) = send {
                 self.next_corr += 1;
                 self.send_to_coordinator(i, corr, request);
-            }
-            self.maybe_commit(i);
-        }
-        for i in 0..self.clients.len() {
-            let corr = self.next_corr;
-            if let Some(send) = self.clients[i].poll(self.now, corr, self.cfg.partitions) {
-                self.next_corr += 1;
-                self.send_to_coordinator(i, send.corr, send.request);
             }
             self.maybe_commit(i);
         }
         self.schedule(self.now + TICK_MS, Event::Tick);
     }
 
+    /// A member starts in place of one that ended, a little later.
+    fn replace(&mut self, consumer: bool) -> usize {
+        let name = format!("m{}", self.members.len());
+        let start = self.now + self.rng.below(3000) as i64;
+        let m = spawn(&mut self.rng, &self.cfg, name, consumer, start);
+        self.members.push(m);
+        self.members.len() - 1
+    }
+
+    /// The next step of a rollout, as an operator rolls one: a live member
+    /// still on the old protocol is rolled; once none is left, the rollout
+    /// turns around.
+    fn roll_next(&mut self) {
+        let on_old = |w: &World| -> Vec<usize> {
+            (0..w.members.len())
+                .filter(|&i| {
+                    w.members[i].alive()
+                        && matches!(w.members[i], Member::Consumer(_)) != w.rolling_to_consumer
+                })
+                .collect()
+        };
+        let mut candidates = on_old(self);
+        if candidates.is_empty() {
+            self.rolling_to_consumer = !self.rolling_to_consumer;
+            candidates = on_old(self);
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        let member = candidates[self.rng.below(candidates.len() as u64) as usize];
+        self.report.rolled += 1;
+        self.roll(member);
+    }
+
+    /// One step of a rollout: the member finishes revoking, leaves the group
+    /// (LeaveGroup, or a heartbeat at epoch -1) and exits; a member of the
+    /// other protocol starts in its place.
+    fn roll(&mut self, member: usize) {
+        let leave = match &self.members[member] {
+            Member::Classic(c) if !c.member_id.is_empty() => {
+                Some(GroupRequest::LeaveGroup(LeaveGroupRequest {
+                    group_id: "g".into(),
+                    members: vec![(c.member_id.clone(), None)],
+                }))
+            }
+            Member::Consumer(c) => Some(GroupRequest::ConsumerGroupHeartbeat(c.leave())),
+            Member::Classic(_) => None,
+        };
+        let consumer = matches!(self.members[member], Member::Consumer(_));
+        self.members[member].stop();
+        if let Some(request) = leave {
+            let corr = self.next_corr;
+            self.next_corr += 1;
+            self.send_to_coordinator(member, corr, request);
+        }
+        let new = self.replace(!consumer);
+        if let Member::Classic(c) = &mut self.members[new] {
+            c.bug_keep_partitions |= self.cfg.bug_rolled_in_eager_keeps_partitions;
+        }
+    }
+
     /// Stable members commit the current time as the offset of what they own,
     /// one commit at a time, so acknowledged values only grow per partition.
     fn maybe_commit(&mut self, i: usize) {
-        let (alive, stable, owned, generation, member_id) = if self.is_consumer() {
-            let c = &self.consumers[i];
-            (
-                c.alive,
-                c.epoch > 0,
-                c.owned.clone(),
-                c.epoch,
-                c.member_id.clone(),
-            )
-        } else {
-            let c = &self.clients[i];
-            (
-                c.alive,
-                c.phase == Phase::Stable,
-                c.owned.clone(),
-                c.generation,
-                c.member_id.clone(),
-            )
+        let Some((generation, member_id)) = self.members[i].commit_identity() else {
+            return;
         };
-        if !alive || !stable || owned.is_empty() || self.commit_in_flight.contains_key(&i) {
+        if self.commit_in_flight.contains_key(&i) {
             return;
         }
         if self.rng.below(10) != 0 {
             return;
         }
+        let owned = self.members[i].owned().clone();
         let corr = self.next_corr;
         self.next_corr += 1;
         let request = GroupRequest::OffsetCommit(OffsetCommitRequest {
@@ -685,12 +691,7 @@ impl World {
         sent_at: i64,
         response: GroupResponse,
     ) {
-        let alive = if self.is_consumer() {
-            self.consumers[member].alive
-        } else {
-            self.clients[member].alive
-        };
-        if !alive {
+        if !self.members[member].alive() {
             return;
         }
         if let GroupResponse::OffsetCommit(results) = &response {
@@ -705,20 +706,19 @@ impl World {
             }
             return;
         }
-        if let GroupResponse::ConsumerGroupHeartbeat(r) = response {
-            self.max_generation_seen = self.max_generation_seen.max(r.member_epoch);
-            self.consumers[member].on_response(self.now, corr, sent_at, r);
-            return;
-        }
         let next = self.next_corr;
-        if let Some(send) = self.clients[member].on_response(
-            self.now,
-            corr,
-            sent_at,
-            response,
-            self.cfg.partitions,
-            next,
-        ) {
+        let send = match (&mut self.members[member], response) {
+            (Member::Consumer(c), GroupResponse::ConsumerGroupHeartbeat(r)) => {
+                self.max_generation_seen = self.max_generation_seen.max(r.member_epoch);
+                c.on_response(self.now, corr, sent_at, r);
+                None
+            }
+            (Member::Classic(c), response) => {
+                c.on_response(self.now, corr, sent_at, response, self.cfg.partitions, next)
+            }
+            _ => None,
+        };
+        if let Some(send) = send {
             self.next_corr += 1;
             self.send_to_coordinator(member, send.corr, send.request);
         }
@@ -736,11 +736,7 @@ impl World {
         }
         // Generations (member epochs) never go backwards: nobody was told one
         // the coordinator no longer has.
-        let generation = if self.is_consumer() {
-            self.coordinator.consumer_group("g").map_or(0, |g| g.epoch)
-        } else {
-            self.coordinator.group("g").map_or(0, |g| g.generation)
-        };
+        let generation = self.generation();
         if generation < self.max_generation_seen {
             return Err(format!(
                 "generation {generation} is behind {} already handed out",
@@ -785,45 +781,47 @@ impl World {
         Ok(())
     }
 
+    /// The group's epoch (a consumer group) or generation (a classic one):
+    /// one sequence, carried over by every conversion.
+    fn generation(&self) -> i32 {
+        match self.coordinator.consumer_group("g") {
+            Some(g) => g.epoch,
+            None => self.coordinator.group("g").map_or(0, |g| g.generation),
+        }
+    }
+
     /// The group and its live members, for a failure report.
     fn describe(&self) -> String {
-        if self.is_consumer() {
-            let g = self.coordinator.consumer_group("g");
-            let live: Vec<String> = self
-                .consumers
-                .iter()
-                .filter(|c| c.alive)
-                .map(|c| format!("{}@{} owns {:?} settled={}", c.name, c.epoch, c.owned, c.settled()))
-                .collect();
+        let live: Vec<String> =
+            self.members.iter().filter(|m| m.alive()).map(Member::describe).collect();
+        if let Some(g) = self.coordinator.consumer_group("g") {
             return format!(
-                "group {:?} epoch {:?}/{:?}, {} members; live: {}",
-                g.map(|g| g.state()),
-                g.map(|g| g.epoch),
-                g.map(|g| g.assignment_epoch),
-                g.map_or(0, |g| g.members.len()),
+                "consumer group {} epoch {}/{}, {} members; live: {}",
+                g.state(),
+                g.epoch,
+                g.assignment_epoch,
+                g.members.len(),
                 live.join("; ")
             );
         }
         let g = self.coordinator.group("g");
-        let live: Vec<String> = self
-            .clients
-            .iter()
-            .filter(|c| c.alive)
-            .map(|c| {
-                format!(
-                    "{} {:?} gen {} owns {:?} revoking {:?} in flight {:?}",
-                    c.name, c.phase, c.generation, c.owned, c.revoking, c.in_flight
-                )
-            })
-            .collect();
         let assigned: Vec<String> = g
             .map(|g| {
                 g.durable
                     .members
                     .iter()
                     .map(|m| {
-                        let claimed = m.protocols.first().map(|p| client::decode_parts(&p.1)).unwrap_or_default();
-                        format!("{}={:?}(claimed {:?})", &m.client_id, client::decode_parts(&m.assignment), claimed)
+                        let claimed = m
+                            .protocols
+                            .first()
+                            .map(|p| client::subscribed_owned(&p.1))
+                            .unwrap_or_default();
+                        format!(
+                            "{}={:?}(claimed {:?})",
+                            &m.client_id,
+                            client::assigned(&m.assignment),
+                            claimed
+                        )
                     })
                     .collect()
             })
@@ -839,35 +837,31 @@ impl World {
         )
     }
 
+    /// Every live member settled on one assignment that covers every
+    /// partition, whichever protocol the group and its members speak.
     fn converged(&self) -> bool {
-        if self.is_consumer() {
-            let Some(g) = self.coordinator.consumer_group("g") else {
+        let live: Vec<&Member> = self.members.iter().filter(|m| m.alive()).collect();
+        let settled_epoch = if let Some(g) = self.coordinator.consumer_group("g") {
+            if g.state() != "Stable" || g.members.len() != live.len() {
+                return false;
+            }
+            g.assignment_epoch
+        } else {
+            let Some(g) = self.coordinator.group("g") else {
                 return false;
             };
-            let live: Vec<&ConsumerClient> = self.consumers.iter().filter(|c| c.alive).collect();
-            let mut all: Vec<i32> = live.iter().flat_map(|c| c.owned.iter().copied()).collect();
-            all.sort();
-            return g.state() == "Stable"
-                && g.members.len() == live.len()
-                && live
-                    .iter()
-                    .all(|c| c.settled() && c.epoch == g.assignment_epoch)
-                && all == (0..self.cfg.partitions).collect::<Vec<_>>();
-        }
-        let live: Vec<&Client> = self.clients.iter().filter(|c| c.alive).collect();
-        let Some(g) = self.coordinator.group("g") else {
-            return false;
+            if g.state != cohort_coordinator::classic::GroupState::Stable
+                || g.members.len() != live.len()
+                || live.iter().any(|m| matches!(m, Member::Consumer(_)))
+            {
+                return false;
+            }
+            g.generation
         };
-        if g.state != cohort_coordinator::classic::GroupState::Stable
-            || g.members.len() != live.len()
-        {
-            return false;
-        }
-        let mut all: Vec<i32> = live.iter().flat_map(|c| c.owned.iter().copied()).collect();
+        let mut all: Vec<i32> = live.iter().flat_map(|m| m.owned().iter().copied()).collect();
         all.sort();
-        live.iter().all(|c| {
-            c.phase == Phase::Stable && c.generation == g.generation && c.revoking.is_none()
-        }) && all == (0..self.cfg.partitions).collect::<Vec<_>>()
+        live.iter().all(|m| m.settled_at(settled_epoch))
+            && all == (0..self.cfg.partitions).collect::<Vec<_>>()
     }
 
     fn run(mut self) -> Result<Report, Failure> {
@@ -933,11 +927,7 @@ impl World {
             }
         }
         self.report.steps = self.step;
-        self.report.generations = if self.is_consumer() {
-            self.coordinator.consumer_group("g").map_or(0, |g| g.epoch)
-        } else {
-            self.coordinator.group("g").map_or(0, |g| g.generation)
-        };
+        self.report.generations = self.generation();
         match converged_at {
             Some(t) => {
                 self.report.converged_after_ms = t - self.cfg.fault_ms;
@@ -955,4 +945,21 @@ impl World {
 /// Runs one seed.
 pub fn run(seed: u64, cfg: SimConfig) -> Result<Report, Failure> {
     World::new(seed, cfg).run()
+}
+
+/// A new member of the given protocol, starting at `start`; a few revoke
+/// slowly.
+fn spawn(rng: &mut Rng, cfg: &SimConfig, name: String, consumer: bool, start: i64) -> Member {
+    let slow = rng.chance(cfg.slow_fraction);
+    let revoke_delay = if slow { 3000 + rng.below(4000) as i64 } else { 0 };
+    if consumer {
+        let id = format!("{:016x}{:016x}", rng.next(), rng.next());
+        return Member::Consumer(ConsumerClient::new(name, id, start, revoke_delay));
+    }
+    // Classic members of a consumer-protocol run (rolled back) are
+    // cooperative.
+    let style = if cfg.style == Style::Consumer { Style::Cooperative } else { cfg.style };
+    let mut c = Client::new(name, style, start, revoke_delay);
+    c.bug_keep_partitions = cfg.bug_eager_keeps_partitions;
+    Member::Classic(c)
 }
