@@ -296,7 +296,9 @@ async fn run(
                     _ => {}
                 }
             }
-            records.extend(effects.records);
+            if !effects.records.is_empty() {
+                records.push(effects.records);
+            }
             replies.extend(effects.replies);
         }
         if failed {
@@ -311,7 +313,7 @@ async fn run(
             continue;
         }
         if !records.is_empty() {
-            let durable = store.append(&records).and_then(|_| store.log.syncer());
+            let durable = store.append_units(&records).and_then(|_| store.log.syncer());
             let durable = match durable {
                 Ok(sync) => tokio::task::spawn_blocking(sync)
                     .await

@@ -191,16 +191,36 @@ impl Store {
         Ok(out)
     }
 
+    /// Writes a snapshot's records (made atomic by `CURRENT`, not by batches).
     pub fn append(&mut self, records: &[Record]) -> io::Result<()> {
         for chunk in records.chunks(RECORDS_PER_BATCH) {
-            let mut batch = BatchBuilder::new(crate::now_ms());
-            for r in chunk {
-                let (key, value) = r.encode();
-                batch = batch.record(Some(&key), Some(&value));
-            }
-            self.log.append(&mut batch.build())?;
+            self.append_batch(chunk.iter())?;
         }
-        self.appended += records.len();
+        Ok(())
+    }
+
+    /// Writes one round's records, given as units: the records one input
+    /// produced (a join with its epoch bump, a whole group conversion). A
+    /// batch is written whole or cut whole by a crash, so each unit goes
+    /// into one batch and a torn tail never keeps part of one: a restart
+    /// never finds a conversion's first records without the rest.
+    pub fn append_units(&mut self, units: &[Vec<Record>]) -> io::Result<()> {
+        for range in pack(units.iter().map(Vec::len), RECORDS_PER_BATCH) {
+            self.append_batch(units[range].iter().flatten())?;
+        }
+        Ok(())
+    }
+
+    fn append_batch<'a>(&mut self, records: impl Iterator<Item = &'a Record>) -> io::Result<()> {
+        let mut batch = BatchBuilder::new(crate::now_ms());
+        let mut n = 0;
+        for r in records {
+            let (key, value) = r.encode();
+            batch = batch.record(Some(&key), Some(&value));
+            n += 1;
+        }
+        self.log.append(&mut batch.build())?;
+        self.appended += n;
         Ok(())
     }
 
@@ -228,5 +248,41 @@ impl Store {
         let old_dir = log_dir(&old.root, old.generation);
         drop(old);
         std::fs::remove_dir_all(old_dir)
+    }
+}
+
+/// Consecutive units packed into batches of at most `limit` records; a unit
+/// larger than that gets a batch of its own, never split.
+fn pack(sizes: impl Iterator<Item = usize>, limit: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut filled, mut end) = (0, 0, 0);
+    for (i, n) in sizes.enumerate() {
+        if filled > 0 && filled + n > limit {
+            out.push(start..i);
+            start = i;
+            filled = 0;
+        }
+        filled += n;
+        end = i + 1;
+    }
+    if filled > 0 {
+        out.push(start..end);
+    }
+    out
+}
+
+#[cfg(test)]
+mod pack_tests {
+    use super::pack;
+
+    #[test]
+    fn units_are_packed_whole_and_never_split() {
+        let p = |sizes: &[usize]| pack(sizes.iter().copied(), 500);
+        assert_eq!(p(&[1, 2, 3]), vec![0..3]);
+        assert_eq!(p(&[499, 2]), vec![0..1, 1..2], "the second unit would straddle");
+        assert_eq!(p(&[600]), vec![0..1], "a large unit is one batch");
+        assert_eq!(p(&[10, 600, 10]), vec![0..1, 1..2, 2..3]);
+        assert_eq!(p(&[250, 250, 1]), vec![0..2, 2..3]);
+        assert_eq!(p(&[]), Vec::<std::ops::Range<usize>>::new());
     }
 }

@@ -178,7 +178,9 @@ struct World {
     /// The coordinator's log is damaged: every request is refused until then.
     offline_until: Option<i64>,
     /// Records not yet durable, and the replies that wait for them.
-    pending: Vec<Record>,
+    /// Each input's records are one unit: the log writes a unit in one
+    /// batch, so a crash keeps all of it or none.
+    pending: Vec<Vec<Record>>,
     held: Vec<(RequestId, GroupResponse)>,
     flush_scheduled: bool,
     routes: HashMap<RequestId, (usize, u64, i64)>,
@@ -382,7 +384,9 @@ impl World {
                 _ => {}
             }
         }
-        self.pending.extend(effects.records);
+        if !effects.records.is_empty() {
+            self.pending.push(effects.records);
+        }
         self.held.extend(effects.replies);
         if self.restart_in_flight && !self.pending.is_empty() {
             self.restart_in_flight = false;
@@ -423,7 +427,7 @@ impl World {
             self.live_from_log_checked = true;
             return;
         }
-        self.durable.append(&mut self.pending);
+        self.durable.extend(self.pending.drain(..).flatten());
         for (id, response) in std::mem::take(&mut self.held) {
             let Some((member, corr, sent_at)) = self.routes.remove(&id) else {
                 continue;
@@ -471,15 +475,17 @@ impl World {
 
     /// The coordinator process dies: parked requests are forgotten, and a new
     /// one replays the log. What was not durable is gone, except (a torn
-    /// tail) a prefix of the records written but not yet synced, whose
-    /// replies never went out.
+    /// tail) a prefix of the records written but not yet synced, in whole
+    /// units, whose replies never went out.
     fn restart_coordinator(&mut self) {
         self.report.restarts += 1;
         self.offline_until = None;
         if !self.pending.is_empty() {
+            // Whole units only: each was written as one batch.
             let kept = self.rng.below(self.pending.len() as u64 + 1) as usize;
-            self.report.unacknowledged_survivors += kept as u64;
-            self.durable.extend(self.pending.drain(..kept));
+            let survivors: Vec<Record> = self.pending.drain(..kept).flatten().collect();
+            self.report.unacknowledged_survivors += survivors.len() as u64;
+            self.durable.extend(survivors);
         }
         self.pending.clear();
         self.held.clear();
