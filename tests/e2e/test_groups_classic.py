@@ -135,6 +135,9 @@ def test_a_broker_restart_under_a_stable_group_causes_no_rebalance(broker_factor
         assert [m.count("assign") + m.count("revoke") for m in members] == counts, "no rebalance after the broker restart"
         n = sum(m.count("recs") for m in members)
         wait_until(lambda: sum(m.count("recs") for m in members) > n, 30, "consumption to continue after the restart")
+        producer.stop()
+        ends = producer.ends()
+        wait_until(lambda: caught_up(members, ends), 60, "the members to consume every record")
     finally:
         producer.stop()
         for m in members:

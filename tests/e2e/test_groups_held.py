@@ -116,3 +116,42 @@ def test_a_heartbeat_read_together_with_a_fetch_does_not_hold_the_fetch(broker_f
         took = time.time() - t0
         # Held, the fetch would come back after the 2.5 s hold.
         assert took < 1.5, f"attempt {attempt}: heartbeat and fetch took {took:.2f} s"
+
+
+
+def test_a_stopping_broker_answers_a_held_heartbeat_instead_of_waiting_out_its_hold(broker_factory):
+    """SIGTERM while a member's Heartbeat is held (60 s here): the broker
+    answers it and stops, rather than keeping the connection, and the
+    shutdown, until the hold is up (the shutdown's drain gives up after 10 s
+    and drops the connection unanswered)."""
+    from kafka_wire import Conn, string
+
+    b = broker_factory(["--group-initial-rebalance-delay-ms", "0", "--group-classic-hold-heartbeat-ms", "60000"]).start()
+    group, topic = "held-stop", "held-stop-topic"
+    c = Conn(b.bootstrap)
+
+    def arr(items):
+        return struct.pack(">i", len(items)) + b"".join(items)
+
+    def read_string(buf, at):
+        n = struct.unpack(">h", buf[at:at + 2])[0]
+        return buf[at + 2:at + 2 + n].decode(), at + 2 + n
+
+    meta = struct.pack(">h", 0) + arr([string(topic)]) + struct.pack(">i", 0)
+    join = string(group) + struct.pack(">ii", 120_000, 10_000) + string("") + string("consumer") \
+        + arr([string("range") + struct.pack(">i", len(meta)) + meta])
+    c.request(11, 1, join)
+    body = c.read_frame()[4:]
+    error, generation = struct.unpack(">hi", body[:6])
+    assert error == 0, error
+    _, at = read_string(body, 6)
+    _, at = read_string(body, at)
+    member, _ = read_string(body, at)
+    c.request(14, 1, string(group) + struct.pack(">i", generation) + string(member) + arr([string(member) + struct.pack(">i", 0)]))
+    assert struct.unpack(">h", c.read_frame()[4:6])[0] == 0
+    corr = c.request(12, 0, string(group) + struct.pack(">i", generation) + string(member))
+    time.sleep(0.5)  # held by now
+    assert b.stop() == 0
+    c.sock.settimeout(5)
+    frame = c.read_frame()
+    assert struct.unpack(">i", frame[:4])[0] == corr

@@ -398,7 +398,14 @@ async fn connection(
                 warn_peer!(peer, "closing connection: a request frame did not arrive whole within {frame_timeout:?} ({} bytes of it had)", buf.len());
                 return Ok(());
             }
-            _ = shutdown.changed(), if !closing => closing = true,
+            _ = shutdown.changed(), if !closing => {
+                // Stopping: a held heartbeat is answered now; waiting out
+                // its hold would hold up the shutdown (and the restart).
+                closing = true;
+                if heartbeat_pending {
+                    broker.release_held(connection);
+                }
+            }
         }
     }
 }
