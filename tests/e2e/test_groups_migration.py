@@ -71,22 +71,26 @@ def test_a_classic_group_rolls_onto_the_consumer_protocol_and_back(broker_factor
     record_figures("migration", figures)
 
 
-def test_a_broker_restart_in_the_middle_of_a_rollout_keeps_the_mixed_group(broker_factory):
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_a_broker_restart_in_the_middle_of_a_rollout_keeps_the_mixed_group(broker_factory, how):
     """Half rolled (one consumer-protocol member beside two classic ones), the
-    broker restarts: the mixed group comes back from its log with the same
-    owners, and the rollout finishes."""
+    broker restarts, cleanly or killed with SIGKILL: the mixed group comes
+    back from its log with the same owners, and the rollout finishes."""
     b = broker_factory(ARGS).start()
     topic, group = "restart-rollout", "roll-restart"
     create_topic(b.bootstrap, topic, PARTITIONS)
     producer = SeqProducer(b.bootstrap, topic, PARTITIONS, rate=200).start()
     members = [Member(b.bootstrap, group, topic, "cooperative-sticky", f"m{i}-classic", session_ms=10000) for i in range(3)]
-    figures = {"client": "confluent", "strategy": "cooperative-sticky", "restart": True}
+    figures = {"client": "confluent", "strategy": "cooperative-sticky", "restart": how}
     try:
         wait_until(lambda: settled(members, PARTITIONS) and all(m.owned() for m in members), 90, "the classic group to settle")
         members[0].stop()
         members.append(Member(b.bootstrap, group, topic, "uniform", "m0-consumer", protocol="consumer", session_ms=10000))
         wait_until(lambda: settled(members, PARTITIONS) and members[-1].owned(), 90, "the first consumer-protocol member to settle")
-        assert b.stop() == 0
+        if how == "sigterm":
+            assert b.stop() == 0
+        else:
+            b.kill()
         b.start()
         wait_until(lambda: settled(members, PARTITIONS), 90, "the mixed group to settle after the restart")
         roll(b, members, group, topic, "confluent", "consumer", "cooperative-sticky", figures, "up")

@@ -758,3 +758,50 @@ fn a_held_classic_heartbeat_in_a_mixed_group_is_answered_when_the_epoch_moves() 
     assert_eq!(s.c.held_heartbeats(), 0);
     s.check_replay();
 }
+
+/// Classic requests naming a consumer-protocol member of a mixed group: a
+/// Heartbeat, a SyncGroup and a LeaveGroup each get UNKNOWN_MEMBER_ID and
+/// change nothing (GMM.throwIfMemberDoesNotUseClassicProtocol, called by
+/// classicGroup{Heartbeat,Sync,Leave}ToConsumerGroup). A classic JoinGroup
+/// with that id may take the member over, as Kafka's
+/// classicGroupJoinToConsumerGroup allows; that is a rejoin, covered above.
+#[test]
+fn classic_requests_naming_a_consumer_protocol_member_are_refused() {
+    let mut s = Script::new();
+    let (a, _b) = s.classic_group();
+    let r = s.hb(join("c", &["t"]));
+    let epoch = r.member_epoch;
+    let before = s.c.snapshot();
+    let records = s.records.len();
+    assert_eq!(s.beat_classic("c", epoch), ErrorCode::UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        s.sync_answer(sync("c", epoch, vec![("c".into(), assignment(&[0]))])).error,
+        ErrorCode::UNKNOWN_MEMBER_ID
+    );
+    match s.send(GroupRequest::LeaveGroup(LeaveGroupRequest {
+        group_id: "g".into(),
+        members: vec![("c".into(), None), (a.clone(), None)],
+    })) {
+        GroupResponse::LeaveGroup(l) => {
+            assert_eq!(l.members[0].2, ErrorCode::UNKNOWN_MEMBER_ID, "{l:?}");
+            assert_eq!(l.members[1].2, ErrorCode::NONE, "the classic member in the same request leaves");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let g = s.c.consumer_group("g").unwrap();
+    assert!(g.members.contains_key("c") && !g.members["c"].uses_classic_protocol());
+    assert!(!g.members.contains_key(&a));
+    // Only a's leave wrote anything; c's state is as it was.
+    assert!(s.records.len() > records);
+    let c_before: Vec<&Record> = before
+        .iter()
+        .filter(|r| matches!(r, Record::ConsumerMember(m) if m.member_id == "c"))
+        .collect();
+    let after = s.c.snapshot();
+    let c_after: Vec<&Record> = after
+        .iter()
+        .filter(|r| matches!(r, Record::ConsumerMember(m) if m.member_id == "c"))
+        .collect();
+    assert_eq!(c_before, c_after);
+    s.check_replay();
+}
