@@ -24,6 +24,24 @@ CASES = [("confluent", "range"), ("confluent", "cooperative-sticky"), ("kafka-py
 TROUBLE = re.compile(r"(?i)(heartbeat[^\n]*(timed out|timeout|failed|expired)|REQTMOUT|request time(d out|out)|DisconnectException|session timed out|marking coordinator dead)")
 
 
+def arr(items):
+    return struct.pack(">i", len(items)) + b"".join(items)
+
+
+def read_string(buf, at):
+    n = struct.unpack(">h", buf[at:at + 2])[0]
+    return buf[at + 2:at + 2 + n].decode(), at + 2 + n
+
+
+def join_v1(group, topic, session_ms):
+    """A JoinGroup v1 body for a new member subscribing to `topic` (range)."""
+    from kafka_wire import string
+
+    meta = struct.pack(">h", 0) + arr([string(topic)]) + struct.pack(">i", 0)
+    return string(group) + struct.pack(">ii", session_ms, 10_000) + string("") + string("consumer") \
+        + arr([string("range") + struct.pack(">i", len(meta)) + meta])
+
+
 @pytest.mark.parametrize("client,strategy", CASES, ids=[f"{c}-{s}" for c, s in CASES])
 def test_held_heartbeats_slow_nothing_and_time_nothing_out(broker_factory, client, strategy):
     b = broker_factory(HOLD_ARGS).start()
@@ -74,22 +92,13 @@ def test_a_heartbeat_read_together_with_a_fetch_does_not_hold_the_fetch(broker_f
     group, topic = "held-wire", "held-wire-topic"
     c = Conn(b.bootstrap)
 
-    def arr(items):
-        return struct.pack(">i", len(items)) + b"".join(items)
-
     def call(key, version, body):
         corr = c.request(key, version, body)
         frame = c.read_frame()
         assert struct.unpack(">i", frame[:4])[0] == corr
         return frame[4:]
 
-    def read_string(buf, at):
-        n = struct.unpack(">h", buf[at:at + 2])[0]
-        return buf[at + 2:at + 2 + n].decode(), at + 2 + n
-
-    meta = struct.pack(">h", 0) + arr([string(topic)]) + struct.pack(">i", 0)
-    join = string(group) + struct.pack(">ii", 10_000, 10_000) + string("") + string("consumer") \
-        + arr([string("range") + struct.pack(">i", len(meta)) + meta])
+    join = join_v1(group, topic, 10_000)
     body = call(11, 1, join)
     error, generation = struct.unpack(">hi", body[:6])
     assert error == 0
@@ -130,16 +139,7 @@ def test_a_stopping_broker_answers_a_held_heartbeat_instead_of_waiting_out_its_h
     group, topic = "held-stop", "held-stop-topic"
     c = Conn(b.bootstrap)
 
-    def arr(items):
-        return struct.pack(">i", len(items)) + b"".join(items)
-
-    def read_string(buf, at):
-        n = struct.unpack(">h", buf[at:at + 2])[0]
-        return buf[at + 2:at + 2 + n].decode(), at + 2 + n
-
-    meta = struct.pack(">h", 0) + arr([string(topic)]) + struct.pack(">i", 0)
-    join = string(group) + struct.pack(">ii", 120_000, 10_000) + string("") + string("consumer") \
-        + arr([string("range") + struct.pack(">i", len(meta)) + meta])
+    join = join_v1(group, topic, 120_000)
     c.request(11, 1, join)
     body = c.read_frame()[4:]
     error, generation = struct.unpack(">hi", body[:6])
