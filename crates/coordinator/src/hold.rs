@@ -28,7 +28,7 @@ use crate::timers::TimerKey;
 use crate::{Connection, Coordinator, Out, RequestId};
 use cohort_types::group::{GroupResponse, HeartbeatRequest};
 use cohort_types::{ErrorCode, Millis};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
 pub(crate) struct HeldHeartbeat {
@@ -116,10 +116,7 @@ impl Coordinator {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            let h = self.held.by_request.remove(&id).expect("listed above");
-            self.timers.cancel(&TimerKey::HeldHeartbeat { request: id });
-            let e = self.heartbeat(now, h.request);
-            out.reply(id, GroupResponse::Heartbeat(e));
+            self.answer_held(now, id, out);
         }
     }
 
@@ -140,7 +137,7 @@ impl Coordinator {
         if self.held.by_request.is_empty() {
             return;
         }
-        let mut changed: Vec<&str> = out
+        let changed: BTreeSet<&str> = out
             .effects
             .records
             .iter()
@@ -149,18 +146,17 @@ impl Coordinator {
         if changed.is_empty() {
             return;
         }
-        changed.sort_unstable();
-        changed.dedup();
-        let changed: Vec<String> = changed.into_iter().map(String::from).collect();
         let due: Vec<RequestId> = self
             .held
             .by_request
             .iter()
-            .filter(|(_, h)| changed.contains(&h.request.group_id) && !self.still_held(&h.request))
+            .filter(|(_, h)| {
+                changed.contains(h.request.group_id.as_str()) && !self.still_held(&h.request)
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            self.hold_elapsed(now, id, out);
+            self.answer_held(now, id, out);
         }
     }
 
@@ -191,8 +187,9 @@ impl Coordinator {
         self.release_held(now, out, |h| h.connection == connection);
     }
 
-    /// The hold is up (or what it waited for happened).
-    pub(crate) fn hold_elapsed(&mut self, now: Millis, request: RequestId, out: &mut Out) {
+    /// Answers a held heartbeat with what a Heartbeat gets now: its hold is
+    /// up, or something released it.
+    pub(crate) fn answer_held(&mut self, now: Millis, request: RequestId, out: &mut Out) {
         if let Some(h) = self.held.by_request.remove(&request) {
             self.timers.cancel(&TimerKey::HeldHeartbeat { request });
             let e = self.heartbeat(now, h.request);

@@ -433,7 +433,7 @@ impl Coordinator {
                 out,
             ),
             TimerKey::RegexRefresh { group } => self.refresh_regexes(now, &group, out),
-            TimerKey::HeldHeartbeat { request } => self.hold_elapsed(now, request, out),
+            TimerKey::HeldHeartbeat { request } => self.answer_held(now, request, out),
             TimerKey::Disconnected { group, member } => {
                 self.disconnect_grace_elapsed(now, &group, &member, out)
             }

@@ -535,7 +535,7 @@ impl World {
                     self.close_connection(victim);
                     // Its replacement speaks the same protocol.
                     let consumer = matches!(self.members[victim], Member::Consumer(_));
-                    let _ = self.replace(consumer);
+                    self.replace(consumer);
                 }
             }
             if self.now >= ROLLOUT_FROM_MS && self.rng.chance(self.cfg.rollout_rate * per_tick) {

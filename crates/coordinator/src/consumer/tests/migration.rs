@@ -3,6 +3,7 @@
 //! Kafka's GroupMetadataManager (GMM), ConsumerGroup (CG) or ClassicGroup
 //! that implements it.
 
+use super::handover::owned_now;
 use super::*;
 use crate::consumer::MemberState;
 use crate::embedded::{self, Subscription};
@@ -730,9 +731,7 @@ fn a_held_classic_heartbeat_in_a_mixed_group_is_answered_when_the_epoch_moves() 
             s.sync_answer(sync(&m, j.generation_id, vec![]));
         }
         let epoch = s.epoch();
-        let owned = s.c.consumer_group("g").unwrap().members["c"].assigned.clone();
-        let owned: Vec<(TopicId, Vec<i32>)> =
-            owned.into_iter().map(|(t, ps)| (t, ps.into_iter().collect())).collect();
+        let owned = owned_now(&s, "c");
         s.hb(beat("c", epoch, &owned));
     }
     let g = s.c.consumer_group("g").unwrap();
