@@ -88,7 +88,9 @@ fn moved(before: &BTreeMap<String, Assignment>, after: &BTreeMap<String, Assignm
 }
 
 #[derive(clap::Parser)]
-#[command(about = "Server assignors: full assignment and one-join times, balance and moves, over a grid of group shapes")]
+#[command(
+    about = "Server assignors: full assignment and one-join times, balance and moves, over a grid of group shapes"
+)]
 struct Args {
     /// Stop at 1000 members.
     #[arg(long)]

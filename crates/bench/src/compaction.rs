@@ -41,7 +41,11 @@ fn main() {
         _ => Compression::None,
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = LocalLogConfig { segment_bytes: 64 << 20, segment_ms: i64::MAX / 2, index_interval_bytes: 4096 };
+    let config = LocalLogConfig {
+        segment_bytes: 64 << 20,
+        segment_ms: i64::MAX / 2,
+        index_interval_bytes: 4096,
+    };
     let (mut log, _) = LocalLog::open(dir.path(), config).unwrap();
     let value = vec![b'v'; a.value_bytes];
     let mut n = 0u64;
@@ -71,14 +75,23 @@ fn main() {
         sealed.len(),
         sealed_bytes >> 20
     );
-    let settings = CleanSettings { now_ms: 1_800_000_000_000, delete_retention_ms: 86_400_000, max_map_bytes: 128 << 20 };
+    let settings = CleanSettings {
+        now_ms: 1_800_000_000_000,
+        delete_retention_ms: 86_400_000,
+        max_map_bytes: 128 << 20,
+    };
     let started = Instant::now();
     let out = clean(&sealed, 0, settings).unwrap();
     let work = started.elapsed();
     let install_started = Instant::now();
     let mut longest = std::time::Duration::ZERO;
     for (base, size, path) in &out.files {
-        let segment = sealed.iter().find(|s| s.base == *base).unwrap().path.clone();
+        let segment = sealed
+            .iter()
+            .find(|s| s.base == *base)
+            .unwrap()
+            .path
+            .clone();
         cohort_log_local::compact::prepare_install(&segment).unwrap();
         let one = Instant::now();
         assert!(log.install_cleaned(*base, *size, path).unwrap());

@@ -154,9 +154,20 @@ fn steady<'a>(group: &'a str, id: &'a str, epoch: i32) -> Heartbeat<'a> {
 
 /// Connection c drives members c, c + connections, ...: what each
 /// connection's thread needs of them.
-fn by_connection<T>(members: &[Member], connections: usize, each: impl Fn(&Member) -> T) -> Vec<Vec<T>> {
+fn by_connection<T>(
+    members: &[Member],
+    connections: usize,
+    each: impl Fn(&Member) -> T,
+) -> Vec<Vec<T>> {
     (0..connections)
-        .map(|c| members.iter().skip(c).step_by(connections).map(&each).collect())
+        .map(|c| {
+            members
+                .iter()
+                .skip(c)
+                .step_by(connections)
+                .map(&each)
+                .collect()
+        })
         .collect()
 }
 
@@ -242,7 +253,8 @@ fn follow(
             }
         }
         if let Some((i, sent)) = in_flight.pop_front() {
-            let a = client::consumer_group_heartbeat_response(conn.recv()).expect("heartbeat answer");
+            let a =
+                client::consumer_group_heartbeat_response(conn.recv()).expect("heartbeat answer");
             let answered = Instant::now();
             latencies.push(answered - sent);
             // An error is counted and retried a second later (a client backs off).
@@ -343,7 +355,9 @@ fn main() {
     if args.follow {
         return follow_run(&args, &addr, &members);
     }
-    let shares = by_connection(&members, args.connections, |m| (m.group.clone(), m.id.clone(), m.epoch));
+    let shares = by_connection(&members, args.connections, |m| {
+        (m.group.clone(), m.id.clone(), m.epoch)
+    });
     let churning: Vec<Member> = (0..args.churn_members)
         .map(|i| Member {
             group: format!("hb-bench-{run}-churn"),
@@ -472,7 +486,9 @@ fn follow_run(args: &Args, addr: &str, members: &[Member]) {
         intervals.extend(i);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_before.zip(cpu_seconds(args.broker_pid)).map(|(a, b)| b - a);
+    let cpu = cpu_before
+        .zip(cpu_seconds(args.broker_pid))
+        .map(|(a, b)| b - a);
     latencies.sort();
     intervals.sort();
     let n = latencies.len();
@@ -490,7 +506,11 @@ fn follow_run(args: &Args, addr: &str, members: &[Member]) {
         percentile(&latencies, 0.99),
     );
     if let Some(cpu) = cpu {
-        let whose = if args.broker_pid.is_some() { "broker" } else { "broker and load generator together" };
+        let whose = if args.broker_pid.is_some() {
+            "broker"
+        } else {
+            "broker and load generator together"
+        };
         println!(
             "cpu ({whose}): {:.2} s over {:.1} s = {:.1}% of one core, {:.1} us per heartbeat",
             cpu,

@@ -91,7 +91,12 @@ fn main() {
             took.as_secs_f64() * 1000.0 / n as f64,
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
-            latencies.last().copied().unwrap_or(Duration::ZERO).as_secs_f64() * 1000.0
+            latencies
+                .last()
+                .copied()
+                .unwrap_or(Duration::ZERO)
+                .as_secs_f64()
+                * 1000.0
         );
         joined += n;
     }

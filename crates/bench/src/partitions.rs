@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(about = "Many partitions on one broker: creation, descriptors, memory, produce meanwhile")]
+#[command(
+    about = "Many partitions on one broker: creation, descriptors, memory, produce meanwhile"
+)]
 struct Args {
     #[arg(long)]
     bootstrap: Option<String>,
@@ -41,7 +43,9 @@ struct Args {
 }
 
 fn proc_status(pid: Option<u32>, field: &str) -> u64 {
-    let path = pid.map_or("/proc/self/status".to_string(), |p| format!("/proc/{p}/status"));
+    let path = pid.map_or("/proc/self/status".to_string(), |p| {
+        format!("/proc/{p}/status")
+    });
     std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
@@ -63,7 +67,12 @@ fn batch() -> Bytes {
 
 /// Produces one batch at a time to partition 0 of `topic` until `stop`,
 /// recording each latency with the time it was sent.
-fn steady_producer(addr: String, topic: String, stop: Arc<AtomicBool>, out: Arc<Mutex<Vec<(Instant, Duration)>>>) {
+fn steady_producer(
+    addr: String,
+    topic: String,
+    stop: Arc<AtomicBool>,
+    out: Arc<Mutex<Vec<(Instant, Duration)>>>,
+) {
     let mut conn = Conn::connect(&addr);
     let mut corr = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -78,7 +87,11 @@ fn steady_producer(addr: String, topic: String, stop: Arc<AtomicBool>, out: Arc<
 }
 
 fn latencies(all: &[(Instant, Duration)], from: Instant, to: Instant) -> String {
-    let mut v: Vec<Duration> = all.iter().filter(|(t, _)| *t >= from && *t < to).map(|(_, d)| *d).collect();
+    let mut v: Vec<Duration> = all
+        .iter()
+        .filter(|(t, _)| *t >= from && *t < to)
+        .map(|(_, d)| *d)
+        .collect();
     v.sort();
     format!(
         "{} produces, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -140,8 +153,14 @@ fn main() {
         args.partitions,
         (create_to - create_from).as_secs_f64()
     );
-    println!("# produce to another topic before creating: {}", latencies(&all, quiet_from, create_from));
-    println!("# produce to another topic while creating:  {}", latencies(&all, create_from, create_to));
+    println!(
+        "# produce to another topic before creating: {}",
+        latencies(&all, quiet_from, create_from)
+    );
+    println!(
+        "# produce to another topic while creating:  {}",
+        latencies(&all, create_from, create_to)
+    );
 
     // One batch to every partition, pipelined per topic, then a sample read back.
     let started = Instant::now();
@@ -154,7 +173,13 @@ fn main() {
         while answered < n {
             while sent < n && sent - answered < window {
                 corr += 1;
-                conn.send(&client::produce_request(corr, &topic, sent as i32, batch(), -1));
+                conn.send(&client::produce_request(
+                    corr,
+                    &topic,
+                    sent as i32,
+                    batch(),
+                    -1,
+                ));
                 sent += 1;
             }
             let (_, parts) = client::produce_response(conn.recv()).unwrap();
@@ -176,11 +201,26 @@ fn main() {
     for t in 0..topics {
         for p in (0..args.per_topic as i32).step_by(997) {
             corr += 1;
-            conn.send(&client::fetch_request(corr, &format!("wide-{t}"), p, 0, 1 << 20, 0));
+            conn.send(&client::fetch_request(
+                corr,
+                &format!("wide-{t}"),
+                p,
+                0,
+                1 << 20,
+                0,
+            ));
             let (_, fetched) = client::fetch_response(conn.recv()).unwrap();
-            assert!(fetched.iter().any(|f| f.error == 0 && !f.records.is_empty()), "wide-{t}/{p} read back nothing");
+            assert!(
+                fetched
+                    .iter()
+                    .any(|f| f.error == 0 && !f.records.is_empty()),
+                "wide-{t}/{p} read back nothing"
+            );
             read += 1;
         }
     }
-    println!("# {read} sampled partitions read back; {} open_files allowed", open_files);
+    println!(
+        "# {read} sampled partitions read back; {} open_files allowed",
+        open_files
+    );
 }

@@ -23,12 +23,21 @@ impl Broker {
 
     /// The same, with Kafka's source for it.
     fn broker_topic_default_with_source(&self, name: &str) -> Option<(String, i8)> {
-        if let Some(found) = topic_configs::synonym(name).and_then(|b| self.dynamic.read().unwrap().get(b)) {
+        if let Some(found) =
+            topic_configs::synonym(name).and_then(|b| self.dynamic.read().unwrap().get(b))
+        {
             return Some(found);
         }
         let flag = self.static_topic_default(name)?;
         let kafka = topic_configs::kafka_default(name).unwrap_or_default();
-        Some((flag.clone(), if flag == kafka { SOURCE_DEFAULT } else { SOURCE_STATIC_BROKER }))
+        Some((
+            flag.clone(),
+            if flag == kafka {
+                SOURCE_DEFAULT
+            } else {
+                SOURCE_STATIC_BROKER
+            },
+        ))
     }
 
     /// The value a Cohort flag gives a topic config's default.
@@ -57,7 +66,8 @@ impl Broker {
     }
 
     pub(crate) fn max_message_bytes(&self, topic: &crate::topics::Topic) -> usize {
-        self.topic_config_i64(topic, "max.message.bytes").clamp(0, i32::MAX as i64) as usize
+        self.topic_config_i64(topic, "max.message.bytes")
+            .clamp(0, i32::MAX as i64) as usize
     }
 
     fn topic_metadata(&self, t: &crate::topics::Topic) -> TopicMetadata {
@@ -158,8 +168,9 @@ impl Broker {
             .filter(|n| keys.map_or(true, |k| k.iter().any(|k| k == n)))
             .map(|name| {
                 let kafka = topic_configs::kafka_default(name).unwrap_or_default();
-                let (broker_value, broker_source) =
-                    self.broker_topic_default_with_source(name).unwrap_or((kafka.to_string(), SOURCE_DEFAULT));
+                let (broker_value, broker_source) = self
+                    .broker_topic_default_with_source(name)
+                    .unwrap_or((kafka.to_string(), SOURCE_DEFAULT));
                 let mut synonyms = Vec::new();
                 if let Some(v) = overrides.get(name) {
                     synonyms.push(ConfigSynonym {
@@ -224,7 +235,9 @@ impl Broker {
                 0 if self.groups.offline_reason().is_some() => CoordinatorResult {
                     key,
                     error: ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                    message: Some("The group coordinator's log is damaged; see the broker's log".into()),
+                    message: Some(
+                        "The group coordinator's log is damaged; see the broker's log".into(),
+                    ),
                     node: None,
                 },
                 0 => CoordinatorResult {
@@ -317,14 +330,25 @@ impl Broker {
             read_only: false,
             source,
             sensitive: false,
-            config_type: crate::broker_configs::topic_config_of(name).map_or(2, topic_configs::config_type),
-            synonyms: vec![ConfigSynonym { name: name.into(), value: Some(value), source }],
+            config_type: crate::broker_configs::topic_config_of(name)
+                .map_or(2, topic_configs::config_type),
+            synonyms: vec![ConfigSynonym {
+                name: name.into(),
+                value: Some(value),
+                source,
+            }],
         };
         if cluster_default {
             return dynamic
                 .level(true)
                 .iter()
-                .map(|(k, v)| entry(k, v.clone(), crate::broker_configs::SOURCE_DYNAMIC_DEFAULT_BROKER))
+                .map(|(k, v)| {
+                    entry(
+                        k,
+                        v.clone(),
+                        crate::broker_configs::SOURCE_DYNAMIC_DEFAULT_BROKER,
+                    )
+                })
                 .collect();
         }
         let mut out = broker_config_entries(&self.config);

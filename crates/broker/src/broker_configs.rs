@@ -61,23 +61,36 @@ impl DynamicConfigs {
         match std::fs::read(path(data_dir)) {
             Ok(bytes) => {
                 let d: DynamicConfigs = serde_json::from_slice(&bytes).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path(data_dir).display()))
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path(data_dir).display()),
+                    )
                 })?;
                 if d.version != 1 {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{}: unknown version {}", path(data_dir).display(), d.version),
+                        format!(
+                            "{}: unknown version {}",
+                            path(data_dir).display(),
+                            d.version
+                        ),
                     ));
                 }
                 Ok(d)
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(DynamicConfigs { version: 1, ..Default::default() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(DynamicConfigs {
+                version: 1,
+                ..Default::default()
+            }),
             Err(e) => Err(e),
         }
     }
 
     fn save(&self, data_dir: &Path) -> io::Result<()> {
-        write_atomically(&path(data_dir), &serde_json::to_vec_pretty(self).map_err(io::Error::other)?)
+        write_atomically(
+            &path(data_dir),
+            &serde_json::to_vec_pretty(self).map_err(io::Error::other)?,
+        )
     }
 
     /// A broker config's dynamic value and its source: this broker's own, else
@@ -86,7 +99,9 @@ impl DynamicConfigs {
         if let Some(v) = self.broker.get(broker_name) {
             return Some((v.clone(), SOURCE_DYNAMIC_BROKER));
         }
-        self.cluster_default.get(broker_name).map(|v| (v.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER))
+        self.cluster_default
+            .get(broker_name)
+            .map(|v| (v.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER))
     }
 
     /// Every dynamic value of one level (DescribeConfigs lists them).
@@ -109,7 +124,11 @@ impl DynamicConfigs {
         data_dir: &Path,
     ) -> Result<Option<DynamicConfigs>, (ErrorCode, String)> {
         let mut next = self.clone();
-        let level = if cluster_default { &mut next.cluster_default } else { &mut next.broker };
+        let level = if cluster_default {
+            &mut next.cluster_default
+        } else {
+            &mut next.broker
+        };
         if !incremental {
             level.clear();
         }
@@ -118,7 +137,10 @@ impl DynamicConfigs {
             // name it does not know is kept (a custom config, with no effect);
             // a bad value is INVALID_REQUEST, not the topic's INVALID_CONFIG.
             if STATIC.contains(&c.name.as_str()) {
-                return Err((ErrorCode::INVALID_REQUEST, format!("Cannot update these configs dynamically: [{}]", c.name)));
+                return Err((
+                    ErrorCode::INVALID_REQUEST,
+                    format!("Cannot update these configs dynamically: [{}]", c.name),
+                ));
             }
             match (c.op, &c.value) {
                 (CONFIG_DELETE, _) | (CONFIG_SET, None) => {
@@ -127,22 +149,38 @@ impl DynamicConfigs {
                 (CONFIG_SET, Some(v)) => {
                     if let Some(topic_name) = topic_config_of(&c.name) {
                         topic_configs::check(topic_name, v).map_err(|m| {
-                            let m = m.replace(&format!("configuration {topic_name}"), &format!("configuration {}", c.name));
+                            let m = m.replace(
+                                &format!("configuration {topic_name}"),
+                                &format!("configuration {}", c.name),
+                            );
                             (ErrorCode::INVALID_REQUEST, m)
                         })?;
                     }
                     level.insert(c.name.clone(), v.clone());
                 }
                 (CONFIG_APPEND | CONFIG_SUBTRACT, _) => {
-                    return Err((ErrorCode::INVALID_CONFIG, format!("Cannot APPEND or SUBTRACT to broker config {}", c.name)))
+                    return Err((
+                        ErrorCode::INVALID_CONFIG,
+                        format!("Cannot APPEND or SUBTRACT to broker config {}", c.name),
+                    ))
                 }
-                (op, _) => return Err((ErrorCode::INVALID_REQUEST, format!("Unknown alter config operation {op}"))),
+                (op, _) => {
+                    return Err((
+                        ErrorCode::INVALID_REQUEST,
+                        format!("Unknown alter config operation {op}"),
+                    ))
+                }
             }
         }
         if validate_only {
             return Ok(None);
         }
-        next.save(data_dir).map_err(|e| (ErrorCode::KAFKA_STORAGE_ERROR, format!("writing broker configs: {e}")))?;
+        next.save(data_dir).map_err(|e| {
+            (
+                ErrorCode::KAFKA_STORAGE_ERROR,
+                format!("writing broker configs: {e}"),
+            )
+        })?;
         Ok(Some(next))
     }
 }
@@ -152,11 +190,19 @@ mod tests {
     use super::*;
 
     fn set(name: &str, value: &str) -> ConfigChange {
-        ConfigChange { name: name.into(), op: CONFIG_SET, value: Some(value.into()) }
+        ConfigChange {
+            name: name.into(),
+            op: CONFIG_SET,
+            value: Some(value.into()),
+        }
     }
 
     fn resource(changes: Vec<ConfigChange>) -> AlterConfigsResource {
-        AlterConfigsResource { resource_type: RESOURCE_BROKER, name: String::new(), changes }
+        AlterConfigsResource {
+            resource_type: RESOURCE_BROKER,
+            name: String::new(),
+            changes,
+        }
     }
 
     #[test]
@@ -164,10 +210,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("meta")).unwrap();
         let d = DynamicConfigs::load(dir.path()).unwrap();
-        let d = d.altered(true, &resource(vec![set("log.retention.ms", "1000")]), true, false, dir.path()).unwrap().unwrap();
-        assert_eq!(d.get("log.retention.ms"), Some(("1000".into(), SOURCE_DYNAMIC_DEFAULT_BROKER)));
-        let d = d.altered(false, &resource(vec![set("log.retention.ms", "2000")]), true, false, dir.path()).unwrap().unwrap();
-        assert_eq!(d.get("log.retention.ms"), Some(("2000".into(), SOURCE_DYNAMIC_BROKER)));
+        let d = d
+            .altered(
+                true,
+                &resource(vec![set("log.retention.ms", "1000")]),
+                true,
+                false,
+                dir.path(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            d.get("log.retention.ms"),
+            Some(("1000".into(), SOURCE_DYNAMIC_DEFAULT_BROKER))
+        );
+        let d = d
+            .altered(
+                false,
+                &resource(vec![set("log.retention.ms", "2000")]),
+                true,
+                false,
+                dir.path(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            d.get("log.retention.ms"),
+            Some(("2000".into(), SOURCE_DYNAMIC_BROKER))
+        );
         assert_eq!(DynamicConfigs::load(dir.path()).unwrap(), d);
     }
 
@@ -177,12 +247,53 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("meta")).unwrap();
         let d = DynamicConfigs::load(dir.path()).unwrap();
         // Kafka 4.4's answers to the same requests.
-        let err = d.altered(false, &resource(vec![set("log.retention.ms", "abc")]), true, false, dir.path()).unwrap_err();
-        assert_eq!(err, (ErrorCode::INVALID_REQUEST, "Invalid value abc for configuration log.retention.ms: Not a number of type LONG".into()));
-        let err = d.altered(false, &resource(vec![set("log.dirs", "/x")]), true, false, dir.path()).unwrap_err();
-        assert_eq!(err, (ErrorCode::INVALID_REQUEST, "Cannot update these configs dynamically: [log.dirs]".into()));
-        let kept = d.altered(false, &resource(vec![set("foo.bar", "1")]), true, false, dir.path()).unwrap().unwrap();
-        assert_eq!(kept.get("foo.bar"), Some(("1".into(), SOURCE_DYNAMIC_BROKER)));
+        let err = d
+            .altered(
+                false,
+                &resource(vec![set("log.retention.ms", "abc")]),
+                true,
+                false,
+                dir.path(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            (
+                ErrorCode::INVALID_REQUEST,
+                "Invalid value abc for configuration log.retention.ms: Not a number of type LONG"
+                    .into()
+            )
+        );
+        let err = d
+            .altered(
+                false,
+                &resource(vec![set("log.dirs", "/x")]),
+                true,
+                false,
+                dir.path(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            (
+                ErrorCode::INVALID_REQUEST,
+                "Cannot update these configs dynamically: [log.dirs]".into()
+            )
+        );
+        let kept = d
+            .altered(
+                false,
+                &resource(vec![set("foo.bar", "1")]),
+                true,
+                false,
+                dir.path(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            kept.get("foo.bar"),
+            Some(("1".into(), SOURCE_DYNAMIC_BROKER))
+        );
         assert_eq!(topic_config_of("log.segment.bytes"), Some("segment.bytes"));
     }
 }

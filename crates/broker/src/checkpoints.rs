@@ -43,14 +43,20 @@ pub fn load(data_dir: &Path) -> Entries {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Entries::new(),
         Err(e) => {
-            tracing::warn!("cannot read {}: {e}; recovering every log without it", path.display());
+            tracing::warn!(
+                "cannot read {}: {e}; recovering every log without it",
+                path.display()
+            );
             return Entries::new();
         }
     };
     match parse(&text) {
         Ok(e) => e,
         Err(why) => {
-            tracing::warn!("{} is damaged ({why}); recovering every log without it", path.display());
+            tracing::warn!(
+                "{} is damaged ({why}); recovering every log without it",
+                path.display()
+            );
             Entries::new()
         }
     }
@@ -124,8 +130,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("meta")).unwrap();
         let mut e = Entries::new();
-        e.insert("partitions/ab-0".into(), Checkpoint { start_offset: 3, recovery_point: 99 });
-        e.insert("coordinator/shard-0/log-000002".into(), Checkpoint { start_offset: 0, recovery_point: 7 });
+        e.insert(
+            "partitions/ab-0".into(),
+            Checkpoint {
+                start_offset: 3,
+                recovery_point: 99,
+            },
+        );
+        e.insert(
+            "coordinator/shard-0/log-000002".into(),
+            Checkpoint {
+                start_offset: 0,
+                recovery_point: 7,
+            },
+        );
         write(dir.path(), &e).unwrap();
         assert_eq!(load(dir.path()), e);
         let path = points_path(dir.path());

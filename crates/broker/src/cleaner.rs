@@ -50,10 +50,15 @@ impl CleanerState {
                     }
                 }
             } else if !text.is_empty() {
-                tracing::warn!("{}: not a cleaner-offsets file; compacted logs are cleaned from their start", path(data_dir).display());
+                tracing::warn!(
+                    "{}: not a cleaner-offsets file; compacted logs are cleaned from their start",
+                    path(data_dir).display()
+                );
             }
         }
-        CleanerState { logs: Mutex::new(logs) }
+        CleanerState {
+            logs: Mutex::new(logs),
+        }
     }
 
     fn save(&self, data_dir: &Path) -> io::Result<()> {
@@ -80,19 +85,36 @@ impl Broker {
     /// One cleaning pass over every compacted partition that needs one.
     pub fn clean_logs(&self) {
         let mut changed = false;
-        for t in self.topics.read().all().iter().filter(|t| self.has_cleanup_policy(t, "compact")) {
+        for t in self
+            .topics
+            .read()
+            .all()
+            .iter()
+            .filter(|t| self.has_cleanup_policy(t, "compact"))
+        {
             for p in &t.partitions {
                 match self.clean_partition(t, p) {
                     Ok(c) => changed |= c,
-                    Err(e) => tracing::warn!(topic = %t.name, partition = p.index, "log cleaning stopped: {e}"),
+                    Err(e) => {
+                        tracing::warn!(topic = %t.name, partition = p.index, "log cleaning stopped: {e}")
+                    }
                 }
             }
         }
         if changed {
             // Forget the logs of deleted topics.
-            let live: std::collections::BTreeSet<String> =
-                self.topics.read().all_partitions().iter().map(|p| p.dir_name.clone()).collect();
-            self.cleaner.logs.lock().unwrap().retain(|dir, _| live.contains(dir));
+            let live: std::collections::BTreeSet<String> = self
+                .topics
+                .read()
+                .all_partitions()
+                .iter()
+                .map(|p| p.dir_name.clone())
+                .collect();
+            self.cleaner
+                .logs
+                .lock()
+                .unwrap()
+                .retain(|dir, _| live.contains(dir));
             if let Err(e) = self.cleaner.save(&self.config.data_dir) {
                 tracing::warn!("could not write the cleaner offsets: {e}");
             }
@@ -108,7 +130,9 @@ impl Broker {
         let int = |name: &str| get(name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         let min_lag = int("min.compaction.lag.ms");
         let max_lag = int("max.compaction.lag.ms");
-        let ratio: f64 = get("min.cleanable.dirty.ratio").and_then(|v| v.parse().ok()).unwrap_or(0.5);
+        let ratio: f64 = get("min.cleanable.dirty.ratio")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.5);
         // Only what every consumer may read, whole segments, old enough.
         let cleanable: Vec<_> = p
             .sealed_segments(p.high_watermark())
@@ -118,7 +142,14 @@ impl Broker {
         if cleanable.is_empty() {
             return Ok(false);
         }
-        let (dirty_from, horizon) = self.cleaner.logs.lock().unwrap().get(&p.dir_name).copied().unwrap_or((0, None));
+        let (dirty_from, horizon) = self
+            .cleaner
+            .logs
+            .lock()
+            .unwrap()
+            .get(&p.dir_name)
+            .copied()
+            .unwrap_or((0, None));
         let first_dirty = dirty_from.max(p.log_start_offset());
         let (mut clean_bytes, mut dirty_bytes) = (0u64, 0u64);
         for s in &cleanable {
@@ -145,16 +176,19 @@ impl Broker {
         let out = clean(&cleanable, first_dirty, settings)?;
         let mut installed = 0;
         for (base, size, file) in &out.files {
-            let segment = cleanable.iter().find(|s| s.base == *base).map(|s| s.path.clone()).unwrap_or_default();
+            let segment = cleanable
+                .iter()
+                .find(|s| s.base == *base)
+                .map(|s| s.path.clone())
+                .unwrap_or_default();
             if p.install_cleaned(&segment, *base, *size, file)? {
                 installed += 1;
             }
         }
-        self.cleaner
-            .logs
-            .lock()
-            .unwrap()
-            .insert(p.dir_name.clone(), (out.clean_up_to.max(first_dirty), out.next_horizon));
+        self.cleaner.logs.lock().unwrap().insert(
+            p.dir_name.clone(),
+            (out.clean_up_to.max(first_dirty), out.next_horizon),
+        );
         tracing::info!(
             topic = %t.name,
             partition = p.index,

@@ -9,9 +9,9 @@
 //! come from `next_deadline()`. On startup the log is replayed to rebuild every
 //! group, and it is compacted into a snapshot when it has grown well past it.
 
+use crate::coordinator_log::{LoadError, Store};
 use cohort_coordinator::{Coordinator, CoordinatorConfig, Event, Input, RequestId};
 use cohort_log::LogStore;
-use crate::coordinator_log::{LoadError, Store};
 use cohort_log_local::Checkpoint;
 use cohort_types::group::{GroupRequest, GroupResponse};
 use cohort_types::ErrorCode;
@@ -159,8 +159,12 @@ pub fn start(
     compact_after: usize,
     topics: TopicImage,
 ) -> Result<CoordinatorHandle, LoadError> {
-    let (mut store, records) =
-        Store::open(place.root, place.name, place.clean_shutdown, place.checkpoints)?;
+    let (mut store, records) = Store::open(
+        place.root,
+        place.name,
+        place.clean_shutdown,
+        place.checkpoints,
+    )?;
     let mut coordinator = Coordinator::new(config);
     for r in &records {
         coordinator.replay(r);
@@ -176,7 +180,14 @@ pub fn start(
     );
     let (tx, rx) = mpsc::channel(4096);
     let checkpoint = Arc::new(Mutex::new(Some(store.checkpoint())));
-    tokio::spawn(run(coordinator, store, rx, compact_after, checkpoint.clone(), topics_now));
+    tokio::spawn(run(
+        coordinator,
+        store,
+        rx,
+        compact_after,
+        checkpoint.clone(),
+        topics_now,
+    ));
     Ok(CoordinatorHandle {
         tx,
         offline: None,
@@ -211,9 +222,16 @@ async fn run(
         if failed {
             // A write failed: the live state may be ahead of the log. Rebuild it
             // from the log (cut back to what was durable) before serving again.
-            match reload(&mut store, coordinator.config().clone(), &topics, durable_end) {
+            match reload(
+                &mut store,
+                coordinator.config().clone(),
+                &topics,
+                durable_end,
+            ) {
                 Ok(fresh) => {
-                    tracing::info!("coordinator reloaded from its log after a failed write; serving again");
+                    tracing::info!(
+                        "coordinator reloaded from its log after a failed write; serving again"
+                    );
                     coordinator = fresh;
                     failed = false;
                 }
@@ -284,7 +302,11 @@ async fn run(
                 tracing::debug!(?e, "coordinator event");
                 match e {
                     // Removals a client did not ask for are worth a line.
-                    Event::MemberRemoved { group, member, reason } if reason != "left the group" => {
+                    Event::MemberRemoved {
+                        group,
+                        member,
+                        reason,
+                    } if reason != "left the group" => {
                         tracing::info!(%group, %member, %reason, "member removed")
                     }
                     Event::GroupConverted { group, to, members } => {
@@ -313,7 +335,9 @@ async fn run(
             continue;
         }
         if !records.is_empty() {
-            let durable = store.append_units(&records).and_then(|_| store.log.syncer());
+            let durable = store
+                .append_units(&records)
+                .and_then(|_| store.log.syncer());
             let durable = match durable {
                 Ok(sync) => tokio::task::spawn_blocking(sync)
                     .await

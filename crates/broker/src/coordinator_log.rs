@@ -160,11 +160,15 @@ impl Store {
             .map_err(|e| LoadError::Damaged(e.to_string()))?;
         let mut at = 0;
         while at < bytes.len() {
-            let h = BatchHeader::parse(&bytes[at..]).map_err(|e| io::Error::other(e.to_string()))?;
+            let h =
+                BatchHeader::parse(&bytes[at..]).map_err(|e| io::Error::other(e.to_string()))?;
             let batch = &bytes[at..at + h.size];
             let mut bad = None;
-            let read = cohort_records::for_each_record(batch, true, &mut |i, r| {
-                match Record::decode(r.key.as_deref(), r.value.as_deref().unwrap_or_default()) {
+            let read =
+                cohort_records::for_each_record(batch, true, &mut |i, r| match Record::decode(
+                    r.key.as_deref(),
+                    r.value.as_deref().unwrap_or_default(),
+                ) {
                     Ok(record) => {
                         out.push(record);
                         ControlFlow::Continue(())
@@ -173,8 +177,7 @@ impl Store {
                         bad = Some((i, e));
                         ControlFlow::Break(())
                     }
-                }
-            });
+                });
             let bad = match (read, bad) {
                 (Err(e), _) => Some((0, e.to_string())),
                 (Ok(()), bad) => bad,
@@ -279,7 +282,11 @@ mod pack_tests {
     fn units_are_packed_whole_and_never_split() {
         let p = |sizes: &[usize]| pack(sizes.iter().copied(), 500);
         assert_eq!(p(&[1, 2, 3]), vec![0..3]);
-        assert_eq!(p(&[499, 2]), vec![0..1, 1..2], "the second unit would straddle");
+        assert_eq!(
+            p(&[499, 2]),
+            vec![0..1, 1..2],
+            "the second unit would straddle"
+        );
         assert_eq!(p(&[600]), vec![0..1], "a large unit is one batch");
         assert_eq!(p(&[10, 600, 10]), vec![0..1, 1..2, 2..3]);
         assert_eq!(p(&[250, 250, 1]), vec![0..2, 2..3]);

@@ -107,7 +107,8 @@ impl Broker {
                             _ => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                         }
                     }
-                    (None, Some((tp, p))) => match self.produce_one(tp, &p, records, r.api_version) {
+                    (None, Some((tp, p))) => match self.produce_one(tp, &p, records, r.api_version)
+                    {
                         Ok((base, end, start)) => {
                             res.base_offset = base as i64;
                             res.log_start_offset = start as i64;

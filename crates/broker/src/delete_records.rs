@@ -18,7 +18,8 @@ impl Broker {
                 let partitions = parts
                     .into_iter()
                     .map(|(index, offset)| {
-                        let Some(p) = topic.as_ref().and_then(|t| self.partition_of(t, index)) else {
+                        let Some(p) = topic.as_ref().and_then(|t| self.partition_of(t, index))
+                        else {
                             return (index, -1, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
                         };
                         let before = p.log_start_offset();

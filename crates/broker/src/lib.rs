@@ -3,31 +3,31 @@
 //! already translated into `cohort_types::api`; answers leave the same way.
 
 mod admin;
+mod alter_configs;
+mod broker_configs;
 mod budget;
 mod checkpoints;
+mod cleaner;
 pub mod config;
 mod coordination;
 mod coordinator_log;
 mod data;
+mod delete_records;
 mod durability;
+mod log_dirs;
+mod offsets_by_id;
 mod partition;
 mod partition_dirs;
 mod producers;
 mod quiet;
 pub mod repair;
 pub mod server;
-mod alter_configs;
-mod broker_configs;
-mod cleaner;
-mod delete_records;
-mod log_dirs;
-mod offsets_by_id;
 mod topic_admin;
 mod topic_configs;
 mod topics;
 
-pub use config::{BrokerConfig, FsyncPolicy};
 pub use cohort_coordinator::MigrationPolicy;
+pub use config::{BrokerConfig, FsyncPolicy};
 
 use cohort_types::api::{BrokerAddress, Request, Response};
 use durability::Durability;
@@ -225,7 +225,8 @@ impl Broker {
         // Logs open with the flags' segment settings; dynamic broker configs
         // may say otherwise (only then is every log touched).
         let dynamic_segments = alter_configs::SEGMENT_CONFIGS.iter().any(|n| {
-            topic_configs::synonym(n).is_some_and(|b| broker.dynamic.read().unwrap().get(b).is_some())
+            topic_configs::synonym(n)
+                .is_some_and(|b| broker.dynamic.read().unwrap().get(b).is_some())
         });
         if dynamic_segments {
             for topic in broker.topics.read().all() {
@@ -257,7 +258,9 @@ impl Broker {
     pub fn handle(self: &Arc<Self>, request: Request, client: &ClientInfo) -> Reply {
         match request {
             Request::Group(g) => self.group_request(g, client),
-            Request::GroupByTopicId { request, ids } => self.group_request_by_topic_id(request, ids, client),
+            Request::GroupByTopicId { request, ids } => {
+                self.group_request_by_topic_id(request, ids, client)
+            }
             Request::Metadata(r) => Reply::Now(Response::Metadata(self.metadata(r))),
             // Creating or removing thousands of directories takes seconds:
             // on the blocking pool, never on the threads serving connections.
@@ -285,12 +288,18 @@ impl Broker {
             Request::DescribeCluster => {
                 Reply::Now(Response::DescribeCluster(self.describe_cluster()))
             }
-            Request::DeleteRecords(r) => self.blocking(move |b| Response::DeleteRecords(b.delete_records(r))),
-            Request::DescribeProducers(t) => Reply::Now(Response::DescribeProducers(self.describe_producers(t))),
+            Request::DeleteRecords(r) => {
+                self.blocking(move |b| Response::DeleteRecords(b.delete_records(r)))
+            }
+            Request::DescribeProducers(t) => {
+                Reply::Now(Response::DescribeProducers(self.describe_producers(t)))
+            }
             Request::DescribeLogDirs(t) => {
                 self.blocking(move |b| Response::DescribeLogDirs(b.describe_log_dirs(t)))
             }
-            Request::AlterConfigs(r) => self.blocking(move |b| Response::AlterConfigs(b.alter_configs(r))),
+            Request::AlterConfigs(r) => {
+                self.blocking(move |b| Response::AlterConfigs(b.alter_configs(r)))
+            }
             Request::DescribeConfigs(r) => {
                 Reply::Now(Response::DescribeConfigs(self.describe_configs(r)))
             }
@@ -352,7 +361,10 @@ impl Broker {
             _ => {}
         }
         let refused = g.refused(cohort_types::ErrorCode::COORDINATOR_NOT_AVAILABLE);
-        let trace = matches!(g, cohort_types::group::GroupRequest::ConsumerGroupHeartbeat(_));
+        let trace = matches!(
+            g,
+            cohort_types::group::GroupRequest::ConsumerGroupHeartbeat(_)
+        );
         if trace {
             tracing::debug!(request = ?g, "group request");
         }
@@ -403,7 +415,10 @@ impl Broker {
                     retention_bytes: self.topic_config_i64(&t, "retention.bytes"),
                 }
             } else {
-                cohort_log::Retention { retention_ms: -1, retention_bytes: -1 }
+                cohort_log::Retention {
+                    retention_ms: -1,
+                    retention_bytes: -1,
+                }
             };
             for p in &t.partitions {
                 match p.apply_retention(now, retention) {
@@ -429,7 +444,9 @@ impl Broker {
                     }
                 }
             }
-            Err(e) => tracing::warn!("could not write the recovery points (old segments kept until it works): {e}"),
+            Err(e) => tracing::warn!(
+                "could not write the recovery points (old segments kept until it works): {e}"
+            ),
         }
     }
 
@@ -455,7 +472,9 @@ impl Broker {
                         self.data_changed.send_modify(|n| *n += 1);
                     }
                 }
-                Err(e) => tracing::debug!(topic = %p.topic, partition = p.index, "partition still failing: {e}"),
+                Err(e) => {
+                    tracing::debug!(topic = %p.topic, partition = p.index, "partition still failing: {e}")
+                }
             }
         }
     }
@@ -465,7 +484,10 @@ impl Broker {
         self.write_checkpoints_with(self.groups.checkpoint())
     }
 
-    fn write_checkpoints_with(&self, coordinator: Option<(String, cohort_log_local::Checkpoint)>) -> io::Result<()> {
+    fn write_checkpoints_with(
+        &self,
+        coordinator: Option<(String, cohort_log_local::Checkpoint)>,
+    ) -> io::Result<()> {
         // One writer at a time: the periodic pass and DeleteRecords share the file.
         let _one = self.checkpointing.lock().unwrap();
         let mut entries = checkpoints::Entries::new();
@@ -508,9 +530,13 @@ impl Broker {
         self.durability.shutdown(&all);
         let whole = all.iter().all(|p| !p.is_failed() || p.damaged().is_some())
             && (coordinator.is_some() || self.groups.offline_reason().is_some());
-        let written = self
-            .write_checkpoints_with(coordinator)
-            .and_then(|_| if whole { checkpoints::mark_clean_shutdown(&self.config.data_dir) } else { Ok(()) });
+        let written = self.write_checkpoints_with(coordinator).and_then(|_| {
+            if whole {
+                checkpoints::mark_clean_shutdown(&self.config.data_dir)
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = written {
             tracing::error!("could not record the clean shutdown: {e}");
         }

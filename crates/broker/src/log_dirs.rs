@@ -6,33 +6,38 @@ use cohort_types::api::*;
 use cohort_types::ErrorCode;
 
 impl Broker {
-    pub(crate) fn describe_producers(&self, topics: Vec<(String, Vec<i32>)>) -> Vec<ProducersTopicResult> {
+    pub(crate) fn describe_producers(
+        &self,
+        topics: Vec<(String, Vec<i32>)>,
+    ) -> Vec<ProducersTopicResult> {
         topics
             .into_iter()
             .map(|(name, parts)| {
                 let topic = self.topics.read().get(&name);
                 let partitions = parts
                     .into_iter()
-                    .map(|index| match topic.as_ref().and_then(|t| self.partition_of(t, index)) {
-                        None => ProducersPartitionResult {
-                            partition: index,
-                            error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                            message: None,
-                            producers: vec![],
+                    .map(
+                        |index| match topic.as_ref().and_then(|t| self.partition_of(t, index)) {
+                            None => ProducersPartitionResult {
+                                partition: index,
+                                error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                                message: None,
+                                producers: vec![],
+                            },
+                            Some(p) if p.is_failed() => ProducersPartitionResult {
+                                partition: index,
+                                error: ErrorCode::KAFKA_STORAGE_ERROR,
+                                message: p.damaged(),
+                                producers: vec![],
+                            },
+                            Some(p) => ProducersPartitionResult {
+                                partition: index,
+                                error: ErrorCode::NONE,
+                                message: None,
+                                producers: p.active_producers(),
+                            },
                         },
-                        Some(p) if p.is_failed() => ProducersPartitionResult {
-                            partition: index,
-                            error: ErrorCode::KAFKA_STORAGE_ERROR,
-                            message: p.damaged(),
-                            producers: vec![],
-                        },
-                        Some(p) => ProducersPartitionResult {
-                            partition: index,
-                            error: ErrorCode::NONE,
-                            message: None,
-                            producers: p.active_producers(),
-                        },
-                    })
+                    )
                     .collect();
                 ProducersTopicResult { name, partitions }
             })
@@ -41,7 +46,10 @@ impl Broker {
 
     /// The data directory is the one log directory; unknown topics and
     /// partitions are left out, as Kafka leaves them out.
-    pub(crate) fn describe_log_dirs(&self, wanted: Option<Vec<(String, Vec<i32>)>>) -> LogDirDescription {
+    pub(crate) fn describe_log_dirs(
+        &self,
+        wanted: Option<Vec<(String, Vec<i32>)>>,
+    ) -> LogDirDescription {
         let table = self.topics.read();
         let mut topics = Vec::new();
         let all: Vec<(String, Vec<i32>)> = match wanted {

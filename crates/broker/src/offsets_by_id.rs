@@ -14,9 +14,16 @@ use std::sync::Arc;
 
 /// Adds one partition of an unknown id, grouped by (group, id).
 fn add_unknown(unknown: &mut Vec<UnknownTopicId>, group: usize, topic_id: TopicId, partition: i32) {
-    match unknown.iter_mut().find(|u| u.group == group && u.topic_id == topic_id) {
+    match unknown
+        .iter_mut()
+        .find(|u| u.group == group && u.topic_id == topic_id)
+    {
         Some(u) => u.partitions.push(partition),
-        None => unknown.push(UnknownTopicId { group, topic_id, partitions: vec![partition] }),
+        None => unknown.push(UnknownTopicId {
+            group,
+            topic_id,
+            partitions: vec![partition],
+        }),
     }
 }
 
@@ -30,23 +37,25 @@ impl Broker {
         let mut names: HashMap<String, TopicId> = HashMap::new();
         let mut unknown = Vec::new();
         let mut ids = ids.into_iter();
-        let mut resolve = |tp: &mut TopicPartition, group: usize, unknown: &mut Vec<UnknownTopicId>| -> bool {
-            let Some(id) = ids.next() else { return false };
-            match self.topics.read().get_by_id(&id) {
-                Some(t) => {
-                    tp.topic = t.name.clone();
-                    names.insert(t.name.clone(), id);
-                    true
+        let mut resolve =
+            |tp: &mut TopicPartition, group: usize, unknown: &mut Vec<UnknownTopicId>| -> bool {
+                let Some(id) = ids.next() else { return false };
+                match self.topics.read().get_by_id(&id) {
+                    Some(t) => {
+                        tp.topic = t.name.clone();
+                        names.insert(t.name.clone(), id);
+                        true
+                    }
+                    None => {
+                        add_unknown(unknown, group, id, tp.partition);
+                        false
+                    }
                 }
-                None => {
-                    add_unknown(unknown, group, id, tp.partition);
-                    false
-                }
-            }
-        };
+            };
         let request = match request {
             GroupRequest::OffsetCommit(mut c) => {
-                c.offsets.retain_mut(|o| resolve(&mut o.partition, 0, &mut unknown));
+                c.offsets
+                    .retain_mut(|o| resolve(&mut o.partition, 0, &mut unknown));
                 if c.offsets.is_empty() {
                     // Nothing left for the coordinator: Kafka answers at once.
                     return Reply::Now(Response::GroupByTopicId {
@@ -82,7 +91,11 @@ impl Broker {
                         }
                     }
                 }
-                Response::GroupByTopicId { response, ids, unknown }
+                Response::GroupByTopicId {
+                    response,
+                    ids,
+                    unknown,
+                }
             }
             other => other,
         };

@@ -113,11 +113,11 @@ impl Partition {
     /// Why the partition is offline, if its log is damaged.
     /// Applies a topic's changed segment settings from the next append.
     pub fn set_segment_config(&self, c: &cohort_log_local::LocalLogConfig) {
-        self.state
-            .lock()
-            .unwrap()
-            .log
-            .set_segment_config(c.segment_bytes, c.segment_ms, c.index_interval_bytes);
+        self.state.lock().unwrap().log.set_segment_config(
+            c.segment_bytes,
+            c.segment_ms,
+            c.index_interval_bytes,
+        );
     }
 
     pub fn damaged(&self) -> Option<String> {
@@ -165,7 +165,10 @@ impl Partition {
                         // back): the next append tries again, so the partition
                         // comes back by itself once the disk has room.
                         let now = std::time::Instant::now();
-                        if st.write_failed_at.is_none_or(|t| now.duration_since(t).as_secs() >= 60) {
+                        if st
+                            .write_failed_at
+                            .is_none_or(|t| now.duration_since(t).as_secs() >= 60)
+                        {
                             tracing::error!(topic = %self.topic, partition = self.index, "append failed (retried with every produce; logged once a minute): {e}");
                             st.write_failed_at = Some(now);
                         }
@@ -301,9 +304,20 @@ impl Partition {
     /// Swaps a cleaned segment in (see `LogStore::install_cleaned`).
     /// The directory syncs happen outside the lock: a produce or fetch on this
     /// partition waits only for the rename and the new segment's scan.
-    pub fn install_cleaned(&self, segment: &std::path::Path, base: u64, size: u64, cleaned: &std::path::Path) -> io::Result<bool> {
+    pub fn install_cleaned(
+        &self,
+        segment: &std::path::Path,
+        base: u64,
+        size: u64,
+        cleaned: &std::path::Path,
+    ) -> io::Result<bool> {
         cohort_log_local::compact::prepare_install(segment)?;
-        let installed = self.state.lock().unwrap().log.install_cleaned(base, size, cleaned)?;
+        let installed = self
+            .state
+            .lock()
+            .unwrap()
+            .log
+            .install_cleaned(base, size, cleaned)?;
         cohort_log_local::compact::finish_install(segment)?;
         Ok(installed)
     }
@@ -391,7 +405,13 @@ mod tests {
 
     #[test]
     fn after_a_failed_sync_the_unacknowledged_tail_is_cut_and_its_retry_appended_again() {
-        let p = Partition::new("t", 0, "partitions/x-0".into(), Box::new(cohort_log::memory::MemoryLog::new())).unwrap();
+        let p = Partition::new(
+            "t",
+            0,
+            "partitions/x-0".into(),
+            Box::new(cohort_log::memory::MemoryLog::new()),
+        )
+        .unwrap();
         append(&p, 0).unwrap();
         append(&p, 1).unwrap();
         p.mark_durable(2);
@@ -413,7 +433,13 @@ mod tests {
 
     #[test]
     fn without_cutting_the_log_is_kept_and_synced_again() {
-        let p = Partition::new("t", 0, "partitions/x-0".into(), Box::new(cohort_log::memory::MemoryLog::new())).unwrap();
+        let p = Partition::new(
+            "t",
+            0,
+            "partitions/x-0".into(),
+            Box::new(cohort_log::memory::MemoryLog::new()),
+        )
+        .unwrap();
         append(&p, 0).unwrap();
         p.mark_failed();
         assert_eq!(p.recover_after_sync_failure(false).unwrap(), 1);

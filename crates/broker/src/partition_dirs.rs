@@ -80,7 +80,9 @@ pub fn create_logs(
             let dir = config.data_dir.join(partition_dir_name(id, p));
             std::fs::create_dir(&dir)?;
             ours.push(dir.clone());
-            made.push(Arc::new(open_partition(config, name, id, p, configs, None)?));
+            made.push(Arc::new(open_partition(
+                config, name, id, p, configs, None,
+            )?));
             // One directory at a time: a syncfs for many at once is faster
             // but stalls every other partition's fsync behind it (measured:
             // produce on another topic waited 1.3 to 13 s).
@@ -141,7 +143,10 @@ pub(crate) fn open_partition(
             new_log: false,
         },
         None => {
-            std::fs::write(dir.join(PARTITION_METADATA), partition_metadata(name, id, p))?;
+            std::fs::write(
+                dir.join(PARTITION_METADATA),
+                partition_metadata(name, id, p),
+            )?;
             OpenHint {
                 new_log: true,
                 ..OpenHint::default()

@@ -97,7 +97,14 @@ impl ProducerStates {
         let mut out: Vec<_> = self
             .producers
             .iter()
-            .map(|(&id, e)| (id, e.epoch, e.batches.back().map_or(-1, |b| b.last_seq), e.last_timestamp))
+            .map(|(&id, e)| {
+                (
+                    id,
+                    e.epoch,
+                    e.batches.back().map_or(-1, |b| b.last_seq),
+                    e.last_timestamp,
+                )
+            })
             .collect();
         out.sort();
         out

@@ -69,7 +69,11 @@ mod tests {
         for i in 1..1000 {
             assert_eq!(may_warn_at(a, t + Duration::from_millis(i)), None);
         }
-        assert_eq!(may_warn_at(b, t), Some(0), "another address is not held back");
+        assert_eq!(
+            may_warn_at(b, t),
+            Some(0),
+            "another address is not held back"
+        );
         assert_eq!(may_warn_at(a, t + EVERY), Some(999));
     }
 }

@@ -53,18 +53,30 @@ pub fn repair(data_dir: &Path, options: &RepairOptions) -> io::Result<Report> {
     let mut points = checkpoints::Entries::new();
     for t in &topics.topics {
         let Some(id) = id_from_hex(&t.id) else {
-            say(&mut report, format!("topic {}: bad id {} in topics.json, skipped", t.name, t.id));
+            say(
+                &mut report,
+                format!("topic {}: bad id {} in topics.json, skipped", t.name, t.id),
+            );
             continue;
         };
         for p in 0..t.partitions {
             let name = partition_dir_name(&id, p);
             let dir = data_dir.join(&name);
             if !dir.is_dir() {
-                say(&mut report, format!("{name} (topic {} partition {p}): directory missing, recreated empty", t.name));
+                say(
+                    &mut report,
+                    format!(
+                        "{name} (topic {} partition {p}): directory missing, recreated empty",
+                        t.name
+                    ),
+                );
                 report.cut += 1;
                 if !dry {
                     std::fs::create_dir_all(&dir)?;
-                    std::fs::write(dir.join(PARTITION_METADATA), partition_metadata(&t.name, &id, p))?;
+                    std::fs::write(
+                        dir.join(PARTITION_METADATA),
+                        partition_metadata(&t.name, &id, p),
+                    )?;
                 }
             }
             let what = format!("{name} (topic {} partition {p})", t.name);
@@ -79,7 +91,10 @@ pub fn repair(data_dir: &Path, options: &RepairOptions) -> io::Result<Report> {
     } else {
         checkpoints::write(data_dir, &points)?;
         if report.cut > 0 {
-            say(&mut report, format!("everything cut was moved to {}", aside.display()));
+            say(
+                &mut report,
+                format!("everything cut was moved to {}", aside.display()),
+            );
         }
     }
     if report.cut == 0 {
@@ -146,7 +161,9 @@ fn topics_file(data_dir: &Path, dry: bool, report: &mut Report) -> io::Result<To
                 .and_then(|t| parse_partition_metadata(&t));
             let dir_name = entry.file_name().to_string_lossy().to_string();
             match meta {
-                Some((id, name, p)) if format!("partitions/{dir_name}") == partition_dir_name(&id, p) => {
+                Some((id, name, p))
+                    if format!("partitions/{dir_name}") == partition_dir_name(&id, p) =>
+                {
                     let e = found.entry(id_to_hex(&id)).or_insert((name, 0));
                     e.1 = e.1.max(p + 1);
                 }
@@ -197,17 +214,31 @@ fn coordinator(
     }
     let mut generations: Vec<u64> = std::fs::read_dir(&root)?
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("log-")?.parse().ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix("log-")?
+                .parse()
+                .ok()
+        })
         .collect();
     generations.sort_unstable();
     let current = root.join("CURRENT");
-    let named = std::fs::read_to_string(&current).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let named = std::fs::read_to_string(&current)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
     let generation = match (named, options.coordinator_generation) {
         (_, Some(g)) => g,
         (Some(g), None) if generations.contains(&g) => g,
         (None, None) if generations.len() <= 1 => generations.first().copied().unwrap_or(0),
         (Some(g), None) if generations.len() == 1 => {
-            say(report, format!("{} names generation {g}, which is missing", current.display()));
+            say(
+                report,
+                format!(
+                    "{} names generation {g}, which is missing",
+                    current.display()
+                ),
+            );
             generations[0]
         }
         _ => {
@@ -220,7 +251,10 @@ fn coordinator(
     };
     if named != Some(generation) {
         report.cut += 1;
-        say(report, format!("{} now names generation {generation}", current.display()));
+        say(
+            report,
+            format!("{} now names generation {generation}", current.display()),
+        );
         if !options.dry_run {
             write_atomically(&current, generation.to_string().as_bytes())?;
         }
@@ -236,7 +270,12 @@ fn coordinator(
             let (mut log, _) = LocalLog::open(&dir, LocalLogConfig::default())?;
             let rest = log.read(offset, log.end_offset(), usize::MAX)?;
             std::fs::create_dir_all(aside.join(&log_name))?;
-            std::fs::write(aside.join(&log_name).join(format!("from-offset-{offset}.batches")), &rest)?;
+            std::fs::write(
+                aside
+                    .join(&log_name)
+                    .join(format!("from-offset-{offset}.batches")),
+                &rest,
+            )?;
             log.truncate_to(offset)?;
             (log.syncer()?)()?;
         }
@@ -254,10 +293,15 @@ fn first_undecodable(dir: &Path, dry: bool) -> io::Result<Option<u64>> {
     let bytes = log.read(log.start_offset(), log.end_offset(), usize::MAX)?;
     let mut at = 0;
     while at < bytes.len() {
-        let h = cohort_log::BatchHeader::parse(&bytes[at..]).map_err(|e| io::Error::other(e.to_string()))?;
+        let h = cohort_log::BatchHeader::parse(&bytes[at..])
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let mut ok = true;
         let read = cohort_records::for_each_record(&bytes[at..at + h.size], true, &mut |_, r| {
-            ok = cohort_coordinator::Record::decode(r.key.as_deref(), r.value.as_deref().unwrap_or_default()).is_ok();
+            ok = cohort_coordinator::Record::decode(
+                r.key.as_deref(),
+                r.value.as_deref().unwrap_or_default(),
+            )
+            .is_ok();
             if ok {
                 std::ops::ControlFlow::Continue(())
             } else {
@@ -271,4 +315,3 @@ fn first_undecodable(dir: &Path, dry: bool) -> io::Result<Option<u64>> {
     }
     Ok(None)
 }
-

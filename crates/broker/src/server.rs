@@ -12,7 +12,8 @@ use crate::{Broker, BrokerConfig, Reply};
 use bytes::{Bytes, BytesMut};
 use cohort_protocol::frame::take_frame;
 use cohort_protocol::{
-    api_versions_response, decode_request, encode_response, ApiVersionsAnswer, ApiVersionsAsk, Decoded,
+    api_versions_response, decode_request, encode_response, ApiVersionsAnswer, ApiVersionsAsk,
+    Decoded,
 };
 use cohort_types::ErrorCode;
 use futures::future::BoxFuture;
@@ -94,14 +95,22 @@ impl Server {
         let mut connections = JoinSet::new();
         // Housekeeping on the blocking pool, each on its own schedule.
         let config = self.broker.config();
-        let retention = every(&self.broker, config.retention_check_interval, |b| b.apply_retention());
-        let cleaner = every(&self.broker, config.log_cleaner_backoff, |b| b.clean_logs());
-        let storage_retry = every(&self.broker, Duration::from_secs(1), |b| b.retry_failed_storage());
-        let checkpoints = every(&self.broker, config.recovery_point_checkpoint_interval, |b| {
-            if let Err(e) = b.write_checkpoints() {
-                tracing::warn!("could not write the recovery points: {e}");
-            }
+        let retention = every(&self.broker, config.retention_check_interval, |b| {
+            b.apply_retention()
         });
+        let cleaner = every(&self.broker, config.log_cleaner_backoff, |b| b.clean_logs());
+        let storage_retry = every(&self.broker, Duration::from_secs(1), |b| {
+            b.retry_failed_storage()
+        });
+        let checkpoints = every(
+            &self.broker,
+            config.recovery_point_checkpoint_interval,
+            |b| {
+                if let Err(e) = b.write_checkpoints() {
+                    tracing::warn!("could not write the recovery points: {e}");
+                }
+            },
+        );
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -223,9 +232,9 @@ fn api_versions_answer(broker: &Broker, ask: ApiVersionsAsk) -> ApiVersionsAnswe
     match ask {
         ApiVersionsAsk::Unsupported => ApiVersionsAnswer::Downgrade,
         ApiVersionsAsk::Invalid => ApiVersionsAnswer::Error(ErrorCode::INVALID_REQUEST),
-        ApiVersionsAsk::Valid { expects: Some((cluster_id, node_id)) }
-            if cluster_id != broker.cluster_id() || node_id != broker.config().node_id =>
-        {
+        ApiVersionsAsk::Valid {
+            expects: Some((cluster_id, node_id)),
+        } if cluster_id != broker.cluster_id() || node_id != broker.config().node_id => {
             ApiVersionsAnswer::Error(ErrorCode::REBOOTSTRAP_REQUIRED)
         }
         ApiVersionsAsk::Valid { .. } => ApiVersionsAnswer::Full,
@@ -307,7 +316,10 @@ async fn connection(
     let connection = NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // However the connection ends, the group coordinator hears of it: a
     // member whose process died is removed without waiting for its session.
-    let _closed = ConnectionEnds { broker: broker.clone(), connection };
+    let _closed = ConnectionEnds {
+        broker: broker.clone(),
+        connection,
+    };
     // A heartbeat is among the unanswered requests: its answer may be held.
     let mut heartbeat_pending = false;
     // Counts requests that arrived behind unanswered ones: a fetch long poll

@@ -28,12 +28,10 @@ impl Broker {
         }
         let created = self.make_topic(name, partitions, configs);
         match created {
-            Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => {
-                self.topics.read().get(name).ok_or((
-                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                    "created and deleted meanwhile".into(),
-                ))
-            }
+            Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => self.topics.read().get(name).ok_or((
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                "created and deleted meanwhile".into(),
+            )),
             other => {
                 self.topics_changed();
                 other
@@ -91,7 +89,9 @@ impl Broker {
                         ErrorCode::TOPIC_ALREADY_EXISTS,
                         format!("Topic '{name}' already exists."),
                     ),
-                    crate::topics::InsertError::Io(e) => (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()),
+                    crate::topics::InsertError::Io(e) => {
+                        (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
+                    }
                 })
             }
         }
@@ -154,9 +154,11 @@ impl Broker {
                                 format!("Topic '{}' already exists.", t.name),
                             ))
                         } else if r.validate_only {
-                            self.check_partition_limit(partitions as usize).map(|_| None)
+                            self.check_partition_limit(partitions as usize)
+                                .map(|_| None)
                         } else {
-                            self.make_topic(&t.name, partitions, configs.clone()).map(Some)
+                            self.make_topic(&t.name, partitions, configs.clone())
+                                .map(Some)
                         };
                         match outcome {
                             Err((code, msg)) => {
@@ -306,7 +308,11 @@ impl Broker {
             .topics
             .iter()
             .map(|(name, count)| {
-                let have = self.topics.read().get(name).map_or(0, |t| t.partitions.len());
+                let have = self
+                    .topics
+                    .read()
+                    .get(name)
+                    .map_or(0, |t| t.partitions.len());
                 (*count as i64 - have as i64).max(0)
             })
             .sum();
@@ -342,10 +348,20 @@ impl Broker {
 
     /// Adds partitions to a topic: their logs first, outside the table's lock,
     /// then topics.json. All or nothing.
-    fn grow_topic(&self, topic: &Arc<crate::topics::Topic>, count: i32) -> Result<(), (ErrorCode, String)> {
+    fn grow_topic(
+        &self,
+        topic: &Arc<crate::topics::Topic>,
+        count: i32,
+    ) -> Result<(), (ErrorCode, String)> {
         let current = topic.partitions.len() as i32;
-        let logs = crate::topics::create_logs(&self.config, &topic.name, &topic.id, current..count, &topic.configs)
-            .map_err(|e| (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))?;
+        let logs = crate::topics::create_logs(
+            &self.config,
+            &topic.name,
+            &topic.id,
+            current..count,
+            &topic.configs,
+        )
+        .map_err(|e| (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))?;
         let segments = self.segment_config(&topic.configs);
         logs.iter().for_each(|p| p.set_segment_config(&segments));
         let mut partitions = topic.partitions.clone();
@@ -362,11 +378,15 @@ impl Broker {
             match e {
                 crate::topics::InsertError::Exists => (
                     ErrorCode::INVALID_PARTITIONS,
-                    format!("Topic '{}' changed while its partitions were being created; try again.", topic.name),
+                    format!(
+                        "Topic '{}' changed while its partitions were being created; try again.",
+                        topic.name
+                    ),
                 ),
-                crate::topics::InsertError::Io(e) => (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()),
+                crate::topics::InsertError::Io(e) => {
+                    (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
+                }
             }
         })
     }
-
 }

@@ -35,51 +35,226 @@ struct Def {
     synonym: Option<&'static str>,
 }
 
-const fn def(name: &'static str, default: &'static str, kind: Kind, synonym: Option<&'static str>) -> Def {
-    Def { name, default, kind, synonym }
+const fn def(
+    name: &'static str,
+    default: &'static str,
+    kind: Kind,
+    synonym: Option<&'static str>,
+) -> Def {
+    Def {
+        name,
+        default,
+        kind,
+        synonym,
+    }
 }
 
 const I32: i64 = i32::MAX as i64;
 const CODECS: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
 const DEFS: &[Def] = &[
-    def("cleanup.policy", "delete", Kind::ListOf(&["compact", "delete"]), Some("log.cleanup.policy")),
-    def("compression.gzip.level", "-1", Kind::Int(-1, 9), Some("compression.gzip.level")),
-    def("compression.lz4.level", "9", Kind::Int(1, 17), Some("compression.lz4.level")),
-    def("compression.type", "producer", Kind::OneOf(CODECS), Some("compression.type")),
-    def("compression.zstd.level", "3", Kind::Int(-131072, 22), Some("compression.zstd.level")),
-    def("delete.retention.ms", "86400000", Kind::Long(0), Some("log.cleaner.delete.retention.ms")),
-    def("errors.deadletterqueue.group.enable", "false", Kind::Bool, None),
-    def("file.delete.delay.ms", "60000", Kind::Long(0), Some("log.segment.delete.delay.ms")),
-    def("flush.messages", "9223372036854775807", Kind::Long(1), Some("log.flush.interval.messages")),
-    def("flush.ms", "9223372036854775807", Kind::Long(0), Some("log.flush.interval.ms")),
-    def("follower.replication.throttled.replicas", "", Kind::Replicas, None),
-    def("index.interval.bytes", "4096", Kind::Int(0, I32), Some("log.index.interval.bytes")),
-    def("leader.replication.throttled.replicas", "", Kind::Replicas, None),
-    def("local.retention.bytes", "-2", Kind::Long(-2), Some("log.local.retention.bytes")),
-    def("local.retention.ms", "-2", Kind::Long(-2), Some("log.local.retention.ms")),
-    def("max.compaction.lag.ms", "9223372036854775807", Kind::Long(1), Some("log.cleaner.max.compaction.lag.ms")),
-    def("max.decompressed.message.bytes", "2147483639", Kind::Int(0, I32), Some("max.decompressed.message.bytes")),
-    def("max.message.bytes", "1048588", Kind::Int(0, I32), Some("message.max.bytes")),
-    def("message.timestamp.after.max.ms", "3600000", Kind::Long(0), Some("log.message.timestamp.after.max.ms")),
-    def("message.timestamp.before.max.ms", "9223372036854775807", Kind::Long(0), Some("log.message.timestamp.before.max.ms")),
-    def("message.timestamp.type", "CreateTime", Kind::OneOf(&["CreateTime", "LogAppendTime"]), Some("log.message.timestamp.type")),
-    def("min.cleanable.dirty.ratio", "0.5", Kind::Double(0.0, 1.0), Some("log.cleaner.min.cleanable.ratio")),
-    def("min.compaction.lag.ms", "0", Kind::Long(0), Some("log.cleaner.min.compaction.lag.ms")),
-    def("min.insync.replicas", "1", Kind::Int(1, I32), Some("min.insync.replicas")),
+    def(
+        "cleanup.policy",
+        "delete",
+        Kind::ListOf(&["compact", "delete"]),
+        Some("log.cleanup.policy"),
+    ),
+    def(
+        "compression.gzip.level",
+        "-1",
+        Kind::Int(-1, 9),
+        Some("compression.gzip.level"),
+    ),
+    def(
+        "compression.lz4.level",
+        "9",
+        Kind::Int(1, 17),
+        Some("compression.lz4.level"),
+    ),
+    def(
+        "compression.type",
+        "producer",
+        Kind::OneOf(CODECS),
+        Some("compression.type"),
+    ),
+    def(
+        "compression.zstd.level",
+        "3",
+        Kind::Int(-131072, 22),
+        Some("compression.zstd.level"),
+    ),
+    def(
+        "delete.retention.ms",
+        "86400000",
+        Kind::Long(0),
+        Some("log.cleaner.delete.retention.ms"),
+    ),
+    def(
+        "errors.deadletterqueue.group.enable",
+        "false",
+        Kind::Bool,
+        None,
+    ),
+    def(
+        "file.delete.delay.ms",
+        "60000",
+        Kind::Long(0),
+        Some("log.segment.delete.delay.ms"),
+    ),
+    def(
+        "flush.messages",
+        "9223372036854775807",
+        Kind::Long(1),
+        Some("log.flush.interval.messages"),
+    ),
+    def(
+        "flush.ms",
+        "9223372036854775807",
+        Kind::Long(0),
+        Some("log.flush.interval.ms"),
+    ),
+    def(
+        "follower.replication.throttled.replicas",
+        "",
+        Kind::Replicas,
+        None,
+    ),
+    def(
+        "index.interval.bytes",
+        "4096",
+        Kind::Int(0, I32),
+        Some("log.index.interval.bytes"),
+    ),
+    def(
+        "leader.replication.throttled.replicas",
+        "",
+        Kind::Replicas,
+        None,
+    ),
+    def(
+        "local.retention.bytes",
+        "-2",
+        Kind::Long(-2),
+        Some("log.local.retention.bytes"),
+    ),
+    def(
+        "local.retention.ms",
+        "-2",
+        Kind::Long(-2),
+        Some("log.local.retention.ms"),
+    ),
+    def(
+        "max.compaction.lag.ms",
+        "9223372036854775807",
+        Kind::Long(1),
+        Some("log.cleaner.max.compaction.lag.ms"),
+    ),
+    def(
+        "max.decompressed.message.bytes",
+        "2147483639",
+        Kind::Int(0, I32),
+        Some("max.decompressed.message.bytes"),
+    ),
+    def(
+        "max.message.bytes",
+        "1048588",
+        Kind::Int(0, I32),
+        Some("message.max.bytes"),
+    ),
+    def(
+        "message.timestamp.after.max.ms",
+        "3600000",
+        Kind::Long(0),
+        Some("log.message.timestamp.after.max.ms"),
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        "9223372036854775807",
+        Kind::Long(0),
+        Some("log.message.timestamp.before.max.ms"),
+    ),
+    def(
+        "message.timestamp.type",
+        "CreateTime",
+        Kind::OneOf(&["CreateTime", "LogAppendTime"]),
+        Some("log.message.timestamp.type"),
+    ),
+    def(
+        "min.cleanable.dirty.ratio",
+        "0.5",
+        Kind::Double(0.0, 1.0),
+        Some("log.cleaner.min.cleanable.ratio"),
+    ),
+    def(
+        "min.compaction.lag.ms",
+        "0",
+        Kind::Long(0),
+        Some("log.cleaner.min.compaction.lag.ms"),
+    ),
+    def(
+        "min.insync.replicas",
+        "1",
+        Kind::Int(1, I32),
+        Some("min.insync.replicas"),
+    ),
     def("preallocate", "false", Kind::Bool, Some("log.preallocate")),
-    def("remote.copy.lag.bytes", "-1", Kind::Long(-1), Some("log.remote.copy.lag.bytes")),
-    def("remote.copy.lag.ms", "0", Kind::Long(0), Some("log.remote.copy.lag.ms")),
+    def(
+        "remote.copy.lag.bytes",
+        "-1",
+        Kind::Long(-1),
+        Some("log.remote.copy.lag.bytes"),
+    ),
+    def(
+        "remote.copy.lag.ms",
+        "0",
+        Kind::Long(0),
+        Some("log.remote.copy.lag.ms"),
+    ),
     def("remote.log.copy.disable", "false", Kind::Bool, None),
     def("remote.log.delete.on.disable", "false", Kind::Bool, None),
     def("remote.storage.enable", "false", Kind::Bool, None),
-    def("retention.bytes", "-1", Kind::Long(i64::MIN), Some("log.retention.bytes")),
-    def("retention.ms", "604800000", Kind::Long(-1), Some("log.retention.ms")),
-    def("segment.bytes", "1073741824", Kind::Int(1 << 20, I32), Some("log.segment.bytes")),
-    def("segment.index.bytes", "10485760", Kind::Int(4, I32), Some("log.index.size.max.bytes")),
-    def("segment.jitter.ms", "0", Kind::Long(0), Some("log.roll.jitter.ms")),
-    def("segment.ms", "604800000", Kind::Long(1), Some("log.roll.ms")),
-    def("unclean.leader.election.enable", "false", Kind::Bool, Some("unclean.leader.election.enable")),
+    def(
+        "retention.bytes",
+        "-1",
+        Kind::Long(i64::MIN),
+        Some("log.retention.bytes"),
+    ),
+    def(
+        "retention.ms",
+        "604800000",
+        Kind::Long(-1),
+        Some("log.retention.ms"),
+    ),
+    def(
+        "segment.bytes",
+        "1073741824",
+        Kind::Int(1 << 20, I32),
+        Some("log.segment.bytes"),
+    ),
+    def(
+        "segment.index.bytes",
+        "10485760",
+        Kind::Int(4, I32),
+        Some("log.index.size.max.bytes"),
+    ),
+    def(
+        "segment.jitter.ms",
+        "0",
+        Kind::Long(0),
+        Some("log.roll.jitter.ms"),
+    ),
+    def(
+        "segment.ms",
+        "604800000",
+        Kind::Long(1),
+        Some("log.roll.ms"),
+    ),
+    def(
+        "unclean.leader.election.enable",
+        "false",
+        Kind::Bool,
+        Some("unclean.leader.election.enable"),
+    ),
 ];
 
 fn find(name: &str) -> Option<&'static Def> {
@@ -125,7 +300,11 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
     let Some(d) = find(name) else {
         return Err(format!("Unknown topic config name: {name}"));
     };
-    let invalid = |why: String| Err(format!("Invalid value {value} for configuration {name}: {why}"));
+    let invalid = |why: String| {
+        Err(format!(
+            "Invalid value {value} for configuration {name}: {why}"
+        ))
+    };
     let v = value.trim();
     match d.kind {
         Kind::Bool => {
@@ -141,7 +320,10 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
         Kind::ListOf(allowed) => {
             for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
                 if !allowed.contains(&item) {
-                    return invalid(format!("Invalid value {item}; must be one of: {}", allowed.join(", ")));
+                    return invalid(format!(
+                        "Invalid value {item}; must be one of: {}",
+                        allowed.join(", ")
+                    ));
                 }
             }
         }
@@ -158,7 +340,9 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
             }
         }
         Kind::Int(min, max) => match v.parse::<i64>() {
-            Ok(n) if n < i32::MIN as i64 || n > I32 => return invalid("Not a number of type INT".into()),
+            Ok(n) if n < i32::MIN as i64 || n > I32 => {
+                return invalid("Not a number of type INT".into())
+            }
             Ok(n) if n < min => return invalid(format!("Value must be at least {min}")),
             Ok(n) if n > max => return invalid(format!("Value must be no more than {max}")),
             Ok(_) => {}
@@ -209,8 +393,13 @@ mod tests {
         for (name, value, message) in cases {
             assert_eq!(check(name, value).unwrap_err(), message);
         }
-        for (name, value) in [("min.insync.replicas", "3"), ("retention.ms", "-1"), ("cleanup.policy", "delete"),
-            ("leader.replication.throttled.replicas", "0:1,1:1"), ("preallocate", "TRUE")] {
+        for (name, value) in [
+            ("min.insync.replicas", "3"),
+            ("retention.ms", "-1"),
+            ("cleanup.policy", "delete"),
+            ("leader.replication.throttled.replicas", "0:1,1:1"),
+            ("preallocate", "TRUE"),
+        ] {
             assert_eq!(check(name, value), Ok(()), "{name}={value}");
         }
     }

@@ -4,8 +4,8 @@
 
 use crate::partition::Partition;
 pub use crate::partition_dirs::{
-    create_logs, parse_partition_metadata, partition_dir_name, partition_metadata,
-    remove_logs, PARTITION_METADATA,
+    create_logs, parse_partition_metadata, partition_dir_name, partition_metadata, remove_logs,
+    PARTITION_METADATA,
 };
 use crate::partition_dirs::{holds_data, open_partition};
 use cohort_types::TopicId;
@@ -118,7 +118,10 @@ impl Topics {
 
     /// Applies `change` to a copy of the table and publishes the copy if it
     /// succeeds.
-    pub fn change<R, E>(&self, change: impl FnOnce(&mut TopicTable) -> Result<R, E>) -> Result<R, E> {
+    pub fn change<R, E>(
+        &self,
+        change: impl FnOnce(&mut TopicTable) -> Result<R, E>,
+    ) -> Result<R, E> {
         let _one_at_a_time = self.changes.lock().unwrap();
         let mut copy = (*self.read()).clone();
         let r = change(&mut copy)?;
@@ -178,8 +181,9 @@ impl TopicTable {
             deleting: file.deleting,
         };
         for rec in file.topics {
-            let id = id_from_hex(&rec.id)
-                .ok_or_else(|| io::Error::other(format!("{}: bad topic id {}", path.display(), rec.id)))?;
+            let id = id_from_hex(&rec.id).ok_or_else(|| {
+                io::Error::other(format!("{}: bad topic id {}", path.display(), rec.id))
+            })?;
             let mut partitions = Vec::new();
             for p in 0..rec.partitions {
                 partitions.push(Arc::new(open_partition(
@@ -215,9 +219,8 @@ impl TopicTable {
             let parsed = name
                 .rsplit_once('-')
                 .and_then(|(id, p)| Some((id_from_hex(id)?, p.parse::<usize>().ok()?)));
-            let owned = parsed.is_some_and(|(id, p)| {
-                self.by_id.get(&id).is_some_and(|t| p < t.partitions.len())
-            });
+            let owned = parsed
+                .is_some_and(|(id, p)| self.by_id.get(&id).is_some_and(|t| p < t.partitions.len()));
             if owned {
                 continue;
             }
@@ -226,7 +229,9 @@ impl TopicTable {
                 tracing::info!("finishing the delete of partition directory {name}");
                 std::fs::remove_dir_all(entry.path())?;
             } else if entry.path().is_dir() && !holds_data(&entry.path())? {
-                tracing::debug!("removing empty partition directory {name} (a create that did not finish)");
+                tracing::debug!(
+                    "removing empty partition directory {name} (a create that did not finish)"
+                );
                 std::fs::remove_dir_all(entry.path())?;
             } else {
                 stray.push(name);
@@ -404,8 +409,16 @@ mod tests {
             panic!("create failed")
         };
         assert_eq!(made.len(), 3);
-        let meta = std::fs::read_to_string(dir.path().join(partition_dir_name(&id, 2)).join(PARTITION_METADATA)).unwrap();
-        assert_eq!(parse_partition_metadata(&meta), Some((id, "t".to_string(), 2)));
+        let meta = std::fs::read_to_string(
+            dir.path()
+                .join(partition_dir_name(&id, 2))
+                .join(PARTITION_METADATA),
+        )
+        .unwrap();
+        assert_eq!(
+            parse_partition_metadata(&meta),
+            Some((id, "t".to_string(), 2))
+        );
     }
 
     fn open_table(dir: &Path) -> io::Result<TopicTable> {
@@ -434,18 +447,35 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("meta")).unwrap();
         std::fs::write(
             dir.path().join("meta/topics.json"),
-            format!(r#"{{"topics": [], "deleting": ["{}"]}}"#, id_to_hex(&deleted)),
+            format!(
+                r#"{{"topics": [], "deleting": ["{}"]}}"#,
+                id_to_hex(&deleted)
+            ),
         )
         .unwrap();
         partition_with(dir.path(), &format!("{}-0", id_to_hex(&deleted)), true);
-        partition_with(dir.path(), &format!("{}-0", id_to_hex(&TopicId([4; 16]))), false);
+        partition_with(
+            dir.path(),
+            &format!("{}-0", id_to_hex(&TopicId([4; 16]))),
+            false,
+        );
         let unknown = format!("{}-0", id_to_hex(&TopicId([5; 16])));
         partition_with(dir.path(), &unknown, true);
         let table = open_table(dir.path()).unwrap();
         assert!(table.deleting.is_empty());
-        let left: Vec<_> = std::fs::read_dir(dir.path().join("partitions")).unwrap().collect();
-        assert!(left.is_empty(), "the delete finished, the empty create went");
-        assert!(dir.path().join("stray").join(&unknown).join("00000000000000000000.log").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("partitions"))
+            .unwrap()
+            .collect();
+        assert!(
+            left.is_empty(),
+            "the delete finished, the empty create went"
+        );
+        assert!(dir
+            .path()
+            .join("stray")
+            .join(&unknown)
+            .join("00000000000000000000.log")
+            .exists());
         let file = std::fs::read_to_string(dir.path().join("meta/topics.json")).unwrap();
         assert!(!file.contains("deleting"), "{file}");
     }
@@ -453,9 +483,17 @@ mod tests {
     #[test]
     fn a_missing_topics_json_refuses_to_start_only_when_partitions_hold_data() {
         let dir = tempfile::tempdir().unwrap();
-        partition_with(dir.path(), &format!("{}-0", id_to_hex(&TopicId([6; 16]))), false);
+        partition_with(
+            dir.path(),
+            &format!("{}-0", id_to_hex(&TopicId([6; 16]))),
+            false,
+        );
         open_table(dir.path()).unwrap();
-        partition_with(dir.path(), &format!("{}-0", id_to_hex(&TopicId([7; 16]))), true);
+        partition_with(
+            dir.path(),
+            &format!("{}-0", id_to_hex(&TopicId([7; 16]))),
+            true,
+        );
         let e = open_table(dir.path()).err().expect("refused");
         assert!(e.to_string().contains("topics.json is missing"), "{e}");
         assert!(e.to_string().contains("cohort repair"), "{e}");

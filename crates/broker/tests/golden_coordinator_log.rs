@@ -83,8 +83,11 @@ fn a_log_in_the_first_record_format_loads_every_group_and_offset() {
 
         // The classic group is still stable with both of its members, the
         // static one under its instance id.
-        let GroupResponse::DescribeGroups(classic) =
-            ask(&broker, GroupRequest::DescribeGroups(vec!["classic-g".into()])).await
+        let GroupResponse::DescribeGroups(classic) = ask(
+            &broker,
+            GroupRequest::DescribeGroups(vec!["classic-g".into()]),
+        )
+        .await
         else {
             panic!()
         };
@@ -112,13 +115,18 @@ fn a_log_in_the_first_record_format_loads_every_group_and_offset() {
         };
         let consumer = &groups[0];
         assert_eq!(consumer.members.len(), 2, "{consumer:?}");
-        assert!(consumer
-            .members
-            .iter()
-            .any(|m| m.subscribed_topic_regex.as_deref() == Some("(^events-.*)")), "{consumer:?}");
+        assert!(
+            consumer
+                .members
+                .iter()
+                .any(|m| m.subscribed_topic_regex.as_deref() == Some("(^events-.*)")),
+            "{consumer:?}"
+        );
         assert!(consumer.epoch > 0 && consumer.assignment_epoch == consumer.epoch);
         assert_eq!(groups[1].members.len(), 1, "{:?}", groups[1]);
         assert_ne!(groups[2].error, cohort_types::ErrorCode::NONE);
-        tokio::task::spawn_blocking(move || broker.close()).await.unwrap();
+        tokio::task::spawn_blocking(move || broker.close())
+            .await
+            .unwrap();
     });
 }

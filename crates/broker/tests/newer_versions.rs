@@ -25,7 +25,10 @@ fn broker() -> (String, Option<tempfile::TempDir>) {
 
 /// A name no earlier run against the same broker used.
 fn fresh(name: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{name}-{nanos}")
 }
 
@@ -44,9 +47,10 @@ fn ask(conn: &mut TcpStream, key: sweep::ApiKey, v: i16, corr: i32, body: &[u8])
 /// Creates `topic` and returns its id, the cluster id and the broker's node id
 /// (from Metadata v12).
 fn create(conn: &mut TcpStream, topic: &str, partitions: i32) -> ([u8; 16], String, i32) {
-    let created =
-        client::create_topic_response(common::call(conn, &client::create_topic_request(1, topic, partitions)).unwrap())
-            .unwrap();
+    let created = client::create_topic_response(
+        common::call(conn, &client::create_topic_request(1, topic, partitions)).unwrap(),
+    )
+    .unwrap();
     assert_eq!(created, 0);
     let target = sweep::Target {
         topic: topic.into(),
@@ -56,7 +60,13 @@ fn create(conn: &mut TcpStream, topic: &str, partitions: i32) -> ([u8; 16], Stri
         node_id: 0,
     };
     let frame = sweep::request(sweep::ApiKey::Metadata, 12, 2, &target).unwrap();
-    let a = sweep::check_response(sweep::ApiKey::Metadata, 12, 2, common::call(conn, &frame).unwrap()).unwrap();
+    let a = sweep::check_response(
+        sweep::ApiKey::Metadata,
+        12,
+        2,
+        common::call(conn, &frame).unwrap(),
+    )
+    .unwrap();
     let id = a.topic_ids.iter().find(|(n, _)| n == topic).unwrap().1;
     (id, a.cluster_id.unwrap(), a.node_id.unwrap())
 }
@@ -77,7 +87,11 @@ fn offsets_committed_and_fetched_by_topic_id() {
     let nobody = [0xab; 16];
     let (commit, fetch) = (sweep::ApiKey::OffsetCommit, sweep::ApiKey::OffsetFetch);
 
-    let body = sweep::offset_commit_v10(&g, None, &[(id, 0, 5), (id, 1, 7), (id, 9, 1), (nobody, 0, 1)]);
+    let body = sweep::offset_commit_v10(
+        &g,
+        None,
+        &[(id, 0, 5), (id, 1, 7), (id, 9, 1), (nobody, 0, 1)],
+    );
     let mut committed = ask(&mut conn, commit, 10, 10, &body).offsets;
     committed.sort();
     // Partition 9 does not exist; no topic has the id `nobody`.
@@ -93,9 +107,15 @@ fn offsets_committed_and_fetched_by_topic_id() {
 
     // Only unknown ids: answered without the coordinator, still per partition.
     let body = sweep::offset_commit_v10(&g, None, &[(nobody, 4, 1)]);
-    assert_eq!(ask(&mut conn, commit, 10, 11, &body).offsets, vec![(String::new(), nobody, 4, -1, 100)]);
+    assert_eq!(
+        ask(&mut conn, commit, 10, 11, &body).offsets,
+        vec![(String::new(), nobody, 4, -1, 100)]
+    );
 
-    let body = sweep::offset_fetch_v10(&[(&g, Some(vec![(id, vec![0, 1]), (nobody, vec![3])])), (&g, None)]);
+    let body = sweep::offset_fetch_v10(&[
+        (&g, Some(vec![(id, vec![0, 1]), (nobody, vec![3])])),
+        (&g, None),
+    ]);
     let mut fetched = ask(&mut conn, fetch, 10, 12, &body).offsets;
     fetched.sort();
     assert_eq!(
@@ -113,13 +133,29 @@ fn offsets_committed_and_fetched_by_topic_id() {
     // offsets. The sweep's v9 fetch asks group "t-9-9" for partitions 0 and 1.
     let body = sweep::offset_commit_v10(&named_group, None, &[(id, 0, 5), (id, 1, 7)]);
     ask(&mut conn, commit, 10, 13, &body);
-    let target = sweep::Target { topic: topic.clone(), topic_id: id, group: named.clone(), batch: Bytes::new(), node_id: 0 };
+    let target = sweep::Target {
+        topic: topic.clone(),
+        topic_id: id,
+        group: named.clone(),
+        batch: Bytes::new(),
+        node_id: 0,
+    };
     let frame = sweep::request(fetch, 9, 14, &target).unwrap();
-    let by_name = sweep::check_response(fetch, 9, 14, common::call(&mut conn, &frame).unwrap()).unwrap();
-    assert_eq!(by_name.offsets, vec![(named_group.clone(), [0; 16], 0, 5, 0), (named_group.clone(), [0; 16], 1, 7, 0)]);
+    let by_name =
+        sweep::check_response(fetch, 9, 14, common::call(&mut conn, &frame).unwrap()).unwrap();
+    assert_eq!(
+        by_name.offsets,
+        vec![
+            (named_group.clone(), [0; 16], 0, 5, 0),
+            (named_group.clone(), [0; 16], 1, 7, 0)
+        ]
+    );
 
     // A deleted topic has no id: a fetch of everything leaves it out.
-    let deleted = client::delete_topic_response(common::call(&mut conn, &client::delete_topic_request(16, &topic)).unwrap()).unwrap();
+    let deleted = client::delete_topic_response(
+        common::call(&mut conn, &client::delete_topic_request(16, &topic)).unwrap(),
+    )
+    .unwrap();
     assert_eq!(deleted, 0);
     let body = sweep::offset_fetch_v10(&[(&g, None)]);
     assert_eq!(ask(&mut conn, fetch, 10, 15, &body).offsets, vec![]);
@@ -133,14 +169,70 @@ fn api_versions_v5_checks_the_cluster_and_node_the_client_expects() {
     let key = sweep::ApiKey::ApiVersions;
     let code = |conn: &mut TcpStream, v: i16, body: Bytes| ask(conn, key, v, 20, &body).data_errors;
     // What a client with no expectation, or the right one, gets: every API.
-    assert_eq!(code(&mut conn, 5, sweep::api_versions_v5("cohort-test", "1.0", None, -1)), vec![0]);
-    assert_eq!(code(&mut conn, 5, sweep::api_versions_v5("cohort-test", "1.0", Some(&cluster_id), node)), vec![0]);
+    assert_eq!(
+        code(
+            &mut conn,
+            5,
+            sweep::api_versions_v5("cohort-test", "1.0", None, -1)
+        ),
+        vec![0]
+    );
+    assert_eq!(
+        code(
+            &mut conn,
+            5,
+            sweep::api_versions_v5("cohort-test", "1.0", Some(&cluster_id), node)
+        ),
+        vec![0]
+    );
     // Another cluster or another node: REBOOTSTRAP_REQUIRED (129).
-    assert_eq!(code(&mut conn, 5, sweep::api_versions_v5("cohort-test", "1.0", Some("elsewhere"), node)), vec![129]);
-    assert_eq!(code(&mut conn, 5, sweep::api_versions_v5("cohort-test", "1.0", Some(&cluster_id), node + 7)), vec![129]);
+    assert_eq!(
+        code(
+            &mut conn,
+            5,
+            sweep::api_versions_v5("cohort-test", "1.0", Some("elsewhere"), node)
+        ),
+        vec![129]
+    );
+    assert_eq!(
+        code(
+            &mut conn,
+            5,
+            sweep::api_versions_v5("cohort-test", "1.0", Some(&cluster_id), node + 7)
+        ),
+        vec![129]
+    );
     // One without the other, or a software name Kafka refuses: INVALID_REQUEST.
-    assert_eq!(code(&mut conn, 5, sweep::api_versions_v5("cohort-test", "1.0", Some(&cluster_id), -1)), vec![42]);
-    assert_eq!(code(&mut conn, 5, sweep::api_versions_v5("cohort-test", "1.0", None, node)), vec![42]);
-    assert_eq!(code(&mut conn, 5, sweep::api_versions_v5("bad name", "1.0", None, -1)), vec![42]);
-    assert_eq!(code(&mut conn, 5, sweep::api_versions_v5("cohort", "-1.0", None, -1)), vec![42]);
+    assert_eq!(
+        code(
+            &mut conn,
+            5,
+            sweep::api_versions_v5("cohort-test", "1.0", Some(&cluster_id), -1)
+        ),
+        vec![42]
+    );
+    assert_eq!(
+        code(
+            &mut conn,
+            5,
+            sweep::api_versions_v5("cohort-test", "1.0", None, node)
+        ),
+        vec![42]
+    );
+    assert_eq!(
+        code(
+            &mut conn,
+            5,
+            sweep::api_versions_v5("bad name", "1.0", None, -1)
+        ),
+        vec![42]
+    );
+    assert_eq!(
+        code(
+            &mut conn,
+            5,
+            sweep::api_versions_v5("cohort", "-1.0", None, -1)
+        ),
+        vec![42]
+    );
 }

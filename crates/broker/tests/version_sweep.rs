@@ -30,13 +30,23 @@ fn every_advertised_version_of_every_api_is_answered_at_that_version() {
         topic: "sweep".into(),
         topic_id: [0; 16],
         group: "sweep-group".into(),
-        batch: Bytes::from(cohort_log::batch::build_batch(0, &[b"sweep".as_slice()], None)),
+        batch: Bytes::from(cohort_log::batch::build_batch(
+            0,
+            &[b"sweep".as_slice()],
+            None,
+        )),
         node_id: 0,
     };
     let (key, v) = (sweep::ApiKey::Metadata, 12);
     let frame = sweep::request(key, v, 2, &target).unwrap();
-    let answer = sweep::check_response(key, v, 2, common::call(&mut conn, &frame).unwrap()).unwrap();
-    target.topic_id = answer.topic_ids.iter().find(|(n, _)| n == "sweep").unwrap().1;
+    let answer =
+        sweep::check_response(key, v, 2, common::call(&mut conn, &frame).unwrap()).unwrap();
+    target.topic_id = answer
+        .topic_ids
+        .iter()
+        .find(|(n, _)| n == "sweep")
+        .unwrap()
+        .1;
     assert_ne!(target.topic_id, [0; 16]);
 
     let mut failures = Vec::new();
@@ -66,7 +76,13 @@ fn every_advertised_version_of_every_api_is_answered_at_that_version() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} versions failed:\n{}", failures.len(), answered + failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} versions failed:\n{}",
+        failures.len(),
+        answered + failures.len(),
+        failures.join("\n")
+    );
     assert!(answered > 100, "only {answered} versions answered");
 }
 
@@ -95,12 +111,20 @@ fn describe_groups_reports_groups_it_cannot_describe_as_kafka_does() {
 
     // The sweep's DescribeGroups asks for "dg-15-V" (absent) and "dg"; ask
     // instead through a target whose prefix names the consumer group.
-    let consumer = sweep::Target { group: "dg-68-1".into(), ..target };
+    let consumer = sweep::Target {
+        group: "dg-68-1".into(),
+        ..target
+    };
     let key = sweep::ApiKey::DescribeGroups;
     for v in [5, 6] {
         let frame = sweep::request(key, v, 10 + v as i32, &consumer).unwrap();
-        let a = sweep::check_response(key, v, 10 + v as i32, common::call(&mut conn, &frame).unwrap())
-            .unwrap();
+        let a = sweep::check_response(
+            key,
+            v,
+            10 + v as i32,
+            common::call(&mut conn, &frame).unwrap(),
+        )
+        .unwrap();
         let absent = format!("dg-68-1-15-{v}");
         let by_name = |n: &str| a.groups.iter().find(|g| g.0 == n).cloned().unwrap();
         let (_, code, message, state) = by_name(&absent);
@@ -111,8 +135,14 @@ fn describe_groups_reports_groups_it_cannot_describe_as_kafka_does() {
             assert_eq!((message, c_message), (None, None));
         } else {
             assert_eq!((code, c_code), (69, 69));
-            assert_eq!(message.as_deref(), Some(format!("Group {absent} not found.").as_str()));
-            assert_eq!(c_message.as_deref(), Some("Group dg-68-1 is not a classic group."));
+            assert_eq!(
+                message.as_deref(),
+                Some(format!("Group {absent} not found.").as_str())
+            );
+            assert_eq!(
+                c_message.as_deref(),
+                Some("Group dg-68-1 is not a classic group.")
+            );
         }
     }
 }
@@ -132,7 +162,11 @@ fn describe_producers_and_log_dirs_report_what_partitions_hold() {
         topic: "held".into(),
         topic_id: [0; 16],
         group: "held".into(),
-        batch: Bytes::from(cohort_log::batch::build_batch(0, &values, Some((4242, 3, 0)))),
+        batch: Bytes::from(cohort_log::batch::build_batch(
+            0,
+            &values,
+            Some((4242, 3, 0)),
+        )),
         node_id: 0,
     };
     let ask = |conn: &mut TcpStream, key, v, corr| {
@@ -144,7 +178,13 @@ fn describe_producers_and_log_dirs_report_what_partitions_hold() {
     let producers = ask(&mut conn, sweep::ApiKey::DescribeProducers, 0, 3);
     assert_eq!(producers.producers, vec![(0, 4242, 3, 2)]);
     let dirs = ask(&mut conn, sweep::ApiKey::DescribeLogDirs, 1, 4);
-    let size = |p: i32| dirs.log_dir_sizes.iter().find(|s| s.0 == "held" && s.1 == p).unwrap().2;
+    let size = |p: i32| {
+        dirs.log_dir_sizes
+            .iter()
+            .find(|s| s.0 == "held" && s.1 == p)
+            .unwrap()
+            .2
+    };
     assert!(size(0) > 0, "{:?}", dirs.log_dir_sizes);
     assert_eq!(size(1), 0);
 }

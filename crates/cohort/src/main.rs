@@ -154,7 +154,11 @@ struct ServeArgs {
     queued_max_request_bytes: i64,
     /// Close a connection that has nothing in flight and no traffic for this
     /// long, in ms (connections.max.idle.ms).
-    #[arg(long, env = "COHORT_CONNECTIONS_MAX_IDLE_MS", default_value_t = 600_000)]
+    #[arg(
+        long,
+        env = "COHORT_CONNECTIONS_MAX_IDLE_MS",
+        default_value_t = 600_000
+    )]
     connections_max_idle_ms: u64,
     /// Close a connection whose request frame has not arrived whole this long
     /// after its first byte, in ms.
@@ -192,7 +196,11 @@ struct ServeArgs {
     message_timestamp_before_max_ms: i64,
     /// Refuse produced records whose timestamp is more than this many ms in the
     /// future (log.message.timestamp.after.max.ms; Kafka 4's default: one hour).
-    #[arg(long, env = "COHORT_MESSAGE_TIMESTAMP_AFTER_MAX_MS", default_value_t = 3_600_000)]
+    #[arg(
+        long,
+        env = "COHORT_MESSAGE_TIMESTAMP_AFTER_MAX_MS",
+        default_value_t = 3_600_000
+    )]
     message_timestamp_after_max_ms: i64,
     /// How often retention runs, in ms (log.retention.check.interval.ms).
     #[arg(
@@ -213,7 +221,11 @@ struct ServeArgs {
     /// (log.flush.offset.checkpoint.interval.ms). After a crash, only data
     /// written since the last one may be cut as a torn tail; damage anywhere
     /// else takes the partition offline instead.
-    #[arg(long, env = "COHORT_RECOVERY_POINT_CHECKPOINT_INTERVAL_MS", default_value_t = 5000)]
+    #[arg(
+        long,
+        env = "COHORT_RECOVERY_POINT_CHECKPOINT_INTERVAL_MS",
+        default_value_t = 5000
+    )]
     recovery_point_checkpoint_interval_ms: u64,
     /// Delay of the first rebalance of an empty classic group (group.initial.rebalance.delay.ms).
     #[arg(
@@ -225,7 +237,11 @@ struct ServeArgs {
     /// End an empty classic group's first rebalance once this many ms pass
     /// without another member joining, instead of waiting out the whole
     /// initial delay (0: only the delay ends it, as in Kafka).
-    #[arg(long, env = "COHORT_GROUP_INITIAL_REBALANCE_QUIET_MS", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_INITIAL_REBALANCE_QUIET_MS",
+        default_value_t = 0
+    )]
     group_initial_rebalance_quiet_ms: i64,
     /// Smallest session timeout a member may ask for (group.min.session.timeout.ms).
     #[arg(
@@ -289,10 +305,18 @@ struct ServeArgs {
     /// --group-consumer-heartbeat-interval-ms. An owner hears that it must
     /// give a partition up at its next heartbeat, so a shorter interval is a
     /// faster rebalance. 0 gives everyone the fixed interval, as Kafka does.
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_BUDGET", default_value_t = 2_000)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_HEARTBEAT_BUDGET",
+        default_value_t = 2_000
+    )]
     group_consumer_heartbeat_budget: u32,
     /// The shortest interval the heartbeat budget gives a settled member.
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_FLOOR_MS", default_value_t = 50)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_HEARTBEAT_INTERVAL_FLOOR_MS",
+        default_value_t = 50
+    )]
     group_consumer_heartbeat_interval_floor_ms: i32,
     /// Heartbeat interval given to members with reconciliation pending (revoke,
     /// pick up released partitions, move to a new epoch).
@@ -306,14 +330,23 @@ struct ServeArgs {
     /// this many ms (group.consumer.assignment.interval.ms, Kafka 4.3): a
     /// change after a quiet interval is assigned at once, a burst of joins
     /// shares one computation. 0 computes on every change.
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_ASSIGNMENT_INTERVAL_MS", default_value_t = 100)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_ASSIGNMENT_INTERVAL_MS",
+        default_value_t = 100
+    )]
     group_consumer_assignment_interval_ms: i64,
     /// A dynamic group member (classic or consumer protocol) whose connection
     /// ends is removed once this many ms pass without a request from it on
     /// any connection: a killed member's partitions move at once instead of
     /// after its session timeout. Static members keep their session timeout.
     /// -1 waits for the session timeout, as Kafka does.
-    #[arg(long, env = "COHORT_GROUP_MEMBER_DISCONNECT_GRACE_MS", default_value_t = 500, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_MEMBER_DISCONNECT_GRACE_MS",
+        default_value_t = 500,
+        allow_hyphen_values = true
+    )]
     group_member_disconnect_grace_ms: i64,
     /// Hold a classic member's Heartbeat answer in a stable group up to this
     /// long and answer it REBALANCE_IN_PROGRESS the moment a rebalance starts
@@ -324,12 +357,20 @@ struct ServeArgs {
     /// answers REBALANCE_IN_PROGRESS), because a member told at once may
     /// rejoin before its revocation callback commits. 0 answers at once and
     /// keeps Kafka's commit rule.
-    #[arg(long, env = "COHORT_GROUP_CLASSIC_HOLD_HEARTBEAT_MS", default_value_t = 2500)]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CLASSIC_HOLD_HEARTBEAT_MS",
+        default_value_t = 2500
+    )]
     group_classic_hold_heartbeat_ms: i64,
     /// Which live groups may move between the classic and the consumer
     /// protocol (group.consumer.migration.policy): bidirectional, upgrade,
     /// downgrade or disabled. Empty groups always may.
-    #[arg(long, env = "COHORT_GROUP_CONSUMER_MIGRATION_POLICY", default_value = "bidirectional")]
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CONSUMER_MIGRATION_POLICY",
+        default_value = "bidirectional"
+    )]
     group_consumer_migration_policy: cohort_broker::MigrationPolicy,
     /// Most members a consumer group may have (group.consumer.max.size).
     #[arg(long, env = "COHORT_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX as usize)]

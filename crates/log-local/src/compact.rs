@@ -55,8 +55,9 @@ fn batches(bytes: &[u8]) -> io::Result<Vec<&[u8]>> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
-        let h = BatchHeader::validate(&bytes[at..])
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("at byte {at}: {e}")))?;
+        let h = BatchHeader::validate(&bytes[at..]).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("at byte {at}: {e}"))
+        })?;
         out.push(&bytes[at..at + h.size]);
         at += h.size;
     }
@@ -69,7 +70,11 @@ fn invalid(e: String) -> io::Error {
 
 /// One cleaning pass over `segments` (sealed, oldest first, all cleanable),
 /// whose offsets from `first_dirty` on have not been cleaned before.
-pub fn clean(segments: &[SealedSegment], first_dirty: u64, s: CleanSettings) -> io::Result<Cleaned> {
+pub fn clean(
+    segments: &[SealedSegment],
+    first_dirty: u64,
+    s: CleanSettings,
+) -> io::Result<Cleaned> {
     let mut out = Cleaned::default();
     // 1. The offset map: each key's newest offset in the dirty segments.
     let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
@@ -87,7 +92,11 @@ pub fn clean(segments: &[SealedSegment], first_dirty: u64, s: CleanSettings) -> 
                 }
             }
         }
-        let added: usize = seg_latest.iter().filter(|(k, _)| !latest.contains_key(k)).map(|(k, _)| k.len() + 32).sum();
+        let added: usize = seg_latest
+            .iter()
+            .filter(|(k, _)| !latest.contains_key(k))
+            .map(|(k, _)| k.len() + 32)
+            .sum();
         if map_bytes + added > s.max_map_bytes && end > first_dirty {
             break 'segments;
         }
@@ -130,7 +139,10 @@ pub fn clean(segments: &[SealedSegment], first_dirty: u64, s: CleanSettings) -> 
                 rewritten.push(b.to_vec());
                 continue;
             }
-            let new_horizon = keep.iter().any(|r| r.tombstone).then(|| s.now_ms.saturating_add(s.delete_retention_ms));
+            let new_horizon = keep
+                .iter()
+                .any(|r| r.tombstone)
+                .then(|| s.now_ms.saturating_add(s.delete_retention_ms));
             keep_all_horizon(&keep, horizon.or(new_horizon), &mut out);
             let batch = rebuild(b, &keep, new_horizon).map_err(invalid)?;
             if keep.is_empty() && fold_into_previous(&mut rewritten, &h) {
@@ -210,9 +222,15 @@ fn sync_parent(p: &Path) -> io::Result<()> {
 /// Makes the last kept batch span the emptied batch `gone` too, when it has no
 /// producer id (its sequences then mean nothing to keep right).
 fn fold_into_previous(rewritten: &mut [Vec<u8>], gone: &BatchHeader) -> bool {
-    let Some(prev) = rewritten.last_mut() else { return false };
-    let Ok(h) = BatchHeader::parse(prev) else { return false };
-    let Ok(delta) = i32::try_from(gone.last_offset() - h.base_offset) else { return false };
+    let Some(prev) = rewritten.last_mut() else {
+        return false;
+    };
+    let Ok(h) = BatchHeader::parse(prev) else {
+        return false;
+    };
+    let Ok(delta) = i32::try_from(gone.last_offset() - h.base_offset) else {
+        return false;
+    };
     if h.has_producer_id() {
         return false;
     }
@@ -228,30 +246,49 @@ mod tests {
     use cohort_records::build::BatchBuilder;
 
     fn config() -> LocalLogConfig {
-        LocalLogConfig { segment_bytes: 400, segment_ms: i64::MAX / 2, index_interval_bytes: 100 }
+        LocalLogConfig {
+            segment_bytes: 400,
+            segment_ms: i64::MAX / 2,
+            index_interval_bytes: 100,
+        }
     }
 
     fn put(log: &mut LocalLog, key: &str, value: Option<&str>) -> u64 {
-        let mut b = BatchBuilder::new(1_000).record(Some(key.as_bytes()), value.map(str::as_bytes)).build();
+        let mut b = BatchBuilder::new(1_000)
+            .record(Some(key.as_bytes()), value.map(str::as_bytes))
+            .build();
         log.append(&mut b).unwrap()
     }
 
     /// Every (offset, key, value) the log serves, from its start.
     fn contents(log: &LocalLog) -> Vec<(u64, String, Option<String>)> {
-        let bytes = log.read(log.start_offset(), log.end_offset(), usize::MAX).unwrap();
+        let bytes = log
+            .read(log.start_offset(), log.end_offset(), usize::MAX)
+            .unwrap();
         let mut out = Vec::new();
         for b in batches(&bytes).unwrap() {
             let (h, rs) = records(b).unwrap();
             for r in rs {
-                let text = |v: &Option<Vec<u8>>| v.as_ref().map(|v| String::from_utf8(v.clone()).unwrap());
-                out.push((h.base_offset + r.offset_delta as u64, text(&r.key).unwrap(), r.tombstone.then_some(()).map_or_else(|| Some(format!("{r:?}")), |_| None)));
+                let text =
+                    |v: &Option<Vec<u8>>| v.as_ref().map(|v| String::from_utf8(v.clone()).unwrap());
+                out.push((
+                    h.base_offset + r.offset_delta as u64,
+                    text(&r.key).unwrap(),
+                    r.tombstone
+                        .then_some(())
+                        .map_or_else(|| Some(format!("{r:?}")), |_| None),
+                ));
             }
         }
         out
     }
 
     fn settings(now_ms: i64) -> CleanSettings {
-        CleanSettings { now_ms, delete_retention_ms: 1_000, max_map_bytes: 1 << 20 }
+        CleanSettings {
+            now_ms,
+            delete_retention_ms: 1_000,
+            max_map_bytes: 1 << 20,
+        }
     }
 
     fn pass(log: &mut LocalLog, first_dirty: u64, now_ms: i64) -> Cleaned {
@@ -287,7 +324,11 @@ mod tests {
         let got = contents(&log);
         // Offsets only go up; each sealed key appears once (its newest).
         assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
-        let keys_below: Vec<_> = got.iter().filter(|r| r.0 < sealed_end).map(|r| r.1.clone()).collect();
+        let keys_below: Vec<_> = got
+            .iter()
+            .filter(|r| r.0 < sealed_end)
+            .map(|r| r.1.clone())
+            .collect();
         let mut unique = keys_below.clone();
         unique.sort();
         unique.dedup();
@@ -321,7 +362,11 @@ mod tests {
         drop(log); // a crash before install
         let (log, _) = LocalLog::open(dir.path(), config()).unwrap();
         assert_eq!(contents(&log), served);
-        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".cleaned")));
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".cleaned")));
     }
 
     #[test]

@@ -58,7 +58,10 @@ fn files(dir: &Path) -> Vec<(String, u64)> {
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (e.file_name().to_string_lossy().to_string(), e.metadata().unwrap().len())
+            (
+                e.file_name().to_string_lossy().to_string(),
+                e.metadata().unwrap().len(),
+            )
         })
         .collect();
     v.sort();
@@ -72,7 +75,12 @@ fn an_old_segment_cut_mid_batch_refuses_to_open_and_nothing_is_removed() {
     assert!(bases.len() >= 4);
     let old = segment::log_path(dir.path(), bases[1]);
     let len = std::fs::metadata(&old).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&old).unwrap().set_len(len - 7).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
     let before = files(dir.path());
     for hint in [clean(0, 40), crashed(0, 40), OpenHint::default()] {
         let d = damaged(dir.path(), hint);
@@ -88,7 +96,11 @@ fn a_missing_middle_segment_is_a_gap_not_served() {
     Segment::remove_files(dir.path(), bases[1]).unwrap();
     let d = damaged(dir.path(), clean(0, 40));
     assert_eq!(d.file, segment::log_path(dir.path(), bases[2]));
-    assert!(d.reason.contains(&format!("offsets jump from {} to {}", bases[1], bases[2])), "{d}");
+    assert!(
+        d.reason
+            .contains(&format!("offsets jump from {} to {}", bases[1], bases[2])),
+        "{d}"
+    );
     // Without a checkpoint the gap is still found.
     damaged(dir.path(), OpenHint::default());
 }
@@ -98,15 +110,21 @@ fn missing_first_or_newest_segments_are_found_by_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let bases = written(dir.path(), 40);
     Segment::remove_files(dir.path(), bases[0]).unwrap();
-    assert!(damaged(dir.path(), clean(0, 40)).reason.contains("segments before it are missing"));
+    assert!(damaged(dir.path(), clean(0, 40))
+        .reason
+        .contains("segments before it are missing"));
 
     let dir = tempfile::tempdir().unwrap();
     let bases = written(dir.path(), 40);
     Segment::remove_files(dir.path(), *bases.last().unwrap()).unwrap();
-    assert!(damaged(dir.path(), clean(0, 40)).reason.contains("its newest data is missing"));
+    assert!(damaged(dir.path(), clean(0, 40))
+        .reason
+        .contains("its newest data is missing"));
     // A log whose directory is gone altogether.
     std::fs::remove_dir_all(dir.path()).unwrap();
-    assert!(damaged(dir.path(), clean(0, 40)).reason.contains("directory is missing"));
+    assert!(damaged(dir.path(), clean(0, 40))
+        .reason
+        .contains("directory is missing"));
 }
 
 #[test]
@@ -115,7 +133,12 @@ fn after_a_clean_shutdown_a_torn_looking_tail_is_corruption() {
     let bases = written(dir.path(), 40);
     let active = segment::log_path(dir.path(), *bases.last().unwrap());
     let len = std::fs::metadata(&active).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&active).unwrap().set_len(len - 3).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&active)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
     assert_eq!(damaged(dir.path(), clean(0, 40)).file, active);
     // After a crash with the same recovery point, the cut batch was durable:
     // still corruption.
@@ -148,7 +171,10 @@ fn a_corrupt_batch_below_the_recovery_point_is_not_cut_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let bases = written(dir.path(), 40);
     let active = segment::log_path(dir.path(), *bases.last().unwrap());
-    let f = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&active)
+        .unwrap();
     f.write_all_at(&[0xAA], 70).unwrap();
     let d = damaged(dir.path(), crashed(0, 40));
     assert!(d.reason.contains("below the recovery point"), "{d}");
@@ -179,11 +205,20 @@ fn repair_cuts_at_the_first_damage_and_keeps_what_it_cut() {
     assert!(done.moved.iter().all(|p| p.exists()));
     assert_eq!(done.end_offset, offset);
     // What was moved aside is every byte that was cut.
-    let moved: u64 = done.moved.iter().filter(|p| p.to_string_lossy().ends_with("log") || p.to_string_lossy().ends_with(".cut")).map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    let moved: u64 = done
+        .moved
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with("log") || p.to_string_lossy().ends_with(".cut"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
     assert_eq!(moved, done.bytes_moved);
     let (log, _) = LocalLog::open_with(&log_dir, small(), clean(0, offset)).unwrap();
     assert_eq!(log.end_offset(), offset);
-    assert_eq!(repair(&log_dir, &aside, false).unwrap().cut, None, "a second repair finds nothing");
+    assert_eq!(
+        repair(&log_dir, &aside, false).unwrap().cut,
+        None,
+        "a second repair finds nothing"
+    );
 }
 
 #[test]

@@ -104,7 +104,12 @@ impl FileCache {
     /// Closes every file under `dir`.
     pub fn forget_dir(&self, dir: &Path) {
         let mut st = self.state.lock().unwrap();
-        let gone: Vec<PathBuf> = st.open.keys().filter(|p| p.starts_with(dir)).cloned().collect();
+        let gone: Vec<PathBuf> = st
+            .open
+            .keys()
+            .filter(|p| p.starts_with(dir))
+            .cloned()
+            .collect();
         for p in gone {
             if let Some((_, used)) = st.open.remove(&p) {
                 st.by_use.remove(&used);

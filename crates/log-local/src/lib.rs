@@ -154,7 +154,6 @@ impl LocalLog {
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
-
 }
 
 /// Checks the CRC of every batch in `bytes`, read from byte `start` of a
@@ -174,13 +173,17 @@ fn verify(bytes: &[u8], dir: &Path, base: u64, start: u64) -> io::Result<()> {
                 .to_string(),
             )
         };
-        let h = BatchHeader::parse(&bytes[at..]).map_err(|e| bad(format!("bad batch header: {e}")))?;
+        let h =
+            BatchHeader::parse(&bytes[at..]).map_err(|e| bad(format!("bad batch header: {e}")))?;
         if at + h.size > bytes.len() {
             return Err(bad("batch runs past the segment".into()));
         }
         h.check_crc(&bytes[at..at + h.size]).map_err(|e| {
             let mut d = bad(format!("corrupt batch: {e}"));
-            d = io::Error::new(io::ErrorKind::InvalidData, format!("{d} (offset {})", h.base_offset));
+            d = io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{d} (offset {})", h.base_offset),
+            );
             d
         })?;
         at += h.size;
@@ -189,8 +192,17 @@ fn verify(bytes: &[u8], dir: &Path, base: u64, start: u64) -> io::Result<()> {
 }
 
 impl LogStore for LocalLog {
-    fn set_segment_config(&mut self, segment_bytes: u64, segment_ms: i64, index_interval_bytes: usize) {
-        self.config = LocalLogConfig { segment_bytes, segment_ms, index_interval_bytes };
+    fn set_segment_config(
+        &mut self,
+        segment_bytes: u64,
+        segment_ms: i64,
+        index_interval_bytes: usize,
+    ) {
+        self.config = LocalLogConfig {
+            segment_bytes,
+            segment_ms,
+            index_interval_bytes,
+        };
     }
 
     fn append(&mut self, batch: &mut [u8]) -> io::Result<u64> {
@@ -233,7 +245,11 @@ impl LogStore for LocalLog {
     }
 
     fn start_offset(&self) -> u64 {
-        let first = *self.segments.keys().next().expect("a log always has a segment");
+        let first = *self
+            .segments
+            .keys()
+            .next()
+            .expect("a log always has a segment");
         first.max(self.logical_start)
     }
 
@@ -258,7 +274,11 @@ impl LogStore for LocalLog {
 
     fn install_cleaned(&mut self, base: u64, size: u64, cleaned: &Path) -> io::Result<bool> {
         let active = self.active().base;
-        let Some(next) = self.segments.get(&base).filter(|s| s.size == size && s.base != active).map(|s| s.next_offset)
+        let Some(next) = self
+            .segments
+            .get(&base)
+            .filter(|s| s.size == size && s.base != active)
+            .map(|s| s.next_offset)
         else {
             let _ = std::fs::remove_file(cleaned);
             return Ok(false);
@@ -269,7 +289,10 @@ impl LogStore for LocalLog {
             let _ = std::fs::remove_file(cleaned);
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: cleaned segment does not cover offsets {base}..{next}", cleaned.display()),
+                format!(
+                    "{}: cleaned segment does not cover offsets {base}..{next}",
+                    cleaned.display()
+                ),
             ));
         }
         // `compact::prepare_install` removed the old indexes (durably), so a
@@ -281,9 +304,18 @@ impl LogStore for LocalLog {
         let file = Segment::open_file(&self.dir, base)?;
         let scan = Segment::scan_file(&file, base, true)?;
         if let Some(why) = scan.stopped {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {why}", path.display()),
+            ));
         }
-        let seg = Segment::from_scan(&self.dir, base, file, &scan, self.config.index_interval_bytes);
+        let seg = Segment::from_scan(
+            &self.dir,
+            base,
+            file,
+            &scan,
+            self.config.index_interval_bytes,
+        );
         seg.write_indexes(&self.dir)?;
         self.segments.insert(base, seg);
         Ok(true)

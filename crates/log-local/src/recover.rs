@@ -61,7 +61,13 @@ pub struct Damage {
 
 impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} at byte {}", self.file.display(), self.reason, self.position)?;
+        write!(
+            f,
+            "{}: {} at byte {}",
+            self.file.display(),
+            self.reason,
+            self.position
+        )?;
         if let Some(o) = self.offset {
             write!(f, " (offset {o})")?;
         }
@@ -153,7 +159,10 @@ pub fn recover(
         bases.len()
     } else {
         match hint.checkpoint {
-            Some(c) => bases.iter().rposition(|&b| b <= c.recovery_point).unwrap_or(0),
+            Some(c) => bases
+                .iter()
+                .rposition(|&b| b <= c.recovery_point)
+                .unwrap_or(0),
             None => bases.len().saturating_sub(2),
         }
     };
@@ -214,7 +223,13 @@ pub fn recover(
                     let file = Segment::open_file(dir, base)?;
                     let scan = Segment::scan_file(&file, base, false)?;
                     if let Some(why) = &scan.stopped {
-                        return Err(damage(dir, base, scan.valid_len, Some(scan.next_offset(base)), why.clone()));
+                        return Err(damage(
+                            dir,
+                            base,
+                            scan.valid_len,
+                            Some(scan.next_offset(base)),
+                            why.clone(),
+                        ));
                     }
                     let seg = Segment::from_scan(dir, base, file, &scan, index_interval);
                     if !last {

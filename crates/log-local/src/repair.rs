@@ -80,7 +80,10 @@ pub fn repair(dir: &Path, aside: &Path, dry_run: bool) -> io::Result<Repaired> {
                 file.set_len(scan.valid_len)?;
                 file.sync_all()?;
                 // Its indexes may point past the cut: rebuilt at the next open.
-                for p in [segment::index_path(dir, base), segment::time_index_path(dir, base)] {
+                for p in [
+                    segment::index_path(dir, base),
+                    segment::time_index_path(dir, base),
+                ] {
                     match std::fs::remove_file(p) {
                         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                         _ => {}
@@ -99,7 +102,11 @@ pub fn repair(dir: &Path, aside: &Path, dry_run: bool) -> io::Result<Repaired> {
                 out.moved.push(path);
                 continue;
             }
-            for p in [path, segment::index_path(dir, base), segment::time_index_path(dir, base)] {
+            for p in [
+                path,
+                segment::index_path(dir, base),
+                segment::time_index_path(dir, base),
+            ] {
                 move_aside(&p, aside, &mut out.moved)?;
             }
         }

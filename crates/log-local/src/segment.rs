@@ -248,8 +248,8 @@ impl Segment {
             .collect();
         let ascending = index.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
             && time_index.windows(2).all(|w| w[0].0 < w[1].0);
-        let in_bounds = index.last().map_or(false, |&(_, pos)| (pos as u64) < size)
-            && index[0] == (0, 0);
+        let in_bounds =
+            index.last().map_or(false, |&(_, pos)| (pos as u64) < size) && index[0] == (0, 0);
         if !ascending || !in_bounds {
             return Ok(None);
         }
@@ -319,7 +319,11 @@ impl Segment {
     /// removed only once the new start offset is checkpointed (so a crash in
     /// between never looks like lost segments).
     pub fn mark_deleted(dir: &Path, base: u64) -> io::Result<()> {
-        for p in [log_path(dir, base), index_path(dir, base), time_index_path(dir, base)] {
+        for p in [
+            log_path(dir, base),
+            index_path(dir, base),
+            time_index_path(dir, base),
+        ] {
             files().forget(&p);
             let mut to = p.clone().into_os_string();
             to.push(".deleted");

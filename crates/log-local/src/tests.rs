@@ -147,9 +147,18 @@ fn retention_by_size_removes_old_segments_and_files() {
     assert!(log.size_bytes() >= 600 - 300 && log.start_offset() > 0);
     let deleted = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".deleted"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".deleted")
+        })
         .count();
-    assert!(deleted > 0, "dropped segments wait, renamed, for their start to be recorded");
+    assert!(
+        deleted > 0,
+        "dropped segments wait, renamed, for their start to be recorded"
+    );
     log.purge_deleted().unwrap();
     let files = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(
@@ -168,7 +177,11 @@ fn more_logs_than_open_files_all_work() {
     // logs are written, read back and appended to again.
     let dir = tempfile::tempdir().unwrap();
     let mut logs: Vec<LocalLog> = (0..1500)
-        .map(|i| LocalLog::open(&dir.path().join(i.to_string()), small()).unwrap().0)
+        .map(|i| {
+            LocalLog::open(&dir.path().join(i.to_string()), small())
+                .unwrap()
+                .0
+        })
         .collect();
     for (i, log) in logs.iter_mut().enumerate() {
         append(log, i as i64, format!("first-{i}").as_bytes());

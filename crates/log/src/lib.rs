@@ -93,14 +93,25 @@ pub trait LogStore: Send {
     /// Replaces the sealed segment at `base`, if it is still `size` bytes, by
     /// the cleaned file `cleaned` (same offsets, fewer records), atomically.
     /// `Ok(false)`: the segment changed meanwhile and `cleaned` was removed.
-    fn install_cleaned(&mut self, _base: u64, _size: u64, cleaned: &std::path::Path) -> io::Result<bool> {
+    fn install_cleaned(
+        &mut self,
+        _base: u64,
+        _size: u64,
+        cleaned: &std::path::Path,
+    ) -> io::Result<bool> {
         let _ = std::fs::remove_file(cleaned);
         Ok(false)
     }
 
     /// New segment settings (a topic's segment.bytes, segment.ms and
     /// index.interval.bytes changed): they apply from the next append.
-    fn set_segment_config(&mut self, _segment_bytes: u64, _segment_ms: i64, _index_interval_bytes: usize) {}
+    fn set_segment_config(
+        &mut self,
+        _segment_bytes: u64,
+        _segment_ms: i64,
+        _index_interval_bytes: usize,
+    ) {
+    }
 
     /// Removes the files of segments retention dropped.
     fn purge_deleted(&mut self) -> io::Result<()> {

@@ -48,15 +48,22 @@ impl LogStore for MemoryLog {
     fn advance_start(&mut self, offset: u64) -> u64 {
         self.start = self.start.max(offset.min(self.end));
         // Drop batches wholly before the new start.
-        let gone = self.batches.partition_point(|(h, _)| h.next_offset() <= self.start);
+        let gone = self
+            .batches
+            .partition_point(|(h, _)| h.next_offset() <= self.start);
         self.batches.drain(..gone);
         self.start
     }
 
     fn truncate_to(&mut self, offset: u64) -> io::Result<()> {
-        let keep = self.batches.partition_point(|(h, _)| h.next_offset() <= offset);
+        let keep = self
+            .batches
+            .partition_point(|(h, _)| h.next_offset() <= offset);
         self.batches.truncate(keep);
-        self.end = self.batches.last().map_or(self.start, |(h, _)| h.next_offset());
+        self.end = self
+            .batches
+            .last()
+            .map_or(self.start, |(h, _)| h.next_offset());
         Ok(())
     }
 

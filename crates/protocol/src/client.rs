@@ -156,14 +156,23 @@ pub fn delete_topic_request(correlation_id: i32, topic: &str) -> Bytes {
     let mut r = DeleteTopicsRequest::default();
     r.topics = vec![t];
     r.timeout_ms = 30_000;
-    frame(ApiKey::DeleteTopics, DELETE_TOPICS_VERSION, correlation_id, &r)
+    frame(
+        ApiKey::DeleteTopics,
+        DELETE_TOPICS_VERSION,
+        correlation_id,
+        &r,
+    )
 }
 
 /// The error code for the one topic deleted.
 pub fn delete_topic_response(frame: Bytes) -> Result<i16, String> {
     let (_, mut body) = open(ApiKey::DeleteTopics, DELETE_TOPICS_VERSION, frame)?;
-    let r = DeleteTopicsResponse::decode(&mut body, DELETE_TOPICS_VERSION).map_err(|e| e.to_string())?;
-    r.responses.first().map(|t| t.error_code).ok_or_else(|| "no topic in answer".into())
+    let r = DeleteTopicsResponse::decode(&mut body, DELETE_TOPICS_VERSION)
+        .map_err(|e| e.to_string())?;
+    r.responses
+        .first()
+        .map(|t| t.error_code)
+        .ok_or_else(|| "no topic in answer".into())
 }
 
 const CONSUMER_GROUP_HEARTBEAT_VERSION: i16 = 1;

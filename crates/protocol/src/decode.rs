@@ -157,20 +157,38 @@ fn decode_api_versions(
     let wire_header = m::RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     let header = to_header(&wire_header);
-    let bad_body = |reason: String| DecodeError::BadBody { header: header.clone(), reason };
-    let (name, version, cluster_id, node_id) = if versions::hand_request(ApiKey::ApiVersions, api_version) {
-        let r = crate::newer::read_body(frame, crate::newer::api_versions_request).map_err(bad_body)?;
-        (r.client_software_name, r.client_software_version, r.cluster_id, r.node_id)
-    } else {
-        let r = m::ApiVersionsRequest::decode(&mut frame, api_version).map_err(|e| bad_body(e.to_string()))?;
-        (s(&r.client_software_name), s(&r.client_software_version), None, -1)
+    let bad_body = |reason: String| DecodeError::BadBody {
+        header: header.clone(),
+        reason,
     };
+    let (name, version, cluster_id, node_id) =
+        if versions::hand_request(ApiKey::ApiVersions, api_version) {
+            let r = crate::newer::read_body(frame, crate::newer::api_versions_request)
+                .map_err(bad_body)?;
+            (
+                r.client_software_name,
+                r.client_software_version,
+                r.cluster_id,
+                r.node_id,
+            )
+        } else {
+            let r = m::ApiVersionsRequest::decode(&mut frame, api_version)
+                .map_err(|e| bad_body(e.to_string()))?;
+            (
+                s(&r.client_software_name),
+                s(&r.client_software_version),
+                None,
+                -1,
+            )
+        };
     let ask = if api_version >= 5 && cluster_id.is_some() != (node_id != -1) {
         ApiVersionsAsk::Invalid
     } else if api_version >= 3 && !(valid_software(&name) && valid_software(&version)) {
         ApiVersionsAsk::Invalid
     } else {
-        ApiVersionsAsk::Valid { expects: cluster_id.map(|c| (c, node_id)) }
+        ApiVersionsAsk::Valid {
+            expects: cluster_id.map(|c| (c, node_id)),
+        }
     };
     Ok((header, Decoded::ApiVersions(ask)))
 }
@@ -229,7 +247,11 @@ macro_rules! alter_configs_request {
                     changes: res
                         .configs
                         .iter()
-                        .map(|c| ConfigChange { name: s(&c.name), op: $op(c), value: c.value.as_ref().map(s) })
+                        .map(|c| ConfigChange {
+                            name: s(&c.name),
+                            op: $op(c),
+                            value: c.value.as_ref().map(s),
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -461,31 +483,49 @@ fn decode_body(key: ApiKey, v: i16, buf: &mut Bytes) -> anyhow_like::Result<Requ
                 topics: r
                     .topics
                     .iter()
-                    .map(|t| (t.name.0.to_string(), t.partitions.iter().map(|p| (p.partition_index, p.offset)).collect()))
+                    .map(|t| {
+                        (
+                            t.name.0.to_string(),
+                            t.partitions
+                                .iter()
+                                .map(|p| (p.partition_index, p.offset))
+                                .collect(),
+                        )
+                    })
                     .collect(),
             })
         }
         ApiKey::DescribeProducers => {
             let r: m::DescribeProducersRequest = body(buf, v)?;
             Request::DescribeProducers(
-                r.topics.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect(),
+                r.topics
+                    .iter()
+                    .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                    .collect(),
             )
         }
         ApiKey::DescribeLogDirs => {
             let r: m::DescribeLogDirsRequest = body(buf, versions::layout(key, v))?;
-            Request::DescribeLogDirs(
-                r.topics
-                    .map(|ts| ts.iter().map(|t| (t.topic.0.to_string(), t.partitions.clone())).collect()),
-            )
+            Request::DescribeLogDirs(r.topics.map(|ts| {
+                ts.iter()
+                    .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
+                    .collect()
+            }))
         }
         // The same fields in two generated types; AlterConfigs only sets.
         ApiKey::IncrementalAlterConfigs => {
             let r: m::IncrementalAlterConfigsRequest = body(buf, v)?;
-            alter_configs_request!(r, true, |c: &m::incremental_alter_configs_request::AlterableConfig| c.config_operation)
+            alter_configs_request!(
+                r,
+                true,
+                |c: &m::incremental_alter_configs_request::AlterableConfig| c.config_operation
+            )
         }
         ApiKey::AlterConfigs => {
             let r: m::AlterConfigsRequest = body(buf, v)?;
-            alter_configs_request!(r, false, |_: &m::alter_configs_request::AlterableConfig| CONFIG_SET)
+            alter_configs_request!(r, false, |_: &m::alter_configs_request::AlterableConfig| {
+                CONFIG_SET
+            })
         }
         ApiKey::JoinGroup
         | ApiKey::SyncGroup

@@ -36,7 +36,8 @@ fn frame<T: Encodable>(
     wire_header
         .encode(&mut buf, header_version)
         .map_err(|e| e.to_string())?;
-    let key = ApiKey::try_from(header.api_key).map_err(|_| format!("api key {}", header.api_key))?;
+    let key =
+        ApiKey::try_from(header.api_key).map_err(|_| format!("api key {}", header.api_key))?;
     body.encode(&mut buf, crate::versions::layout(key, header.api_version))
         .map_err(|e| e.to_string())?;
     let size = (buf.len() - 4) as i32;
@@ -68,7 +69,10 @@ pub fn api_versions_response(header: &RequestHeader, answer: ApiVersionsAnswer) 
     };
     match answer {
         ApiVersionsAnswer::Full => {
-            r.api_keys = versions::SUPPORTED.iter().map(|&(k, min, max)| range(k, min, max)).collect();
+            r.api_keys = versions::SUPPORTED
+                .iter()
+                .map(|&(k, min, max)| range(k, min, max))
+                .collect();
         }
         ApiVersionsAnswer::Downgrade => {
             r.error_code = ErrorCode::UNSUPPORTED_VERSION.0;
@@ -250,7 +254,8 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
                         .partitions
                         .iter()
                         .map(|&(index, low, error)| {
-                            let mut x = m::delete_records_response::DeleteRecordsPartitionResult::default();
+                            let mut x =
+                                m::delete_records_response::DeleteRecordsPartitionResult::default();
                             x.partition_index = index;
                             x.low_watermark = low;
                             x.error_code = error.0;
@@ -334,12 +339,20 @@ pub fn encode_response(header: &RequestHeader, response: &Response) -> Result<By
             frame(header, &out, hv)
         }
         // The two answers have the same fields in two generated types.
-        Response::AlterConfigs(r) if key == ApiKey::IncrementalAlterConfigs => {
-            frame(header, &alter_configs_response!(r, m::IncrementalAlterConfigsResponse, m::incremental_alter_configs_response), hv)
-        }
-        Response::AlterConfigs(r) => {
-            frame(header, &alter_configs_response!(r, m::AlterConfigsResponse, m::alter_configs_response), hv)
-        }
+        Response::AlterConfigs(r) if key == ApiKey::IncrementalAlterConfigs => frame(
+            header,
+            &alter_configs_response!(
+                r,
+                m::IncrementalAlterConfigsResponse,
+                m::incremental_alter_configs_response
+            ),
+            hv,
+        ),
+        Response::AlterConfigs(r) => frame(
+            header,
+            &alter_configs_response!(r, m::AlterConfigsResponse, m::alter_configs_response),
+            hv,
+        ),
         Response::GroupByTopicId { .. } => Err(format!("{key:?} v{v} does not name topics by id")),
         Response::Group(g) => {
             let mut body = BytesMut::new();
@@ -480,7 +493,8 @@ fn produce(r: &ProduceResponse, v: i16) -> m::ProduceResponse {
                             .record_errors
                             .iter()
                             .map(|(i, m)| {
-                                let mut e = m::produce_response::BatchIndexAndErrorMessage::default();
+                                let mut e =
+                                    m::produce_response::BatchIndexAndErrorMessage::default();
                                 e.batch_index = *i;
                                 e.batch_index_error_message = osb(m);
                                 e
@@ -602,7 +616,8 @@ fn describe_configs(r: &[DescribeConfigsResult], v: i16) -> m::DescribeConfigsRe
                             .synonyms
                             .iter()
                             .map(|y| {
-                                let mut z = m::describe_configs_response::DescribeConfigsSynonym::default();
+                                let mut z =
+                                    m::describe_configs_response::DescribeConfigsSynonym::default();
                                 z.name = sb(&y.name);
                                 z.value = osb(&y.value);
                                 z.source = y.source;

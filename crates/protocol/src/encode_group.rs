@@ -408,8 +408,11 @@ mod tests {
             correlation_id: 7,
             client_id: None,
         };
-        let frame = encode_response(&header, &Response::Group(GroupResponse::ConsumerGroupDescribe(vec![group])))
-            .unwrap();
+        let frame = encode_response(
+            &header,
+            &Response::Group(GroupResponse::ConsumerGroupDescribe(vec![group])),
+        )
+        .unwrap();
         let mut body = frame.slice(4..);
         m::ResponseHeader::decode(&mut body, 1).unwrap();
         let r = m::ConsumerGroupDescribeResponse::decode(&mut body, 1).unwrap();

@@ -91,7 +91,11 @@ impl<'a> Walker<'a> {
         // included ("string field had invalid length"): a member id or regex
         // of megabytes never reaches the coordinator.
         if !wide && len > i16::MAX as i64 {
-            return Err(format!("a string of {len} bytes at {}: longer than {}", self.pos, i16::MAX));
+            return Err(format!(
+                "a string of {len} bytes at {}: longer than {}",
+                self.pos,
+                i16::MAX
+            ));
         }
         if len > 0 {
             self.skip(len as usize)?;
@@ -135,7 +139,10 @@ impl<'a> Walker<'a> {
     /// request from other offsets than this walk did (and meet counts this
     /// walk never checked). Each known tag's walk must consume exactly its
     /// declared size.
-    pub fn tags_known(&mut self, mut known: impl FnMut(u64, &mut Walker<'a>) -> Option<Result<()>>) -> Result<()> {
+    pub fn tags_known(
+        &mut self,
+        mut known: impl FnMut(u64, &mut Walker<'a>) -> Option<Result<()>>,
+    ) -> Result<()> {
         if !self.flexible {
             return Ok(());
         }
@@ -144,11 +151,18 @@ impl<'a> Walker<'a> {
             let size = self.uvarint()? as usize;
             let start = self.pos;
             self.skip(size)?;
-            let mut field = Walker { data: &self.data[..start + size], pos: start, flexible: true };
+            let mut field = Walker {
+                data: &self.data[..start + size],
+                pos: start,
+                flexible: true,
+            };
             if let Some(walked) = known(tag, &mut field) {
                 walked.map_err(|e| format!("tagged field {tag} ({size} bytes declared): {e}"))?;
                 if field.pos != start + size {
-                    return Err(format!("tagged field {tag} declares {size} bytes, its type takes {}", field.pos - start));
+                    return Err(format!(
+                        "tagged field {tag} declares {size} bytes, its type takes {}",
+                        field.pos - start
+                    ));
                 }
             }
         }

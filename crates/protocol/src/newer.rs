@@ -108,11 +108,20 @@ pub fn offset_fetch_request(r: &mut Reader) -> Result<(OffsetFetchRequest, Vec<T
     }
     let require_stable = r.bool()?;
     r.tags()?;
-    Ok((OffsetFetchRequest { groups, require_stable, members }, ids))
+    Ok((
+        OffsetFetchRequest {
+            groups,
+            require_stable,
+            members,
+        },
+        ids,
+    ))
 }
 
 /// Partitions grouped by topic id, first-seen order.
-fn by_id<T: Clone>(items: impl IntoIterator<Item = (TopicId, i32, T)>) -> Vec<(TopicId, Vec<(i32, T)>)> {
+fn by_id<T: Clone>(
+    items: impl IntoIterator<Item = (TopicId, i32, T)>,
+) -> Vec<(TopicId, Vec<(i32, T)>)> {
     let mut out: Vec<(TopicId, Vec<(i32, T)>)> = Vec::new();
     for (id, p, x) in items {
         match out.iter_mut().find(|(t, _)| *t == id) {
@@ -133,11 +142,17 @@ pub fn offset_commit_response(
 ) -> Result<()> {
     let mut items = Vec::new();
     for (tp, code) in results {
-        let id = ids.get(&tp.topic).ok_or_else(|| format!("no id for topic {}", tp.topic))?;
+        let id = ids
+            .get(&tp.topic)
+            .ok_or_else(|| format!("no id for topic {}", tp.topic))?;
         items.push((*id, tp.partition, *code));
     }
     for u in unknown {
-        items.extend(u.partitions.iter().map(|&p| (u.topic_id, p, ErrorCode::UNKNOWN_TOPIC_ID)));
+        items.extend(
+            u.partitions
+                .iter()
+                .map(|&p| (u.topic_id, p, ErrorCode::UNKNOWN_TOPIC_ID)),
+        );
     }
     let mut w = Writer::new(buf);
     w.i32(0); // throttle
@@ -176,12 +191,20 @@ pub fn offset_fetch_response(
             .iter()
             .filter_map(|f| {
                 let id = ids.get(&f.partition.topic)?;
-                Some((*id, f.partition.partition, (f.offset, f.leader_epoch, f.metadata.clone(), f.error)))
+                Some((
+                    *id,
+                    f.partition.partition,
+                    (f.offset, f.leader_epoch, f.metadata.clone(), f.error),
+                ))
             })
             .collect();
         for u in unknown.iter().filter(|u| u.group == index) {
             items.extend(u.partitions.iter().map(|&p| {
-                (u.topic_id, p, (-1, -1, Some(String::new()), ErrorCode::UNKNOWN_TOPIC_ID))
+                (
+                    u.topic_id,
+                    p,
+                    (-1, -1, Some(String::new()), ErrorCode::UNKNOWN_TOPIC_ID),
+                )
             }));
         }
         let topics = by_id(items);
@@ -251,15 +274,23 @@ pub fn delete_groups_response(results: &[(String, ErrorCode)], buf: &mut BytesMu
 }
 
 /// Writes a hand-laid answer (see `versions::hand_response`).
-pub fn encode(response: &cohort_types::api::Response, key: kafka_protocol::messages::ApiKey, buf: &mut BytesMut) -> Result<()> {
+pub fn encode(
+    response: &cohort_types::api::Response,
+    key: kafka_protocol::messages::ApiKey,
+    buf: &mut BytesMut,
+) -> Result<()> {
     use cohort_types::api::Response as R;
     match response {
-        R::GroupByTopicId { response: GroupResponse::OffsetCommit(results), ids, unknown } => {
-            offset_commit_response(results, ids, unknown, buf)
-        }
-        R::GroupByTopicId { response: GroupResponse::OffsetFetch(groups), ids, unknown } => {
-            offset_fetch_response(groups, ids, unknown, buf)
-        }
+        R::GroupByTopicId {
+            response: GroupResponse::OffsetCommit(results),
+            ids,
+            unknown,
+        } => offset_commit_response(results, ids, unknown, buf),
+        R::GroupByTopicId {
+            response: GroupResponse::OffsetFetch(groups),
+            ids,
+            unknown,
+        } => offset_fetch_response(groups, ids, unknown, buf),
         R::DescribeLogDirs(r) => {
             describe_log_dirs_response(r, buf);
             Ok(())

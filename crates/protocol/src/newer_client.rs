@@ -23,7 +23,11 @@ pub fn api_versions_v5(name: &str, version: &str, cluster_id: Option<&str>, node
 
 /// An OffsetCommit v10 body: one offset per (topic id, partition, offset), as
 /// a simple commit (no generation, no member) unless a member is given.
-pub fn offset_commit_v10(group: &str, member: Option<(&str, i32)>, offsets: &[([u8; 16], i32, i64)]) -> Bytes {
+pub fn offset_commit_v10(
+    group: &str,
+    member: Option<(&str, i32)>,
+    offsets: &[([u8; 16], i32, i64)],
+) -> Bytes {
     let mut buf = BytesMut::new();
     let mut w = Writer::new(&mut buf);
     w.string(group);

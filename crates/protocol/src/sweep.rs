@@ -60,7 +60,12 @@ fn extra(key: ApiKey, v: i16) -> BTreeMap<i32, Bytes> {
 /// The framed request (size prefix, header, body).
 pub fn request(key: ApiKey, v: i16, correlation_id: i32, t: &Target) -> Result<Bytes, String> {
     if versions::hand_request(key, v) {
-        return Ok(frame(key, v, correlation_id, &crate::newer_client::request_body(key, v, t)?));
+        return Ok(frame(
+            key,
+            v,
+            correlation_id,
+            &crate::newer_client::request_body(key, v, t)?,
+        ));
     }
     let mut body = BytesMut::new();
     build(key, v, t)?
@@ -80,7 +85,9 @@ pub fn frame(key: ApiKey, v: i16, correlation_id: i32, body: &[u8]) -> Bytes {
     header.unknown_tagged_fields = extra(key, v);
     let mut buf = BytesMut::new();
     buf.put_i32(0);
-    header.encode(&mut buf, key.request_header_version(v)).expect("a header encodes");
+    header
+        .encode(&mut buf, key.request_header_version(v))
+        .expect("a header encodes");
     buf.put_slice(body);
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
@@ -112,34 +119,63 @@ pub struct Answer {
 
 /// Decodes an answer (without its size prefix) at the version asked, and
 /// insists on the correlation id and on every byte being consumed.
-pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes) -> Result<Answer, String> {
+pub fn check_response(
+    key: ApiKey,
+    v: i16,
+    correlation_id: i32,
+    mut frame: Bytes,
+) -> Result<Answer, String> {
     use kafka_protocol::protocol::Decodable;
     let h = ResponseHeader::decode(&mut frame, key.response_header_version(v))
         .map_err(|e| format!("{key:?} v{v} response header: {e}"))?;
     if h.correlation_id != correlation_id {
-        return Err(format!("{key:?} v{v}: correlation id {} for {correlation_id}", h.correlation_id));
+        return Err(format!(
+            "{key:?} v{v}: correlation id {} for {correlation_id}",
+            h.correlation_id
+        ));
     }
     if versions::hand_response(key, v) {
-        return crate::newer_client::check(key, frame).map_err(|e| format!("{key:?} v{v} response: {e}"));
+        return crate::newer_client::check(key, frame)
+            .map_err(|e| format!("{key:?} v{v} response: {e}"));
     }
-    let r = ResponseKind::decode(key, &mut frame, versions::layout(key, v)).map_err(|e| format!("{key:?} v{v} response: {e}"))?;
+    let r = ResponseKind::decode(key, &mut frame, versions::layout(key, v))
+        .map_err(|e| format!("{key:?} v{v} response: {e}"))?;
     if !frame.is_empty() {
-        return Err(format!("{key:?} v{v}: {} bytes left after the response", frame.len()));
+        return Err(format!(
+            "{key:?} v{v}: {} bytes left after the response",
+            frame.len()
+        ));
     }
     let mut a = Answer::default();
     match r {
         ResponseKind::Produce(r) => {
-            a.data_errors = r.responses.iter().flat_map(|t| t.partition_responses.iter().map(|p| p.error_code)).collect()
+            a.data_errors = r
+                .responses
+                .iter()
+                .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
+                .collect()
         }
         ResponseKind::Fetch(r) => {
             a.data_errors.push(r.error_code);
-            a.data_errors.extend(r.responses.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)));
+            a.data_errors.extend(
+                r.responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            );
         }
         ResponseKind::ListOffsets(r) => {
-            a.data_errors = r.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)).collect()
+            a.data_errors = r
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                .collect()
         }
         ResponseKind::OffsetCommit(r) => {
-            a.data_errors = r.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)).collect()
+            a.data_errors = r
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                .collect()
         }
         ResponseKind::ApiVersions(r) => a.data_errors.push(r.error_code),
         // By name (v8-9): the topic id is left zero.
@@ -147,7 +183,13 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
             for g in &r.groups {
                 for t in &g.topics {
                     for p in &t.partitions {
-                        a.offsets.push((g.group_id.to_string(), [0; 16], p.partition_index, p.committed_offset, p.error_code));
+                        a.offsets.push((
+                            g.group_id.to_string(),
+                            [0; 16],
+                            p.partition_index,
+                            p.committed_offset,
+                            p.error_code,
+                        ));
                     }
                 }
             }
@@ -157,7 +199,8 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
             a.node_id = r.brokers.first().map(|b| b.node_id.0);
             for t in &r.topics {
                 a.data_errors.push(t.error_code);
-                a.data_errors.extend(t.partitions.iter().map(|p| p.error_code));
+                a.data_errors
+                    .extend(t.partitions.iter().map(|p| p.error_code));
                 let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
                 a.topic_ids.push((name, *t.topic_id.as_bytes()));
             }
@@ -167,11 +210,21 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
             a.data_errors = r
                 .topics
                 .iter()
-                .flat_map(|t| t.partitions.iter().filter(|p| p.partition_index != 7).map(|p| p.error_code))
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .filter(|p| p.partition_index != 7)
+                        .map(|p| p.error_code)
+                })
                 .collect();
             for p in r.topics.iter().flat_map(|t| &t.partitions) {
                 for x in &p.active_producers {
-                    a.producers.push((p.partition_index, x.producer_id.0, x.producer_epoch, x.last_sequence));
+                    a.producers.push((
+                        p.partition_index,
+                        x.producer_id.0,
+                        x.producer_epoch,
+                        x.last_sequence,
+                    ));
                 }
             }
         }
@@ -180,26 +233,49 @@ pub fn check_response(key: ApiKey, v: i16, correlation_id: i32, mut frame: Bytes
             a.data_errors.extend(r.results.iter().map(|d| d.error_code));
             for t in r.results.iter().flat_map(|d| &d.topics) {
                 for p in &t.partitions {
-                    a.log_dir_sizes.push((t.name.0.to_string(), p.partition_index, p.partition_size));
+                    a.log_dir_sizes.push((
+                        t.name.0.to_string(),
+                        p.partition_index,
+                        p.partition_size,
+                    ));
                 }
             }
-            if !r.results.iter().any(|d| d.topics.iter().any(|t| t.name.0.as_str() == "sweep")) {
+            if !r
+                .results
+                .iter()
+                .any(|d| d.topics.iter().any(|t| t.name.0.as_str() == "sweep"))
+            {
                 a.data_errors.push(-1);
             }
         }
         ResponseKind::DeleteRecords(r) => {
-            a.data_errors = r.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)).collect()
+            a.data_errors = r
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                .collect()
         }
-        ResponseKind::IncrementalAlterConfigs(r) => a.data_errors = r.responses.iter().map(|x| x.error_code).collect(),
-        ResponseKind::AlterConfigs(r) => a.data_errors = r.responses.iter().map(|x| x.error_code).collect(),
-        ResponseKind::DescribeConfigs(r) => a.data_errors = r.results.iter().map(|x| x.error_code).collect(),
+        ResponseKind::IncrementalAlterConfigs(r) => {
+            a.data_errors = r.responses.iter().map(|x| x.error_code).collect()
+        }
+        ResponseKind::AlterConfigs(r) => {
+            a.data_errors = r.responses.iter().map(|x| x.error_code).collect()
+        }
+        ResponseKind::DescribeConfigs(r) => {
+            a.data_errors = r.results.iter().map(|x| x.error_code).collect()
+        }
         ResponseKind::DescribeGroups(r) => {
             a.groups = r
                 .groups
                 .iter()
                 .map(|g| {
                     let message = g.error_message.as_ref().map(|m| m.to_string());
-                    (g.group_id.0.to_string(), g.error_code, message, g.group_state.to_string())
+                    (
+                        g.group_id.0.to_string(),
+                        g.error_code,
+                        message,
+                        g.group_state.to_string(),
+                    )
                 })
                 .collect()
         }
@@ -218,7 +294,11 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
             p.index = 0;
             p.records = Some(t.batch.clone());
             let mut tp = produce_request::TopicProduceData::default();
-            if v >= 13 { tp.topic_id = id } else { tp.name = topic(t) }
+            if v >= 13 {
+                tp.topic_id = id
+            } else {
+                tp.name = topic(t)
+            }
             tp.partition_data = vec![p];
             let mut r = ProduceRequest::default();
             r.acks = -1;
@@ -232,22 +312,43 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
             p.partition = 0;
             p.fetch_offset = 0;
             p.partition_max_bytes = 1 << 20;
-            if v >= 5 { p.log_start_offset = -1 }
-            if v >= 9 { p.current_leader_epoch = 0 }
-            if v >= 12 { p.last_fetched_epoch = -1 }
-            if v >= 18 { p.high_watermark = -1 }
+            if v >= 5 {
+                p.log_start_offset = -1
+            }
+            if v >= 9 {
+                p.current_leader_epoch = 0
+            }
+            if v >= 12 {
+                p.last_fetched_epoch = -1
+            }
+            if v >= 18 {
+                p.high_watermark = -1
+            }
             let mut ft = fetch_request::FetchTopic::default();
-            if v >= 13 { ft.topic_id = id } else { ft.topic = topic(t) }
+            if v >= 13 {
+                ft.topic_id = id
+            } else {
+                ft.topic = topic(t)
+            }
             ft.partitions = vec![p];
             let mut r = FetchRequest::default();
-            if v <= 14 { r.replica_id = BrokerId(-1) }
+            if v <= 14 {
+                r.replica_id = BrokerId(-1)
+            }
             r.max_wait_ms = 0;
             r.min_bytes = 1;
             r.max_bytes = 1 << 20;
             r.isolation_level = 1;
-            if v >= 7 { r.session_id = 0; r.session_epoch = -1 }
-            if v >= 11 { r.rack_id = s("rack-a") }
-            if v >= 12 { r.cluster_id = Some(s("not-this-cluster")) }
+            if v >= 7 {
+                r.session_id = 0;
+                r.session_epoch = -1
+            }
+            if v >= 11 {
+                r.rack_id = s("rack-a")
+            }
+            if v >= 12 {
+                r.cluster_id = Some(s("not-this-cluster"))
+            }
             r.topics = vec![ft];
             r.unknown_tagged_fields = x;
             RequestKind::Fetch(r)
@@ -263,14 +364,20 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
                 7 => -3,
                 _ => -1,
             };
-            if v >= 4 { p.current_leader_epoch = 0 }
+            if v >= 4 {
+                p.current_leader_epoch = 0
+            }
             let mut lt = list_offsets_request::ListOffsetsTopic::default();
             lt.name = topic(t);
             lt.partitions = vec![p];
             let mut r = ListOffsetsRequest::default();
             r.replica_id = BrokerId(-1);
-            if v >= 2 { r.isolation_level = 1 }
-            if v >= 10 { r.timeout_ms = 5_000 }
+            if v >= 2 {
+                r.isolation_level = 1
+            }
+            if v >= 10 {
+                r.timeout_ms = 5_000
+            }
             r.topics = vec![lt];
             r.unknown_tagged_fields = x;
             RequestKind::ListOffsets(r)
@@ -280,15 +387,25 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
             mt.name = Some(topic(t));
             let mut r = MetadataRequest::default();
             r.topics = Some(vec![mt]);
-            if v >= 4 { r.allow_auto_topic_creation = false }
-            if (8..=10).contains(&v) { r.include_cluster_authorized_operations = true }
-            if v >= 8 { r.include_topic_authorized_operations = true }
+            if v >= 4 {
+                r.allow_auto_topic_creation = false
+            }
+            if (8..=10).contains(&v) {
+                r.include_cluster_authorized_operations = true
+            }
+            if v >= 8 {
+                r.include_topic_authorized_operations = true
+            }
             r.unknown_tagged_fields = x;
             RequestKind::Metadata(r)
         }
         ApiKey::FindCoordinator => {
             let mut r = FindCoordinatorRequest::default();
-            if v <= 3 { r.key = s(&group) } else { r.coordinator_keys = vec![s(&group), s("other")] }
+            if v <= 3 {
+                r.key = s(&group)
+            } else {
+                r.coordinator_keys = vec![s(&group), s("other")]
+            }
             r.key_type = 0;
             r.unknown_tagged_fields = x;
             RequestKind::FindCoordinator(r)
@@ -335,7 +452,10 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
         ApiKey::InitProducerId => {
             let mut r = InitProducerIdRequest::default();
             r.transaction_timeout_ms = 60_000;
-            if v >= 3 { r.producer_id = ProducerId(-1); r.producer_epoch = -1 }
+            if v >= 3 {
+                r.producer_id = ProducerId(-1);
+                r.producer_epoch = -1
+            }
             r.unknown_tagged_fields = x;
             RequestKind::InitProducerId(r)
         }
@@ -348,7 +468,9 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
             ot.topic = topic(t);
             ot.partitions = vec![p];
             let mut r = OffsetForLeaderEpochRequest::default();
-            if v >= 3 { r.replica_id = BrokerId(-1) }
+            if v >= 3 {
+                r.replica_id = BrokerId(-1)
+            }
             r.topics = vec![ot];
             r.unknown_tagged_fields = x;
             RequestKind::OffsetForLeaderEpoch(r)
@@ -364,7 +486,9 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
             let mut r = DescribeConfigsRequest::default();
             r.resources = vec![topic_res, broker_res];
             r.include_synonyms = true;
-            if v >= 3 { r.include_documentation = true }
+            if v >= 3 {
+                r.include_documentation = true
+            }
             r.unknown_tagged_fields = x;
             RequestKind::DescribeConfigs(r)
         }
@@ -451,8 +575,12 @@ fn build(key: ApiKey, v: i16, t: &Target) -> Result<RequestKind, String> {
         ApiKey::DescribeCluster => {
             let mut r = DescribeClusterRequest::default();
             r.include_cluster_authorized_operations = true;
-            if v >= 1 { r.endpoint_type = 1 }
-            if v >= 2 { r.include_fenced_brokers = true }
+            if v >= 1 {
+                r.endpoint_type = 1
+            }
+            if v >= 2 {
+                r.include_fenced_brokers = true
+            }
             r.unknown_tagged_fields = x;
             RequestKind::DescribeCluster(r)
         }

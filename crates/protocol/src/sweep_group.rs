@@ -32,14 +32,20 @@ pub(crate) fn build(
             let mut r = JoinGroupRequest::default();
             r.group_id = g(group);
             r.session_timeout_ms = 10_000;
-            if v >= 1 { r.rebalance_timeout_ms = 10_000 }
+            if v >= 1 {
+                r.rebalance_timeout_ms = 10_000
+            }
             // A member id the group never gave out: answered at once with
             // UNKNOWN_MEMBER_ID, at every version.
             r.member_id = s("never-given-out");
-            if v >= 5 { r.group_instance_id = None }
+            if v >= 5 {
+                r.group_instance_id = None
+            }
             r.protocol_type = s("consumer");
             r.protocols = vec![p];
-            if v >= 8 { r.reason = Some(s("sweep")) }
+            if v >= 8 {
+                r.reason = Some(s("sweep"))
+            }
             r.unknown_tagged_fields = x;
             RequestKind::JoinGroup(r)
         }
@@ -51,8 +57,13 @@ pub(crate) fn build(
             r.group_id = g(group);
             r.generation_id = 1;
             r.member_id = s("m");
-            if v >= 3 { r.group_instance_id = Some(s("instance-1")) }
-            if v >= 5 { r.protocol_type = Some(s("consumer")); r.protocol_name = Some(s("range")) }
+            if v >= 3 {
+                r.group_instance_id = Some(s("instance-1"))
+            }
+            if v >= 5 {
+                r.protocol_type = Some(s("consumer"));
+                r.protocol_name = Some(s("range"))
+            }
             r.assignments = vec![a];
             r.unknown_tagged_fields = x;
             RequestKind::SyncGroup(r)
@@ -62,7 +73,9 @@ pub(crate) fn build(
             r.group_id = g(group);
             r.generation_id = 1;
             r.member_id = s("m");
-            if v >= 3 { r.group_instance_id = Some(s("instance-1")) }
+            if v >= 3 {
+                r.group_instance_id = Some(s("instance-1"))
+            }
             r.unknown_tagged_fields = x;
             RequestKind::Heartbeat(r)
         }
@@ -75,7 +88,9 @@ pub(crate) fn build(
                 let mut m = leave_group_request::MemberIdentity::default();
                 m.member_id = s("m");
                 m.group_instance_id = Some(s("instance-1"));
-                if v >= 5 { m.reason = Some(s("sweep")) }
+                if v >= 5 {
+                    m.reason = Some(s("sweep"))
+                }
                 r.members = vec![m];
             }
             r.unknown_tagged_fields = x;
@@ -85,7 +100,9 @@ pub(crate) fn build(
             let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
             p.partition_index = 0;
             p.committed_offset = 0;
-            if v >= 6 { p.committed_leader_epoch = 0 }
+            if v >= 6 {
+                p.committed_leader_epoch = 0
+            }
             p.committed_metadata = Some(s("sweep"));
             let mut ct = offset_commit_request::OffsetCommitRequestTopic::default();
             ct.name = topic;
@@ -95,8 +112,12 @@ pub(crate) fn build(
             // A simple (admin) commit: no generation, no member.
             r.generation_id_or_member_epoch = -1;
             r.member_id = s("");
-            if v >= 7 { r.group_instance_id = None }
-            if v <= 4 { r.retention_time_ms = -1 }
+            if v >= 7 {
+                r.group_instance_id = None
+            }
+            if v <= 4 {
+                r.retention_time_ms = -1
+            }
             r.topics = vec![ct];
             r.unknown_tagged_fields = x;
             RequestKind::OffsetCommit(r)
@@ -116,27 +137,38 @@ pub(crate) fn build(
                 let mut one = offset_fetch_request::OffsetFetchRequestGroup::default();
                 one.group_id = g(group);
                 one.topics = Some(vec![ft]);
-                if v >= 9 { one.member_id = None; one.member_epoch = -1 }
+                if v >= 9 {
+                    one.member_id = None;
+                    one.member_epoch = -1
+                }
                 let mut all = offset_fetch_request::OffsetFetchRequestGroup::default();
                 all.group_id = g(&format!("{group}-all"));
                 all.topics = None;
                 r.groups = vec![one, all];
             }
-            if v >= 7 { r.require_stable = true }
+            if v >= 7 {
+                r.require_stable = true
+            }
             r.unknown_tagged_fields = x;
             RequestKind::OffsetFetch(r)
         }
         ApiKey::ListGroups => {
             let mut r = ListGroupsRequest::default();
-            if v >= 4 { r.states_filter = vec![s("Stable"), s("Empty")] }
-            if v >= 5 { r.types_filter = vec![s("classic"), s("consumer")] }
+            if v >= 4 {
+                r.states_filter = vec![s("Stable"), s("Empty")]
+            }
+            if v >= 5 {
+                r.types_filter = vec![s("classic"), s("consumer")]
+            }
             r.unknown_tagged_fields = x;
             RequestKind::ListGroups(r)
         }
         ApiKey::DescribeGroups => {
             let mut r = DescribeGroupsRequest::default();
             r.groups = vec![g(group), g(&t.group)];
-            if v >= 3 { r.include_authorized_operations = true }
+            if v >= 3 {
+                r.include_authorized_operations = true
+            }
             r.unknown_tagged_fields = x;
             RequestKind::DescribeGroups(r)
         }

@@ -17,7 +17,10 @@ impl<'a> Reader<'a> {
 
     fn need(&self, n: usize, what: &str) -> Result<()> {
         if self.buf.remaining() < n {
-            return Err(format!("{what}: {n} bytes needed, {} left", self.buf.remaining()));
+            return Err(format!(
+                "{what}: {n} bytes needed, {} left",
+                self.buf.remaining()
+            ));
         }
         Ok(())
     }
@@ -70,17 +73,22 @@ impl<'a> Reader<'a> {
     }
 
     pub fn nullable_string(&mut self) -> Result<Option<String>> {
-        let Some(n) = self.length()? else { return Ok(None) };
+        let Some(n) = self.length()? else {
+            return Ok(None);
+        };
         if n > i16::MAX as usize {
             return Err(format!("a string of {n} bytes: longer than {}", i16::MAX));
         }
         self.need(n, "string")?;
         let raw = self.buf.split_to(n);
-        String::from_utf8(raw.to_vec()).map(Some).map_err(|e| format!("string: {e}"))
+        String::from_utf8(raw.to_vec())
+            .map(Some)
+            .map_err(|e| format!("string: {e}"))
     }
 
     pub fn string(&mut self) -> Result<String> {
-        self.nullable_string()?.ok_or_else(|| "null where a string is required".to_string())
+        self.nullable_string()?
+            .ok_or_else(|| "null where a string is required".to_string())
     }
 
     /// A compact array's element count (None for null), no larger than the
@@ -89,14 +97,18 @@ impl<'a> Reader<'a> {
         let n = self.length()?;
         if let Some(n) = n {
             if n > self.buf.remaining() {
-                return Err(format!("array claims {n} elements with {} bytes left", self.buf.remaining()));
+                return Err(format!(
+                    "array claims {n} elements with {} bytes left",
+                    self.buf.remaining()
+                ));
             }
         }
         Ok(n)
     }
 
     pub fn array(&mut self) -> Result<usize> {
-        self.nullable_array()?.ok_or_else(|| "null where an array is required".to_string())
+        self.nullable_array()?
+            .ok_or_else(|| "null where an array is required".to_string())
     }
 
     /// Skips a tagged-field section: every tag these layouts define is unknown

@@ -113,7 +113,12 @@ impl BatchBuilder {
         let payload = compress(self.compression, &self.payload());
         let n = self.records.len() as i32;
         let max_ts = self.base_timestamp
-            + self.records.iter().map(|r| r.timestamp_delta).max().unwrap_or(0);
+            + self
+                .records
+                .iter()
+                .map(|r| r.timestamp_delta)
+                .max()
+                .unwrap_or(0);
         let (pid, epoch, seq) = self.producer;
         let mut b = Vec::with_capacity(HEADER_SIZE + payload.len());
         b.extend_from_slice(&0i64.to_be_bytes());

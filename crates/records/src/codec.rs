@@ -168,25 +168,42 @@ mod tests {
     #[test]
     fn every_codec_round_trips() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             assert_eq!(roundtrip(c, &data), data, "{c:?}");
         }
     }
 
     #[test]
     fn raw_snappy_as_librdkafka_may_send_it_reads_too() {
-        let raw = snap::raw::Encoder::new().compress_vec(b"hello hello hello").unwrap();
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(b"hello hello hello")
+            .unwrap();
         let mut out = Vec::new();
-        reader(Compression::Snappy, &raw).unwrap().read_to_end(&mut out).unwrap();
+        reader(Compression::Snappy, &raw)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, b"hello hello hello");
     }
 
     #[test]
     fn garbage_fails_to_decompress_with_every_codec() {
         let garbage = b"this is not compressed data at all, just text".to_vec();
-        for c in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let mut out = Vec::new();
-            let r = reader(c, &garbage).and_then(|mut r| r.read_to_end(&mut out).map_err(|e| e.to_string()));
+            let r = reader(c, &garbage)
+                .and_then(|mut r| r.read_to_end(&mut out).map_err(|e| e.to_string()));
             assert!(r.is_err(), "{c:?} read garbage as {} bytes", out.len());
         }
     }
@@ -197,7 +214,9 @@ mod tests {
         let mut bomb = vec![0xff, 0xff, 0xff, 0xff, 0x0f];
         bomb.extend_from_slice(&[0; 16]);
         let mut out = Vec::new();
-        let r = reader(Compression::Snappy, &bomb).unwrap().read_to_end(&mut out);
+        let r = reader(Compression::Snappy, &bomb)
+            .unwrap()
+            .read_to_end(&mut out);
         assert!(r.unwrap_err().to_string().contains("larger than"));
     }
 

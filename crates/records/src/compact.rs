@@ -63,7 +63,11 @@ impl Cursor<'_> {
         if len < 0 {
             return Ok(None);
         }
-        let end = self.at.checked_add(len as usize).filter(|&e| e <= self.b.len()).ok_or("a field runs past its record")?;
+        let end = self
+            .at
+            .checked_add(len as usize)
+            .filter(|&e| e <= self.b.len())
+            .ok_or("a field runs past its record")?;
         let out = self.b[self.at..end].to_vec();
         self.at = end;
         Ok(Some(out))
@@ -79,7 +83,9 @@ pub fn records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>), String> {
         payload.to_vec()
     } else {
         let mut out = Vec::new();
-        reader(codec, payload)?.read_to_end(&mut out).map_err(|e| e.to_string())?;
+        reader(codec, payload)?
+            .read_to_end(&mut out)
+            .map_err(|e| e.to_string())?;
         out
     };
     let base_ts = h.base_timestamp;
@@ -87,8 +93,14 @@ pub fn records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>), String> {
     let mut out = Vec::with_capacity(h.records_count.max(0) as usize);
     for _ in 0..h.records_count.max(0) {
         let size = c.varlong()?;
-        let end = c.at.checked_add(size.max(0) as usize).filter(|&e| e <= plain.len()).ok_or("a record runs past its batch")?;
-        let mut r = Cursor { b: &plain[..end], at: c.at };
+        let end =
+            c.at.checked_add(size.max(0) as usize)
+                .filter(|&e| e <= plain.len())
+                .ok_or("a record runs past its batch")?;
+        let mut r = Cursor {
+            b: &plain[..end],
+            at: c.at,
+        };
         let attributes = *r.b.get(r.at).ok_or("an empty record")?;
         r.at += 1;
         let ts_delta = r.varlong()?;
@@ -112,7 +124,11 @@ pub fn records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>), String> {
 
 /// The batch rebuilt with only `keep` (records of that batch, in order). A
 /// horizon is set when `new_horizon` is given and the batch has none yet.
-pub fn rebuild(batch: &[u8], keep: &[&Record], new_horizon: Option<i64>) -> Result<Vec<u8>, String> {
+pub fn rebuild(
+    batch: &[u8],
+    keep: &[&Record],
+    new_horizon: Option<i64>,
+) -> Result<Vec<u8>, String> {
     let h = BatchHeader::parse(batch).map_err(|e| e.to_string())?;
     let codec = Compression::from_attributes(h.attributes)?;
     let (base_ts, attributes) = match (delete_horizon(&h), new_horizon) {
@@ -139,8 +155,16 @@ pub fn rebuild(batch: &[u8], keep: &[&Record], new_horizon: Option<i64>) -> Resu
     }
     // An empty batch is written uncompressed, as Kafka writes one (a reader
     // must not be asked to decompress nothing).
-    let attributes = if keep.is_empty() { attributes & !0x7 } else { attributes };
-    let payload = if codec == Compression::None || keep.is_empty() { plain } else { compress(codec, &plain) };
+    let attributes = if keep.is_empty() {
+        attributes & !0x7
+    } else {
+        attributes
+    };
+    let payload = if codec == Compression::None || keep.is_empty() {
+        plain
+    } else {
+        compress(codec, &plain)
+    };
     let mut out = batch[..HEADER_SIZE].to_vec();
     out.extend_from_slice(&payload);
     let len = (out.len() - LOG_OVERHEAD) as i32;
@@ -172,7 +196,13 @@ mod tests {
 
     #[test]
     fn kept_records_keep_offsets_timestamps_and_headers_and_the_batch_keeps_its_span() {
-        for codec in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for codec in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let mut b = batch(codec);
             cohort_log::batch::set_base_offset(&mut b, 10);
             let (h, rs) = records(&b).unwrap();
@@ -181,13 +211,23 @@ mod tests {
             let out = rebuild(&b, &[&rs[1]], None).unwrap();
             let (h2, kept) = records(&out).unwrap();
             assert_eq!(kept, vec![rs[1].clone()]);
-            assert_eq!((h2.base_offset, h2.last_offset_delta, h2.records_count), (10, 2, 1));
-            assert_eq!((h2.producer_id, h2.producer_epoch, h2.base_sequence), (h.producer_id, h.producer_epoch, h.base_sequence));
+            assert_eq!(
+                (h2.base_offset, h2.last_offset_delta, h2.records_count),
+                (10, 2, 1)
+            );
+            assert_eq!(
+                (h2.producer_id, h2.producer_epoch, h2.base_sequence),
+                (h.producer_id, h.producer_epoch, h.base_sequence)
+            );
             assert_eq!(h2.compression(), h.compression());
             assert_eq!(h2.max_timestamp, h.max_timestamp);
-            BatchHeader::validate(&out).unwrap().check_crc(&out).unwrap();
+            BatchHeader::validate(&out)
+                .unwrap()
+                .check_crc(&out)
+                .unwrap();
             // The validator a produce goes through accepts it too (records decode).
-            crate::for_each_record(&out, true, &mut |_, _| std::ops::ControlFlow::Continue(())).unwrap();
+            crate::for_each_record(&out, true, &mut |_, _| std::ops::ControlFlow::Continue(()))
+                .unwrap();
         }
     }
 
@@ -198,10 +238,16 @@ mod tests {
         let out = rebuild(&b, &[&rs[0], &rs[2]], Some(99_000)).unwrap();
         let (h, kept) = records(&out).unwrap();
         assert_eq!(delete_horizon(&h), Some(99_000));
-        assert_eq!(kept.iter().map(|r| r.timestamp).collect::<Vec<_>>(), vec![1_000, 1_009]);
+        assert_eq!(
+            kept.iter().map(|r| r.timestamp).collect::<Vec<_>>(),
+            vec![1_000, 1_009]
+        );
         // A second cleaning keeps the horizon it has.
         let again = rebuild(&out, &[&kept[1]], Some(200_000)).unwrap();
-        assert_eq!(delete_horizon(&BatchHeader::parse(&again).unwrap()), Some(99_000));
+        assert_eq!(
+            delete_horizon(&BatchHeader::parse(&again).unwrap()),
+            Some(99_000)
+        );
     }
 
     #[test]
@@ -210,7 +256,10 @@ mod tests {
         let out = rebuild(&b, &[], None).unwrap();
         let h = BatchHeader::validate(&out).unwrap();
         h.check_crc(&out).unwrap();
-        assert_eq!((h.records_count, h.last_offset_delta, out.len()), (0, 2, HEADER_SIZE));
+        assert_eq!(
+            (h.records_count, h.last_offset_delta, out.len()),
+            (0, 2, HEADER_SIZE)
+        );
         assert_eq!(h.compression(), 0);
     }
 }

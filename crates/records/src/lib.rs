@@ -14,4 +14,4 @@ pub mod validate;
 
 pub use codec::Compression;
 pub use parse::{for_each_record, RecordError, RecordView};
-pub use validate::{validate_batch, Rejection, ValidationConfig, Validated};
+pub use validate::{validate_batch, Rejection, Validated, ValidationConfig};

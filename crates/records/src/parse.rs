@@ -194,11 +194,7 @@ pub struct RecordView {
     pub header_count: i32,
 }
 
-fn read_record<S: Source>(
-    src: &mut S,
-    keep: bool,
-    out: &mut RecordView,
-) -> Result<(), Malformed> {
+fn read_record<S: Source>(src: &mut S, keep: bool, out: &mut RecordView) -> Result<(), Malformed> {
     let mut c = Counted { src, read: 0 };
     let size = c.varint()?;
     let start = c.read;
@@ -290,7 +286,9 @@ pub fn for_each_record_in<S: Source>(
             Err(Malformed::Message(m)) => return Err(RecordError::Invalid(m)),
             Err(Malformed::Source(SourceError::Codec(e))) => return Err(RecordError::Codec(e)),
             Err(Malformed::Source(SourceError::Eof)) | Err(Malformed::Structure) => {
-                return Err(RecordError::Invalid("Found invalid record structure".into()))
+                return Err(RecordError::Invalid(
+                    "Found invalid record structure".into(),
+                ))
             }
         }
         if visit(i, &record).is_break() {
@@ -313,13 +311,16 @@ pub fn for_each_record(
     keep: bool,
     visit: &mut dyn FnMut(usize, &RecordView) -> ControlFlow<()>,
 ) -> Result<(), RecordError> {
-    let h = cohort_log::BatchHeader::parse(batch)
-        .map_err(|e| RecordError::Invalid(e.to_string()))?;
+    let h =
+        cohort_log::BatchHeader::parse(batch).map_err(|e| RecordError::Invalid(e.to_string()))?;
     let end = h.size.min(batch.len());
     let payload = &batch[cohort_log::batch::HEADER_SIZE..end];
     let codec = crate::Compression::from_attributes(h.attributes).map_err(RecordError::Codec)?;
     if codec == crate::Compression::None {
-        let mut src = SliceSource { bytes: payload, at: 0 };
+        let mut src = SliceSource {
+            bytes: payload,
+            at: 0,
+        };
         return for_each_record_in(&mut src, h.records_count, keep, visit);
     }
     let mut src = ReadSource {
@@ -351,19 +352,36 @@ mod tests {
             .build();
         let r = records(&b).unwrap();
         assert_eq!(r.len(), 3);
-        assert_eq!((r[0].key.as_deref(), r[0].value.as_deref()), (Some(&b"k1"[..]), Some(&b"v1"[..])));
-        assert_eq!((r[1].has_key, r[1].value.as_deref()), (false, Some(&b""[..])));
-        assert_eq!((r[2].has_key, r[2].key.as_deref(), r[2].value.is_none()), (true, Some(&b""[..]), true));
-        assert_eq!(r.iter().map(|r| r.offset_delta).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(
+            (r[0].key.as_deref(), r[0].value.as_deref()),
+            (Some(&b"k1"[..]), Some(&b"v1"[..]))
+        );
+        assert_eq!(
+            (r[1].has_key, r[1].value.as_deref()),
+            (false, Some(&b""[..]))
+        );
+        assert_eq!(
+            (r[2].has_key, r[2].key.as_deref(), r[2].value.is_none()),
+            (true, Some(&b""[..]), true)
+        );
+        assert_eq!(
+            r.iter().map(|r| r.offset_delta).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
     }
 
     #[test]
     fn a_count_larger_than_the_records_is_premature_eof_and_smaller_leaves_records() {
-        let mut b = BatchBuilder::new(0).record(None, Some(b"a")).record(None, Some(b"b")).build();
+        let mut b = BatchBuilder::new(0)
+            .record(None, Some(b"a"))
+            .record(None, Some(b"b"))
+            .build();
         crate::build::set_count(&mut b, 3);
         assert_eq!(
             records(&b),
-            Err(RecordError::Invalid("Incorrect declared batch size, premature EOF reached".into()))
+            Err(RecordError::Invalid(
+                "Incorrect declared batch size, premature EOF reached".into()
+            ))
         );
         crate::build::set_count(&mut b, 1);
         assert_eq!(
@@ -376,7 +394,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_invalid_record_not_a_panic() {
-        let good = BatchBuilder::new(0).record(Some(b"key"), Some(b"value")).build();
+        let good = BatchBuilder::new(0)
+            .record(Some(b"key"), Some(b"value"))
+            .build();
         // Every byte of the records replaced by every value: never a panic, and
         // an error whenever the record no longer reads as exactly one record.
         for at in cohort_log::batch::HEADER_SIZE..good.len() {
@@ -395,7 +415,12 @@ mod tests {
 
     #[test]
     fn compressed_batches_read_back_with_every_codec() {
-        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let b = BatchBuilder::new(5)
                 .compression(codec)
                 .record(Some(b"k"), Some(&[7u8; 3000]))

@@ -124,7 +124,9 @@ pub fn validate_batch(records: &[u8], c: &ValidationConfig) -> Result<Validated,
     if v <= 6 && attributes & 0x7 == 4 {
         return Err(Rejection::new(
             ErrorCode::UNSUPPORTED_COMPRESSION_TYPE,
-            format!("Produce requests with version {v} are not allowed to use ZStandard compression"),
+            format!(
+                "Produce requests with version {v} are not allowed to use ZStandard compression"
+            ),
         ));
     }
     if let Some(next) = next_batch_size(&records[size..])? {
@@ -214,7 +216,9 @@ pub fn validate_batch(records: &[u8], c: &ValidationConfig) -> Result<Validated,
         if c.compacted && !r.has_key {
             errors.push((
                 i as i32,
-                format!("Compacted topic cannot accept message without key in topic partition {tp}"),
+                format!(
+                    "Compacted topic cannot accept message without key in topic partition {tp}"
+                ),
                 false,
             ));
             return ControlFlow::Continue(());
@@ -252,7 +256,10 @@ pub fn validate_batch(records: &[u8], c: &ValidationConfig) -> Result<Validated,
     };
     let payload = &batch[HEADER_SIZE..];
     let read = if codec == Compression::None {
-        let mut src = SliceSource { bytes: payload, at: 0 };
+        let mut src = SliceSource {
+            bytes: payload,
+            at: 0,
+        };
         for_each_record_in(&mut src, h.records_count, false, &mut visit)
     } else {
         match crate::codec::reader(codec, payload) {

@@ -411,7 +411,15 @@ impl World {
             for (id, response) in std::mem::take(&mut self.held) {
                 if let Some((member, corr, sent_at)) = self.routes.remove(&id) {
                     let response = response.with_error(ErrorCode::COORDINATOR_NOT_AVAILABLE);
-                    self.schedule(self.now + NET_MS, Event::ToClient { member, corr, sent_at, response });
+                    self.schedule(
+                        self.now + NET_MS,
+                        Event::ToClient {
+                            member,
+                            corr,
+                            sent_at,
+                            response,
+                        },
+                    );
                 }
             }
             // Parked requests belonged to the discarded state: the broker
@@ -432,7 +440,11 @@ impl World {
             let Some((member, corr, sent_at)) = self.routes.remove(&id) else {
                 continue;
             };
-            if self.route_connection.remove(&id).is_some_and(|c| self.closed.contains(&c)) {
+            if self
+                .route_connection
+                .remove(&id)
+                .is_some_and(|c| self.closed.contains(&c))
+            {
                 self.report.dropped += 1;
                 continue;
             }
@@ -568,9 +580,9 @@ impl World {
         // Timers due in the coordinator.
         if self.offline_until.is_none()
             && self
-            .coordinator
-            .next_deadline()
-            .is_some_and(|at| at <= self.now)
+                .coordinator
+                .next_deadline()
+                .is_some_and(|at| at <= self.now)
         {
             self.handle(Input::Tick);
         }
@@ -798,8 +810,12 @@ impl World {
 
     /// The group and its live members, for a failure report.
     fn describe(&self) -> String {
-        let live: Vec<String> =
-            self.members.iter().filter(|m| m.alive()).map(Member::describe).collect();
+        let live: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| m.alive())
+            .map(Member::describe)
+            .collect();
         if let Some(g) = self.coordinator.consumer_group("g") {
             return format!(
                 "consumer group {} epoch {}/{}, {} members; live: {}",
@@ -864,7 +880,10 @@ impl World {
             }
             g.generation
         };
-        let mut all: Vec<i32> = live.iter().flat_map(|m| m.owned().iter().copied()).collect();
+        let mut all: Vec<i32> = live
+            .iter()
+            .flat_map(|m| m.owned().iter().copied())
+            .collect();
         all.sort();
         live.iter().all(|m| m.settled_at(settled_epoch))
             && all == (0..self.cfg.partitions).collect::<Vec<_>>()
@@ -893,7 +912,15 @@ impl World {
                     ..
                 } if self.offline_until.is_some() => {
                     let response = request.refused(ErrorCode::COORDINATOR_NOT_AVAILABLE);
-                    self.schedule(self.now + NET_MS, Event::ToClient { member, corr, sent_at, response });
+                    self.schedule(
+                        self.now + NET_MS,
+                        Event::ToClient {
+                            member,
+                            corr,
+                            sent_at,
+                            response,
+                        },
+                    );
                 }
                 Event::ToCoordinator {
                     member,
@@ -957,14 +984,22 @@ pub fn run(seed: u64, cfg: SimConfig) -> Result<Report, Failure> {
 /// slowly.
 fn spawn(rng: &mut Rng, cfg: &SimConfig, name: String, consumer: bool, start: i64) -> Member {
     let slow = rng.chance(cfg.slow_fraction);
-    let revoke_delay = if slow { 3000 + rng.below(4000) as i64 } else { 0 };
+    let revoke_delay = if slow {
+        3000 + rng.below(4000) as i64
+    } else {
+        0
+    };
     if consumer {
         let id = format!("{:016x}{:016x}", rng.next(), rng.next());
         return Member::Consumer(ConsumerClient::new(name, id, start, revoke_delay));
     }
     // Classic members of a consumer-protocol run (rolled back) are
     // cooperative.
-    let style = if cfg.style == Style::Consumer { Style::Cooperative } else { cfg.style };
+    let style = if cfg.style == Style::Consumer {
+        Style::Cooperative
+    } else {
+        cfg.style
+    };
     let mut c = Client::new(name, style, start, revoke_delay);
     c.bug_keep_partitions = cfg.bug_eager_keeps_partitions;
     Member::Classic(c)

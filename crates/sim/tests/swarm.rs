@@ -96,7 +96,10 @@ fn groups_rolled_between_the_protocols_keep_every_invariant() {
             }
         }
     }
-    assert!(upgrades > 0 && downgrades > 0, "{upgrades} upgrades, {downgrades} downgrades");
+    assert!(
+        upgrades > 0 && downgrades > 0,
+        "{upgrades} upgrades, {downgrades} downgrades"
+    );
 }
 
 /// The checker catches a broken client in a mixed group too: eager classic
@@ -114,4 +117,3 @@ fn a_classic_member_keeping_partitions_in_a_mixed_group_is_caught() {
     assert!(err.message.contains("owned by"), "{err}");
     assert_eq!(err.group, "consumer", "{err}");
 }
-

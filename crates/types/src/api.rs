@@ -39,7 +39,10 @@ pub enum Request {
     /// one topic id per partition the request names, in order (OffsetFetch:
     /// group by group); the names are empty until the broker resolves them.
     /// The coordinator keys offsets by name, as Kafka's does.
-    GroupByTopicId { request: GroupRequest, ids: Vec<TopicId> },
+    GroupByTopicId {
+        request: GroupRequest,
+        ids: Vec<TopicId>,
+    },
 }
 
 #[derive(Clone, Debug)]

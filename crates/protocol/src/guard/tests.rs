@@ -280,7 +280,11 @@ fn sample(key: ApiKey, v: i16) -> Option<Vec<u8>> {
             c.value = Some(sb("1"));
             let mut res = alter_configs_request::AlterConfigsResource::default();
             res.resource_name = sb("topic");
-            res.configs = vec![c.clone(), alter_configs_request::AlterableConfig::default(), c];
+            res.configs = vec![
+                c.clone(),
+                alter_configs_request::AlterableConfig::default(),
+                c,
+            ];
             let mut r = AlterConfigsRequest::default();
             r.resources = vec![res.clone(), res];
             encode(&r, v)
@@ -291,7 +295,11 @@ fn sample(key: ApiKey, v: i16) -> Option<Vec<u8>> {
             c.value = Some(sb("1"));
             let mut res = incremental_alter_configs_request::AlterConfigsResource::default();
             res.resource_name = sb("topic");
-            res.configs = vec![c.clone(), incremental_alter_configs_request::AlterableConfig::default(), c];
+            res.configs = vec![
+                c.clone(),
+                incremental_alter_configs_request::AlterableConfig::default(),
+                c,
+            ];
             let mut r = IncrementalAlterConfigsRequest::default();
             r.resources = vec![res.clone(), res];
             encode(&r, v)
@@ -334,9 +342,13 @@ fn the_walk_covers_exactly_what_the_codec_encodes_at_every_accepted_version() {
                     batch: bytes::Bytes::new(),
                     node_id: 0,
                 };
-                crate::newer_client::request_body(key, v, &t).unwrap().to_vec()
+                crate::newer_client::request_body(key, v, &t)
+                    .unwrap()
+                    .to_vec()
             } else {
-                let Some(body) = sample(key, crate::versions::layout(key, v)) else { continue };
+                let Some(body) = sample(key, crate::versions::layout(key, v)) else {
+                    continue;
+                };
                 body
             };
             let covered =
@@ -384,7 +396,10 @@ fn a_string_longer_than_kafka_allows_is_refused_even_compact() {
 #[test]
 fn a_known_tagged_field_must_declare_the_size_of_its_type() {
     let hex = "000100110401000000000050756500100020e520202020202022202020200005020102030405060708090a0b0c0d0e0f10032020010101017e0101000000000000000000000000fb000000000000000000000700000000000000000000000000000000000000000000000020ecd0d0d0d0d0d0d0d0d0d0d0d0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000fdffffffffffffff0000210000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000010120012001200120202020ecd0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d020200076070000eefffc00000000000000000000000000000000000000000000000000000000000020";
-    let frame: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let frame: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
     // Header v2: key, version, correlation id, an empty client id, no tags.
     assert_eq!(&frame[..4], &[0, 1, 0, 17]);
     let body = &frame[11..];

@@ -9,12 +9,18 @@ use crate::sweep::ApiKey;
 const ID: [u8; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
 
 fn hex(s: &str) -> Bytes {
-    Bytes::from((0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<_>>())
+    Bytes::from(
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect::<Vec<_>>(),
+    )
 }
 
 const API_VERSIONS_REQUEST_V5: &str = "0c636f686f72742d7465737404312e30046162630000000100";
 const OFFSET_COMMIT_REQUEST_V10: &str = "026700000005026d0269020102030405060708090a0b0c0d0e0f100200000002000000000000002a00000003056d657461000000";
-const OFFSET_COMMIT_RESPONSE_V10: &str = "00000000020102030405060708090a0b0c0d0e0f1002000000020064000000";
+const OFFSET_COMMIT_RESPONSE_V10: &str =
+    "00000000020102030405060708090a0b0c0d0e0f1002000000020064000000";
 const OFFSET_FETCH_REQUEST_V10: &str = "030267026d00000005020102030405060708090a0b0c0d0e0f100300000000000000020000026800ffffffff00000100";
 const OFFSET_FETCH_RESPONSE_V10: &str = "00000000020267020102030405060708090a0b0c0d0e0f100300000000000000000000002a00000003056d65746100000000000002ffffffffffffffffffffffff010064000000000000";
 const DESCRIBE_LOG_DIRS_RESPONSE_V5: &str = "000000000000020000032f6402027402000000000000000000000007000000000000000000000000000000000000640000000000000032000000";
@@ -40,11 +46,17 @@ fn api_versions_v5_request() {
 #[test]
 fn offset_commit_v10_request_names_topics_by_id() {
     let (r, ids) = read_body(hex(OFFSET_COMMIT_REQUEST_V10), offset_commit_request).unwrap();
-    assert_eq!((r.group_id.as_str(), r.generation_id, r.member_id.as_str()), ("g", 5, "m"));
+    assert_eq!(
+        (r.group_id.as_str(), r.generation_id, r.member_id.as_str()),
+        ("g", 5, "m")
+    );
     assert_eq!(r.group_instance_id.as_deref(), Some("i"));
     assert_eq!(ids, vec![TopicId(ID)]);
     let o = &r.offsets[0];
-    assert_eq!((o.partition.partition, o.offset, o.leader_epoch), (2, 42, 3));
+    assert_eq!(
+        (o.partition.partition, o.offset, o.leader_epoch),
+        (2, 42, 3)
+    );
     assert_eq!(o.metadata.as_deref(), Some("meta"));
     assert!(o.partition.topic.is_empty() && r.group_id_not_found_supported);
 }
@@ -57,11 +69,16 @@ fn offset_commit_v10_answer() {
     offset_commit_response(&results, &ids, &[], &mut buf).unwrap();
     assert_eq!(buf.freeze(), hex(OFFSET_COMMIT_RESPONSE_V10));
     // An id no topic has answers the same bytes.
-    let unknown = [UnknownTopicId { group: 0, topic_id: TopicId(ID), partitions: vec![2] }];
+    let unknown = [UnknownTopicId {
+        group: 0,
+        topic_id: TopicId(ID),
+        partitions: vec![2],
+    }];
     let mut buf = BytesMut::new();
     offset_commit_response(&[], &HashMap::new(), &unknown, &mut buf).unwrap();
     assert_eq!(buf.freeze(), hex(OFFSET_COMMIT_RESPONSE_V10));
-    let a = crate::newer_client::check(ApiKey::OffsetCommit, hex(OFFSET_COMMIT_RESPONSE_V10)).unwrap();
+    let a =
+        crate::newer_client::check(ApiKey::OffsetCommit, hex(OFFSET_COMMIT_RESPONSE_V10)).unwrap();
     assert_eq!(a.offsets, vec![(String::new(), ID, 2, -1, 100)]);
 }
 
@@ -71,7 +88,10 @@ fn offset_fetch_v10_request_names_topics_by_id() {
     assert_eq!(
         r.groups,
         vec![
-            ("g".to_string(), Some(vec![TopicPartition::new("", 0), TopicPartition::new("", 2)])),
+            (
+                "g".to_string(),
+                Some(vec![TopicPartition::new("", 0), TopicPartition::new("", 2)])
+            ),
             ("h".to_string(), None)
         ]
     );
@@ -104,12 +124,20 @@ fn offset_fetch_v10_answer() {
             },
         ],
     }];
-    let unknown = [UnknownTopicId { group: 0, topic_id: TopicId(ID), partitions: vec![2] }];
+    let unknown = [UnknownTopicId {
+        group: 0,
+        topic_id: TopicId(ID),
+        partitions: vec![2],
+    }];
     let mut buf = BytesMut::new();
     offset_fetch_response(&groups, &ids, &unknown, &mut buf).unwrap();
     assert_eq!(buf.freeze(), hex(OFFSET_FETCH_RESPONSE_V10));
-    let a = crate::newer_client::check(ApiKey::OffsetFetch, hex(OFFSET_FETCH_RESPONSE_V10)).unwrap();
-    assert_eq!(a.offsets, vec![("g".into(), ID, 0, 42, 0), ("g".into(), ID, 2, -1, 100)]);
+    let a =
+        crate::newer_client::check(ApiKey::OffsetFetch, hex(OFFSET_FETCH_RESPONSE_V10)).unwrap();
+    assert_eq!(
+        a.offsets,
+        vec![("g".into(), ID, 0, 42, 0), ("g".into(), ID, 2, -1, 100)]
+    );
 }
 
 #[test]
@@ -131,19 +159,26 @@ fn delete_groups_v3_answer() {
     let mut buf = BytesMut::new();
     delete_groups_response(&[("g".into(), ErrorCode::GROUP_ID_NOT_FOUND)], &mut buf);
     assert_eq!(buf.freeze(), hex(DELETE_GROUPS_RESPONSE_V3));
-    let a = crate::newer_client::check(ApiKey::DeleteGroups, hex(DELETE_GROUPS_RESPONSE_V3)).unwrap();
+    let a =
+        crate::newer_client::check(ApiKey::DeleteGroups, hex(DELETE_GROUPS_RESPONSE_V3)).unwrap();
     assert_eq!(a.groups, vec![("g".into(), 69, None, String::new())]);
 }
 
 #[test]
 fn truncated_requests_are_errors_not_panics() {
-    for sample in [OFFSET_COMMIT_REQUEST_V10, OFFSET_FETCH_REQUEST_V10, API_VERSIONS_REQUEST_V5] {
+    for sample in [
+        OFFSET_COMMIT_REQUEST_V10,
+        OFFSET_FETCH_REQUEST_V10,
+        API_VERSIONS_REQUEST_V5,
+    ] {
         let full = hex(sample);
         for n in 0..full.len() - 1 {
             let cut = full.slice(..n);
             let _ = read_body(cut.clone(), offset_commit_request);
             let _ = read_body(cut.clone(), offset_fetch_request);
-            assert!(read_body(cut, api_versions_request).is_err() || sample != API_VERSIONS_REQUEST_V5);
+            assert!(
+                read_body(cut, api_versions_request).is_err() || sample != API_VERSIONS_REQUEST_V5
+            );
         }
     }
 }

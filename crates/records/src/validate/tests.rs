@@ -38,9 +38,20 @@ fn refused_with(b: &[u8], c: &ValidationConfig) -> Rejection {
 fn a_well_formed_batch_is_accepted_as_sent() {
     let b = good();
     let v = validate_batch(&b, &config()).unwrap();
-    assert_eq!((v.len, v.max_timestamp, v.needs_rewrite()), (b.len(), NOW, false));
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-        let b = BatchBuilder::new(NOW).compression(codec).record(None, Some(b"x")).build();
+    assert_eq!(
+        (v.len, v.max_timestamp, v.needs_rewrite()),
+        (b.len(), NOW, false)
+    );
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let b = BatchBuilder::new(NOW)
+            .compression(codec)
+            .record(None, Some(b"x"))
+            .build();
         validate_batch(&b, &config()).unwrap_or_else(|e| panic!("{codec:?}: {e:?}"));
     }
 }
@@ -50,7 +61,10 @@ fn empty_or_partial_records_are_not_a_batch() {
     let m = "Produce requests with version 9 must have at least one record batch per partition";
     for b in [&[][..], &good()[..10], &good()[..good().len() - 1]] {
         let r = refused(b);
-        assert_eq!((r.code, r.message.as_deref()), (ErrorCode::INVALID_RECORD, Some(m)));
+        assert_eq!(
+            (r.code, r.message.as_deref()),
+            (ErrorCode::INVALID_RECORD, Some(m))
+        );
     }
 }
 
@@ -63,7 +77,10 @@ fn a_length_below_the_minimum_or_a_magic_past_2_is_corrupt() {
     b[16] = 3;
     let r = refused(&b);
     assert_eq!(r.code, ErrorCode::CORRUPT_MESSAGE);
-    assert_eq!(r.message.as_deref(), Some("Invalid magic found in record: 3"));
+    assert_eq!(
+        r.message.as_deref(),
+        Some("Invalid magic found in record: 3")
+    );
     let mut b = good();
     b[16] = 1;
     assert_eq!(refused(&b).code, ErrorCode::INVALID_RECORD);
@@ -73,17 +90,32 @@ fn a_length_below_the_minimum_or_a_magic_past_2_is_corrupt() {
 fn two_batches_in_one_partition_are_refused_but_trailing_bytes_are_ignored() {
     let mut two = good();
     two.extend_from_slice(&good());
-    assert!(refused(&two).message.unwrap().contains("exactly one record batch"));
+    assert!(refused(&two)
+        .message
+        .unwrap()
+        .contains("exactly one record batch"));
     let mut trailing = good();
     trailing.extend_from_slice(&[0; 5]);
-    assert_eq!(validate_batch(&trailing, &config()).unwrap().len, good().len());
+    assert_eq!(
+        validate_batch(&trailing, &config()).unwrap().len,
+        good().len()
+    );
 }
 
 #[test]
 fn zstd_needs_produce_v7() {
-    let b = BatchBuilder::new(NOW).compression(Compression::Zstd).record(None, Some(b"x")).build();
-    let c = ValidationConfig { api_version: 6, ..config() };
-    assert_eq!(refused_with(&b, &c).code, ErrorCode::UNSUPPORTED_COMPRESSION_TYPE);
+    let b = BatchBuilder::new(NOW)
+        .compression(Compression::Zstd)
+        .record(None, Some(b"x"))
+        .build();
+    let c = ValidationConfig {
+        api_version: 6,
+        ..config()
+    };
+    assert_eq!(
+        refused_with(&b, &c).code,
+        ErrorCode::UNSUPPORTED_COMPRESSION_TYPE
+    );
 }
 
 #[test]
@@ -97,7 +129,10 @@ fn a_non_zero_base_offset_is_refused() {
 
 #[test]
 fn a_batch_past_max_message_bytes_is_too_large() {
-    let c = ValidationConfig { max_message_bytes: 50, ..config() };
+    let c = ValidationConfig {
+        max_message_bytes: 50,
+        ..config()
+    };
     assert_eq!(refused_with(&good(), &c).code, ErrorCode::MESSAGE_TOO_LARGE);
 }
 
@@ -108,7 +143,10 @@ fn a_bad_crc_is_corrupt() {
     b[n - 1] ^= 1;
     let r = refused(&b);
     assert_eq!(r.code, ErrorCode::CORRUPT_MESSAGE);
-    assert!(r.message.unwrap().starts_with("Record is corrupt (stored crc = "));
+    assert!(r
+        .message
+        .unwrap()
+        .starts_with("Record is corrupt (stored crc = "));
 }
 
 #[test]
@@ -118,13 +156,21 @@ fn codec_5_6_and_7_are_unknown_server_errors_as_in_kafka() {
         build::set_attributes(&mut b, id);
         let r = refused(&b);
         assert_eq!(r.code, ErrorCode::UNKNOWN_SERVER_ERROR, "{id}");
-        assert_eq!(r.message, Some(format!("Unknown compression type id: {id}")));
+        assert_eq!(
+            r.message,
+            Some(format!("Unknown compression type id: {id}"))
+        );
     }
 }
 
 #[test]
 fn a_codec_flag_on_an_uncompressed_payload_fails_to_decompress() {
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         let mut b = good();
         build::set_attributes(&mut b, codec.id());
         let r = refused(&b);
@@ -151,7 +197,10 @@ fn counts_that_disagree_with_the_offset_range_or_the_records_are_invalid() {
     build::set_last_offset_delta(&mut b, i32::MAX - 1);
     let r = refused(&b);
     assert_eq!(r.code, ErrorCode::INVALID_RECORD);
-    assert!(r.message.unwrap().starts_with("Inconsistent batch offset range [0, 2147483646] and count of records 2"));
+    assert!(r
+        .message
+        .unwrap()
+        .starts_with("Inconsistent batch offset range [0, 2147483646] and count of records 2"));
     // Count and delta agree with each other but not with the records.
     let mut b = good();
     build::set_last_offset_delta(&mut b, 2);
@@ -169,7 +218,10 @@ fn counts_that_disagree_with_the_offset_range_or_the_records_are_invalid() {
     );
     let mut b = good();
     build::set_last_offset_delta(&mut b, -1);
-    assert!(refused(&b).message.unwrap().starts_with("Batch has an invalid offset range"));
+    assert!(refused(&b)
+        .message
+        .unwrap()
+        .starts_with("Batch has an invalid offset range"));
 }
 
 #[test]
@@ -193,10 +245,22 @@ fn undecodable_records_are_invalid() {
 
 #[test]
 fn control_batches_and_sequenceless_idempotent_batches_are_refused() {
-    let b = BatchBuilder::new(NOW).attributes(0x20).record(None, Some(b"x")).build();
-    assert!(refused(&b).message.unwrap().starts_with("Clients are not allowed to write control records"));
-    let b = BatchBuilder::new(NOW).producer(7, 0, -1).record(None, Some(b"x")).build();
-    assert!(refused(&b).message.unwrap().starts_with("Invalid sequence number -1"));
+    let b = BatchBuilder::new(NOW)
+        .attributes(0x20)
+        .record(None, Some(b"x"))
+        .build();
+    assert!(refused(&b)
+        .message
+        .unwrap()
+        .starts_with("Clients are not allowed to write control records"));
+    let b = BatchBuilder::new(NOW)
+        .producer(7, 0, -1)
+        .record(None, Some(b"x"))
+        .build();
+    assert!(refused(&b)
+        .message
+        .unwrap()
+        .starts_with("Invalid sequence number -1"));
 }
 
 #[test]
@@ -221,13 +285,18 @@ fn timestamps_beyond_the_bounds_are_invalid_timestamps_with_record_errors() {
     let r = refused(&b);
     assert_eq!(r.code, ErrorCode::INVALID_TIMESTAMP);
     assert_eq!(r.record_errors.len(), 1);
-    assert!(r.record_errors[0].1.as_ref().unwrap().starts_with(&format!("Timestamp {far} of message with offset 0 is out of range")));
+    assert!(r.record_errors[0].1.as_ref().unwrap().starts_with(&format!(
+        "Timestamp {far} of message with offset 0 is out of range"
+    )));
 
     // Kafka 4's defaults accept any past timestamp, -5 included; a bound on
     // the past refuses it.
     let old = BatchBuilder::new(-5).record(None, Some(b"x")).build();
     validate_batch(&old, &config()).unwrap();
-    let c = ValidationConfig { timestamp_before_max_ms: 86_400_000, ..config() };
+    let c = ValidationConfig {
+        timestamp_before_max_ms: 86_400_000,
+        ..config()
+    };
     assert_eq!(refused_with(&old, &c).code, ErrorCode::INVALID_TIMESTAMP);
 
     // -1 means no timestamp and is never out of range.
@@ -263,11 +332,23 @@ fn log_append_time_from_a_client_is_cleared_on_a_create_time_topic() {
 
 #[test]
 fn a_compacted_topic_needs_keys() {
-    let c = ValidationConfig { compacted: true, ..config() };
+    let c = ValidationConfig {
+        compacted: true,
+        ..config()
+    };
     let r = refused_with(&good(), &c);
     assert_eq!(r.code, ErrorCode::INVALID_RECORD);
-    assert_eq!(r.record_errors, vec![(1, Some("Compacted topic cannot accept message without key in topic partition t-0".into()))]);
-    assert!(r.message.unwrap().starts_with("One or more records have been rejected due to 1 record errors in total"));
+    assert_eq!(
+        r.record_errors,
+        vec![(
+            1,
+            Some("Compacted topic cannot accept message without key in topic partition t-0".into())
+        )]
+    );
+    assert!(r
+        .message
+        .unwrap()
+        .starts_with("One or more records have been rejected due to 1 record errors in total"));
 }
 
 #[test]

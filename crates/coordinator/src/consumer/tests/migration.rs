@@ -736,7 +736,9 @@ fn a_held_classic_heartbeat_in_a_mixed_group_is_answered_when_the_epoch_moves() 
     }
     let g = s.c.consumer_group("g").unwrap();
     assert!(
-        g.members.values().all(|m| m.member_epoch == g.epoch && m.state == MemberState::Stable),
+        g.members
+            .values()
+            .all(|m| m.member_epoch == g.epoch && m.state == MemberState::Stable),
         "settled"
     );
     let epoch = s.epoch();
@@ -748,10 +750,16 @@ fn a_held_classic_heartbeat_in_a_mixed_group_is_answered_when_the_epoch_moves() 
     // Another consumer-protocol member joins: the epoch moves, a hears now.
     s.connection = 22;
     let (_, replies) = s.send_all(GroupRequest::ConsumerGroupHeartbeat(join("d", &["t"])));
-    let to_a: Vec<&GroupResponse> =
-        replies.iter().filter(|(id, _)| *id == held).map(|(_, r)| r).collect();
+    let to_a: Vec<&GroupResponse> = replies
+        .iter()
+        .filter(|(id, _)| *id == held)
+        .map(|(_, r)| r)
+        .collect();
     assert!(
-        matches!(to_a[..], [GroupResponse::Heartbeat(ErrorCode::REBALANCE_IN_PROGRESS)]),
+        matches!(
+            to_a[..],
+            [GroupResponse::Heartbeat(ErrorCode::REBALANCE_IN_PROGRESS)]
+        ),
         "{replies:?}"
     );
     assert_eq!(s.c.held_heartbeats(), 0);
@@ -774,7 +782,8 @@ fn classic_requests_naming_a_consumer_protocol_member_are_refused() {
     let records = s.records.len();
     assert_eq!(s.beat_classic("c", epoch), ErrorCode::UNKNOWN_MEMBER_ID);
     assert_eq!(
-        s.sync_answer(sync("c", epoch, vec![("c".into(), assignment(&[0]))])).error,
+        s.sync_answer(sync("c", epoch, vec![("c".into(), assignment(&[0]))]))
+            .error,
         ErrorCode::UNKNOWN_MEMBER_ID
     );
     match s.send(GroupRequest::LeaveGroup(LeaveGroupRequest {
@@ -783,7 +792,11 @@ fn classic_requests_naming_a_consumer_protocol_member_are_refused() {
     })) {
         GroupResponse::LeaveGroup(l) => {
             assert_eq!(l.members[0].2, ErrorCode::UNKNOWN_MEMBER_ID, "{l:?}");
-            assert_eq!(l.members[1].2, ErrorCode::NONE, "the classic member in the same request leaves");
+            assert_eq!(
+                l.members[1].2,
+                ErrorCode::NONE,
+                "the classic member in the same request leaves"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
