@@ -15,6 +15,11 @@
 //! the check), so a member removed meanwhile hears UNKNOWN_MEMBER_ID and one
 //! whose group is rebalancing hears REBALANCE_IN_PROGRESS.
 //!
+//! The same setting bounds a held SyncGroup answer: a member with nothing to
+//! do in a cooperative round that must be followed by another hears of that
+//! round in its SyncGroup answer (see `classic::follow_up`). It is released
+//! by the same events, and answers what a SyncGroup of its round gets then.
+//!
 //! How long a client tolerates a held heartbeat (read from each client's
 //! source): librdkafka times a classic Heartbeat out after session.timeout.ms;
 //! the Java client after request.timeout.ms (30 s), and it sends the next one
@@ -23,6 +28,7 @@
 //! franz-go after 10 s. The hold is also kept below every member's session
 //! timeout by a margin.
 
+use crate::classic::AwaitingSync;
 use crate::records::Record;
 use crate::timers::TimerKey;
 use crate::{Connection, Coordinator, Out, RequestId};
@@ -36,9 +42,20 @@ pub(crate) struct HeldHeartbeat {
     connection: Connection,
 }
 
+/// A SyncGroup answer kept back until the follow-up round starts.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldSync {
+    group_id: String,
+    member_id: String,
+    instance_id: Option<String>,
+    generation: i32,
+    connection: Connection,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Held {
     by_request: BTreeMap<RequestId, HeldHeartbeat>,
+    syncs: BTreeMap<RequestId, HeldSync>,
 }
 
 impl Held {
@@ -123,10 +140,95 @@ impl Coordinator {
     /// A rebalance started (or the group otherwise changed): its members
     /// hear now.
     pub(crate) fn release_group(&mut self, now: Millis, group: &str, out: &mut Out) {
+        self.release_syncs(out, |h| h.group_id == group);
         if self.held.by_request.is_empty() {
             return;
         }
         self.release_held(now, out, |h| h.request.group_id == group);
+    }
+
+    /// A member left or was removed: its held SyncGroup is answered now.
+    pub(crate) fn release_member_sync(&mut self, group: &str, member: &str, out: &mut Out) {
+        self.release_syncs(out, |h| h.group_id == group && h.member_id == member);
+    }
+
+    fn release_syncs(&mut self, out: &mut Out, which: impl Fn(&HeldSync) -> bool) {
+        if self.held.syncs.is_empty() {
+            return;
+        }
+        let ids: Vec<RequestId> = self
+            .held
+            .syncs
+            .iter()
+            .filter(|(_, h)| which(h))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.answer_held_sync(id, out);
+        }
+    }
+
+    /// Answers a completed round's SyncGroup now, or holds it while a
+    /// follow-up round is certain and this member has nothing to do in the
+    /// meantime (see `classic::follow_up`).
+    pub(crate) fn answer_sync_or_hold(
+        &mut self,
+        now: Millis,
+        group_id: &str,
+        member_id: &str,
+        parked: AwaitingSync,
+        out: &mut Out,
+    ) {
+        let g = &self.groups[group_id];
+        let m = &g.members[member_id];
+        let hold = if g.follow_up_hold.contains(member_id) {
+            self.config
+                .classic_hold_heartbeat_ms
+                .min(m.session_timeout_ms as Millis - SESSION_MARGIN_MS)
+        } else {
+            0
+        };
+        if hold <= 0 {
+            let resp = self.completed_sync_answer(
+                group_id,
+                member_id,
+                m.group_instance_id.as_deref(),
+                g.generation,
+            );
+            out.reply(parked.request, GroupResponse::SyncGroup(resp));
+            return;
+        }
+        self.held.syncs.insert(
+            parked.request,
+            HeldSync {
+                group_id: group_id.to_string(),
+                member_id: member_id.to_string(),
+                instance_id: m.group_instance_id.clone(),
+                generation: g.generation,
+                connection: parked.connection,
+            },
+        );
+        self.timers.arm(
+            TimerKey::HeldSync {
+                request: parked.request,
+            },
+            now + hold,
+        );
+    }
+
+    /// Answers a held SyncGroup with what it gets now: its assignment if no
+    /// round followed within the hold, REBALANCE_IN_PROGRESS once one began.
+    pub(crate) fn answer_held_sync(&mut self, request: RequestId, out: &mut Out) {
+        if let Some(h) = self.held.syncs.remove(&request) {
+            self.timers.cancel(&TimerKey::HeldSync { request });
+            let resp = self.completed_sync_answer(
+                &h.group_id,
+                &h.member_id,
+                h.instance_id.as_deref(),
+                h.generation,
+            );
+            out.reply(request, GroupResponse::SyncGroup(resp));
+        }
     }
 
     /// Classic members of a consumer group hear when their group changed in
@@ -181,6 +283,7 @@ impl Coordinator {
         connection: Connection,
         out: &mut Out,
     ) {
+        self.release_syncs(out, |h| h.connection == connection);
         if self.held.by_request.is_empty() {
             return;
         }
@@ -200,6 +303,11 @@ impl Coordinator {
     /// Heartbeats held right now (for tests and the simulator).
     pub fn held_heartbeats(&self) -> usize {
         self.held.len()
+    }
+
+    /// SyncGroup answers held right now (for tests and the simulator).
+    pub fn held_syncs(&self) -> usize {
+        self.held.syncs.len()
     }
 }
 

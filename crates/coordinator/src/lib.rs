@@ -364,7 +364,7 @@ impl Coordinator {
     ) {
         match request {
             GroupRequest::JoinGroup(r) => self.join_group(now, id, r, entropy, out),
-            GroupRequest::SyncGroup(r) => self.sync_group(now, id, r, out),
+            GroupRequest::SyncGroup(r) => self.sync_group(now, id, r, connection, out),
             GroupRequest::Heartbeat(r) => self.heartbeat_or_hold(now, id, r, connection, out),
             GroupRequest::LeaveGroup(r) => {
                 let resp = self.leave_group(now, r, out);
@@ -434,6 +434,7 @@ impl Coordinator {
             ),
             TimerKey::RegexRefresh { group } => self.refresh_regexes(now, &group, out),
             TimerKey::HeldHeartbeat { request } => self.answer_held(now, request, out),
+            TimerKey::HeldSync { request } => self.answer_held_sync(request, out),
             TimerKey::Disconnected { group, member } => {
                 self.disconnect_grace_elapsed(now, &group, &member, out)
             }

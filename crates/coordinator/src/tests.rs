@@ -708,5 +708,6 @@ fn session_timeouts_outside_the_broker_bounds_are_refused() {
 }
 
 mod disconnect;
+mod follow_up;
 mod hold;
 mod quiet;

@@ -39,6 +39,8 @@ pub enum TimerKey {
     Disconnected { group: String, member: String },
     /// A held classic Heartbeat's answer is due.
     HeldHeartbeat { request: u64 },
+    /// A held classic SyncGroup's answer is due (see `classic::follow_up`).
+    HeldSync { request: u64 },
     /// The periodic scan for expired offsets and dead empty groups.
     OffsetExpiry,
 }
@@ -104,7 +106,9 @@ impl Timers {
                 | TimerKey::RegexRefresh { group: g }
                 | TimerKey::ConsumerAssignment { group: g }
                 | TimerKey::Disconnected { group: g, .. } => g == group,
-                TimerKey::OffsetExpiry | TimerKey::HeldHeartbeat { .. } => false,
+                TimerKey::OffsetExpiry
+                | TimerKey::HeldHeartbeat { .. }
+                | TimerKey::HeldSync { .. } => false,
             })
             .cloned()
             .collect();

@@ -345,7 +345,7 @@ impl Coordinator {
         }
         if let Some(s) = old.awaiting_sync.take() {
             out.reply(
-                s,
+                s.request,
                 GroupResponse::SyncGroup(cohort_types::group::SyncGroupResponse::error(
                     ErrorCode::FENCED_INSTANCE_ID,
                 )),
@@ -374,6 +374,8 @@ impl Coordinator {
             },
             now + r.session_timeout_ms as i64,
         );
+        // A held SyncGroup of the replaced member hears it was fenced.
+        self.release_member_sync(&group_id, &old_id, out);
 
         let g = self.groups.get_mut(&group_id).unwrap();
         let state = g.state;
@@ -449,7 +451,7 @@ impl Coordinator {
             for m in g.members.values_mut() {
                 m.assignment = Default::default();
                 if let Some(s) = m.awaiting_sync.take() {
-                    parked.push(s);
+                    parked.push(s.request);
                 }
             }
             for s in parked {
@@ -462,9 +464,11 @@ impl Coordinator {
             }
         }
         g.pending_sync.clear();
+        g.follow_up_hold.clear();
         let initial = g.is(GroupState::Empty);
         g.transition(GroupState::PreparingRebalance, now);
-        // Members whose heartbeats are held hear of the rebalance now.
+        // Members whose heartbeats or SyncGroup answers are held hear of the
+        // rebalance now.
         self.release_group(now, group_id, out);
         let g = self.groups.get_mut(group_id).unwrap();
         let generation = g.generation;

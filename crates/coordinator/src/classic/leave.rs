@@ -103,6 +103,7 @@ impl Coordinator {
             group: group_id.to_string(),
             member: member_id.to_string(),
         });
+        self.release_member_sync(group_id, member_id, out);
         if let Some(j) = m.awaiting_join.take() {
             out.reply(
                 j.request,
@@ -110,7 +111,10 @@ impl Coordinator {
             );
         }
         if let Some(s) = m.awaiting_sync.take() {
-            out.reply(s, GroupResponse::SyncGroup(SyncGroupResponse::error(error)));
+            out.reply(
+                s.request,
+                GroupResponse::SyncGroup(SyncGroupResponse::error(error)),
+            );
         }
         out.event(Event::MemberRemoved {
             group: group_id.to_string(),

@@ -3,6 +3,7 @@
 //! The rules follow Kafka's ClassicGroup and GroupMetadataManager.
 
 mod expire;
+pub mod follow_up;
 mod join;
 mod leave;
 mod sync;
@@ -10,7 +11,7 @@ mod sync;
 pub(crate) use join::join_error;
 
 use crate::records::{GroupRecord, MemberRecord};
-use crate::RequestId;
+use crate::{Connection, RequestId};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +44,14 @@ pub struct AwaitingJoin {
     pub supports_skip_assignment: bool,
 }
 
+/// A parked SyncGroup, and the connection it came on (its answer must not
+/// fall behind a later request's when it is held).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AwaitingSync {
+    pub request: RequestId,
+    pub connection: Connection,
+}
+
 #[derive(Clone, Debug)]
 pub struct Member {
     pub member_id: String,
@@ -56,7 +65,7 @@ pub struct Member {
     pub protocols: Vec<(String, Bytes)>,
     pub assignment: Bytes,
     pub awaiting_join: Option<AwaitingJoin>,
-    pub awaiting_sync: Option<RequestId>,
+    pub awaiting_sync: Option<AwaitingSync>,
     /// Added by a join that has not completed yet.
     pub is_new: bool,
 }
@@ -119,6 +128,9 @@ pub struct ClassicGroup {
     pub new_member_added: bool,
     /// The initial-rebalance window: (current delay, remaining budget).
     pub initial_delay: Option<(i64, i64)>,
+    /// Members of the last completed round whose SyncGroup answers wait for
+    /// its certain follow-up round (soft state; see `follow_up`).
+    pub follow_up_hold: BTreeSet<String>,
     /// What the last record said: the durable state.
     pub durable: GroupRecord,
 }
@@ -141,6 +153,7 @@ impl ClassicGroup {
             pending_sync: BTreeSet::new(),
             new_member_added: false,
             initial_delay: None,
+            follow_up_hold: BTreeSet::new(),
             durable: GroupRecord {
                 group_id: group_id.to_string(),
                 protocol_type: None,

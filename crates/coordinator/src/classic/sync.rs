@@ -1,13 +1,14 @@
 //! SyncGroup (the leader hands out the assignment) and Heartbeat.
 
-use super::GroupState;
+use super::follow_up::{members_to_hold, RoundMember};
+use super::{AwaitingSync, GroupState};
 use crate::records::Record;
 use crate::timers::TimerKey;
-use crate::{Coordinator, Event, Out, RequestId};
+use crate::{Connection, Coordinator, Event, Out, RequestId};
 use bytes::Bytes;
 use cohort_types::group::{GroupResponse, HeartbeatRequest, SyncGroupRequest, SyncGroupResponse};
 use cohort_types::{ErrorCode, Millis};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn sync_error(out: &mut Out, id: RequestId, e: ErrorCode) {
     out.reply(id, GroupResponse::SyncGroup(SyncGroupResponse::error(e)));
@@ -19,6 +20,7 @@ impl Coordinator {
         now: Millis,
         id: RequestId,
         r: SyncGroupRequest,
+        connection: Connection,
         out: &mut Out,
     ) {
         if r.group_id.is_empty() {
@@ -57,8 +59,12 @@ impl Coordinator {
             GroupState::PreparingRebalance => sync_error(out, id, ErrorCode::REBALANCE_IN_PROGRESS),
             GroupState::CompletingRebalance => {
                 let m = g.members.get_mut(&r.member_id).unwrap();
-                if let Some(prev) = m.awaiting_sync.replace(id).filter(|p| *p != id) {
-                    sync_error(out, prev, ErrorCode::REBALANCE_IN_PROGRESS);
+                let parked = AwaitingSync {
+                    request: id,
+                    connection,
+                };
+                if let Some(prev) = m.awaiting_sync.replace(parked).filter(|p| p.request != id) {
+                    sync_error(out, prev.request, ErrorCode::REBALANCE_IN_PROGRESS);
                 }
                 g.pending_sync.remove(&r.member_id);
                 if g.pending_sync.is_empty() {
@@ -86,15 +92,12 @@ impl Coordinator {
                         group: group_id.clone(),
                     });
                 }
-                let g = &self.groups[&group_id];
-                let resp = SyncGroupResponse {
-                    error: ErrorCode::NONE,
-                    protocol_type: g.protocol_type.clone(),
-                    protocol_name: g.protocol_name.clone(),
-                    assignment: g.members[&r.member_id].assignment.clone(),
-                };
                 let session = g.members[&r.member_id].session_timeout_ms as i64;
-                out.reply(id, GroupResponse::SyncGroup(resp));
+                let parked = AwaitingSync {
+                    request: id,
+                    connection,
+                };
+                self.answer_sync_or_hold(now, &group_id, &r.member_id, parked, out);
                 self.timers.arm(
                     TimerKey::Heartbeat {
                         group: group_id,
@@ -107,27 +110,21 @@ impl Coordinator {
         }
     }
 
-    /// Answers every parked SyncGroup with its member's assignment.
+    /// Answers every parked SyncGroup with its member's assignment (or holds
+    /// it for the round that must follow, see `follow_up`).
     fn propagate_assignment(&mut self, now: Millis, group_id: &str, out: &mut Out) {
+        let hold = self.follow_up_members(group_id);
         let g = self.groups.get_mut(group_id).unwrap();
+        g.follow_up_hold = hold;
         let generation = g.generation;
-        let (ptype, pname) = (g.protocol_type.clone(), g.protocol_name.clone());
-        let mut rearm = Vec::new();
+        let mut parked = Vec::new();
         for m in g.members.values_mut() {
             if let Some(s) = m.awaiting_sync.take() {
-                out.reply(
-                    s,
-                    GroupResponse::SyncGroup(SyncGroupResponse {
-                        error: ErrorCode::NONE,
-                        protocol_type: ptype.clone(),
-                        protocol_name: pname.clone(),
-                        assignment: m.assignment.clone(),
-                    }),
-                );
-                rearm.push((m.member_id.clone(), m.session_timeout_ms as i64));
+                parked.push((m.member_id.clone(), m.session_timeout_ms as i64, s));
             }
         }
-        for (member, session) in rearm {
+        for (member, session, s) in parked {
+            self.answer_sync_or_hold(now, group_id, &member, s, out);
             self.timers.arm(
                 TimerKey::Heartbeat {
                     group: group_id.to_string(),
@@ -140,6 +137,75 @@ impl Coordinator {
             group: group_id.to_string(),
             generation,
         });
+    }
+
+    /// The members of a round just completed whose SyncGroup answers may
+    /// wait for its follow-up round; none while answers are not held.
+    fn follow_up_members(&self, group_id: &str) -> BTreeSet<String> {
+        let g = &self.groups[group_id];
+        if self.config.classic_hold_heartbeat_ms <= 0
+            || g.protocol_type.as_deref() != Some("consumer")
+        {
+            return BTreeSet::new();
+        }
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        let round: Vec<(&str, Bytes, &Bytes)> = g
+            .members
+            .values()
+            .map(|m| {
+                (
+                    m.member_id.as_str(),
+                    m.metadata_for(&protocol),
+                    &m.assignment,
+                )
+            })
+            .collect();
+        members_to_hold(round.iter().map(|(id, s, a)| RoundMember {
+            member_id: id,
+            subscription: s,
+            assignment: a,
+        }))
+    }
+
+    /// What a SyncGroup of `member` for `generation` gets now, once its
+    /// round has completed: its assignment while the group stays stable in
+    /// that generation, REBALANCE_IN_PROGRESS once the next round began.
+    pub(crate) fn completed_sync_answer(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> SyncGroupResponse {
+        if self.consumer_groups.contains_key(group_id) {
+            // Converted meanwhile: rejoin it as a classic member.
+            return SyncGroupResponse::error(ErrorCode::REBALANCE_IN_PROGRESS);
+        }
+        let Some(g) = self.groups.get(group_id) else {
+            return SyncGroupResponse::error(ErrorCode::UNKNOWN_MEMBER_ID);
+        };
+        match g.state {
+            GroupState::Empty => return SyncGroupResponse::error(ErrorCode::UNKNOWN_MEMBER_ID),
+            GroupState::Dead => {
+                return SyncGroupResponse::error(ErrorCode::COORDINATOR_NOT_AVAILABLE)
+            }
+            _ => {}
+        }
+        if let Err(e) = g.validate_member(member_id, instance_id) {
+            return SyncGroupResponse::error(e);
+        }
+        if generation != g.generation {
+            return SyncGroupResponse::error(ErrorCode::ILLEGAL_GENERATION);
+        }
+        if !g.is(GroupState::Stable) {
+            return SyncGroupResponse::error(ErrorCode::REBALANCE_IN_PROGRESS);
+        }
+        SyncGroupResponse {
+            error: ErrorCode::NONE,
+            protocol_type: g.protocol_type.clone(),
+            protocol_name: g.protocol_name.clone(),
+            assignment: g.members[member_id].assignment.clone(),
+        }
     }
 
     pub(crate) fn heartbeat(&mut self, now: Millis, r: HeartbeatRequest) -> ErrorCode {

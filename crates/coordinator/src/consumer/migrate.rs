@@ -168,7 +168,7 @@ impl Coordinator {
             }
             if let Some(s) = m.awaiting_sync {
                 out.reply(
-                    s,
+                    s.request,
                     GroupResponse::SyncGroup(SyncGroupResponse::error(
                         ErrorCode::REBALANCE_IN_PROGRESS,
                     )),
