@@ -50,6 +50,8 @@ pub(crate) struct HeldSync {
     instance_id: Option<String>,
     generation: i32,
     connection: Connection,
+    /// Counted as joined in the follow-up round (see `carry_held_syncs`).
+    carried: bool,
 }
 
 #[derive(Debug, Default)]
@@ -140,7 +142,8 @@ impl Coordinator {
     /// A rebalance started (or the group otherwise changed): its members
     /// hear now.
     pub(crate) fn release_group(&mut self, now: Millis, group: &str, out: &mut Out) {
-        self.release_syncs(out, |h| h.group_id == group);
+        // Carried SyncGroups wait for their round (or their deadline).
+        self.release_syncs(out, |h| h.group_id == group && !h.carried);
         if self.held.by_request.is_empty() {
             return;
         }
@@ -206,6 +209,7 @@ impl Coordinator {
                 instance_id: m.group_instance_id.clone(),
                 generation: g.generation,
                 connection: parked.connection,
+                carried: false,
             },
         );
         self.timers.arm(
@@ -217,10 +221,21 @@ impl Coordinator {
     }
 
     /// Answers a held SyncGroup with what it gets now: its assignment if no
-    /// round followed within the hold, REBALANCE_IN_PROGRESS once one began.
+    /// round followed within the hold, REBALANCE_IN_PROGRESS once one began
+    /// (a member carried into that round is no longer counted as joined: it
+    /// must now rejoin itself).
     pub(crate) fn answer_held_sync(&mut self, request: RequestId, out: &mut Out) {
         if let Some(h) = self.held.syncs.remove(&request) {
             self.timers.cancel(&TimerKey::HeldSync { request });
+            if h.carried {
+                if let Some(m) = self
+                    .groups
+                    .get_mut(&h.group_id)
+                    .and_then(|g| g.members.get_mut(&h.member_id))
+                {
+                    m.carried = false;
+                }
+            }
             let resp = self.completed_sync_answer(
                 &h.group_id,
                 &h.member_id,
@@ -228,6 +243,61 @@ impl Coordinator {
                 h.generation,
             );
             out.reply(request, GroupResponse::SyncGroup(resp));
+        }
+    }
+
+    /// The follow-up round started: members whose SyncGroup answers are held
+    /// are counted as joined with what they said in their last JoinGroup
+    /// (what they own is unchanged since), so the round need not wait for
+    /// them to hear of it and rejoin. Their held SyncGroup is answered with
+    /// the assignment of that round (see `classic::follow_up`).
+    pub(crate) fn carry_held_syncs(&mut self, group: &str) {
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        for h in self.held.syncs.values_mut() {
+            if h.group_id != group || h.carried {
+                continue;
+            }
+            if let Some(m) = g.members.get_mut(&h.member_id) {
+                if m.awaiting_join.is_none() {
+                    m.carried = true;
+                    h.carried = true;
+                }
+            }
+        }
+    }
+
+    /// The round a member was carried into completed: its held SyncGroup
+    /// becomes an ordinary parked one, answered with this round's
+    /// assignment when the leader's SyncGroup comes.
+    pub(crate) fn take_carried_sync(&mut self, group: &str, member: &str) -> Option<AwaitingSync> {
+        let request = self
+            .held
+            .syncs
+            .iter()
+            .find(|(_, h)| h.carried && h.group_id == group && h.member_id == member)
+            .map(|(id, _)| *id)?;
+        let h = self.held.syncs.remove(&request)?;
+        self.timers.cancel(&TimerKey::HeldSync { request });
+        Some(AwaitingSync {
+            request,
+            connection: h.connection,
+        })
+    }
+
+    /// A round completed with nobody who really joined: its carried members
+    /// hear REBALANCE_IN_PROGRESS and rejoin themselves.
+    pub(crate) fn uncarry_group(&mut self, group: &str, out: &mut Out) {
+        let ids: Vec<RequestId> = self
+            .held
+            .syncs
+            .iter()
+            .filter(|(_, h)| h.carried && h.group_id == group)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.answer_held_sync(id, out);
         }
     }
 

@@ -26,7 +26,7 @@ fn validate_commit(
     }
     if r.generation_id >= 0 || !r.member_id.is_empty() || r.group_instance_id.is_some() {
         g.validate_member(&r.member_id, r.group_instance_id.as_deref())?;
-        if r.generation_id != g.generation {
+        if !g.generation_ok(&r.member_id, r.generation_id) {
             return Err(ErrorCode::ILLEGAL_GENERATION);
         }
     } else if !g.is(GroupState::Empty) {

@@ -138,6 +138,11 @@ pub struct MemberRecord {
     /// Every protocol the member offered, in its order: (name, metadata).
     pub protocols: Vec<(String, Vec<u8>)>,
     pub assignment: Vec<u8>,
+    /// The generation a member carried through later rounds was last told
+    /// (`classic::follow_up`); absent when it knows the group's. Present, the
+    /// Group record is written at version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub told_generation: Option<i32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,7 +162,7 @@ pub struct OffsetRecord {
 /// value version this broker writes and reads for it. Numbers are never
 /// reused; FORMAT.md documents each type's value.
 const KINDS: &[(u16, &str, u16)] = &[
-    (1, "Group", 0),
+    (1, "Group", 1),
     (2, "GroupTombstone", 0),
     (3, "Offset", 0),
     (4, "OffsetTombstone", 0),
@@ -182,6 +187,7 @@ impl Record {
     fn version(&self) -> u16 {
         match self {
             Record::ConsumerMember(m) if m.classic.is_some() => 1,
+            Record::Group(g) if g.members.iter().any(|m| m.told_generation.is_some()) => 1,
             _ => 0,
         }
     }

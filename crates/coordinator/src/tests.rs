@@ -16,6 +16,8 @@ struct Script {
     entropy: u128,
     trace: Vec<String>,
     replies: Vec<(RequestId, GroupResponse)>,
+    /// Every record written, in order.
+    records: Vec<Record>,
 }
 
 fn config() -> CoordinatorConfig {
@@ -41,6 +43,7 @@ impl Script {
             entropy: 0,
             trace: vec![],
             replies: vec![],
+            records: vec![],
         }
     }
 
@@ -48,6 +51,7 @@ impl Script {
         for r in &e.records {
             self.trace.push(format!("record {}", describe(r)));
         }
+        self.records.extend(e.records.iter().cloned());
         for (id, r) in e.replies {
             self.trace.push(format!("reply #{id} {r:?}"));
             self.replies.push((id, r));

@@ -132,6 +132,8 @@ impl Coordinator {
             }),
             awaiting_sync: None,
             is_new: true,
+            told_generation: None,
+            carried: false,
         }
     }
 
@@ -467,8 +469,9 @@ impl Coordinator {
         g.follow_up_hold.clear();
         let initial = g.is(GroupState::Empty);
         g.transition(GroupState::PreparingRebalance, now);
-        // Members whose heartbeats or SyncGroup answers are held hear of the
-        // rebalance now.
+        // Members whose SyncGroup answers are held are carried into this
+        // round; those whose heartbeats are held hear of it now.
+        self.carry_held_syncs(group_id);
         self.release_group(now, group_id, out);
         let g = self.groups.get_mut(group_id).unwrap();
         let generation = g.generation;
@@ -593,7 +596,7 @@ impl Coordinator {
         let gone: Vec<String> = g
             .members
             .values()
-            .filter(|m| m.awaiting_join.is_none() && !m.is_static())
+            .filter(|m| m.awaiting_join.is_none() && !m.carried && !m.is_static())
             .map(|m| m.member_id.clone())
             .collect();
         for member in gone {
@@ -626,7 +629,11 @@ impl Coordinator {
             match next {
                 Some(l) => g.leader = Some(l),
                 None if !g.members.is_empty() => {
-                    // Nobody is waiting: wait again until sessions expire the silent.
+                    // Nobody is waiting: wait again until sessions expire the
+                    // silent. Carried members cannot lead (they have no
+                    // JoinGroup to answer): they must rejoin themselves.
+                    self.uncarry_group(group_id, out);
+                    let g = self.groups.get_mut(group_id).unwrap();
                     let timeout = g.rebalance_timeout_ms();
                     self.timers.arm(
                         TimerKey::Join {
@@ -639,6 +646,7 @@ impl Coordinator {
                 None => g.leader = None,
             }
         }
+        let told = g.generation;
         g.generation += 1;
         if g.members.is_empty() {
             g.protocol_name = None;
@@ -670,6 +678,17 @@ impl Coordinator {
             m.is_new = false;
             let session = m.session_timeout_ms as i64;
             g.pending_sync.insert(member_id.clone());
+            if m.carried {
+                // Still speaking for the generation it was last told; its
+                // held SyncGroup gets this round's assignment.
+                m.carried = false;
+                m.told_generation = m.told_generation.or(Some(told));
+                let sync = self.take_carried_sync(group_id, &member_id);
+                let g = self.groups.get_mut(group_id).unwrap();
+                g.members.get_mut(&member_id).unwrap().awaiting_sync = sync;
+                continue;
+            }
+            m.told_generation = None;
             if let Some(p) = parked {
                 let is_leader = leader.as_deref() == Some(member_id.as_str());
                 let resp = self.join_response(group_id, &member_id, is_leader, false);

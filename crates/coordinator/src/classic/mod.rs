@@ -68,6 +68,13 @@ pub struct Member {
     pub awaiting_sync: Option<AwaitingSync>,
     /// Added by a join that has not completed yet.
     pub is_new: bool,
+    /// The generation this member was last told, when it is older than the
+    /// group's: it was carried through later rounds on a held SyncGroup
+    /// (see `follow_up`) and was never answered a JoinGroup of theirs. Its
+    /// requests carry that generation, which stays valid for it.
+    pub told_generation: Option<i32>,
+    /// Counted as joined in the current round on its held SyncGroup.
+    pub carried: bool,
 }
 
 impl Member {
@@ -105,6 +112,7 @@ impl Member {
                 .map(|(n, m)| (n.clone(), m.to_vec()))
                 .collect(),
             assignment: self.assignment.to_vec(),
+            told_generation: self.told_generation,
         }
     }
 }
@@ -184,9 +192,21 @@ impl ClassicGroup {
             .count()
     }
 
-    /// Everyone known has a parked JoinGroup and no minted id is outstanding.
+    /// Everyone known has a parked JoinGroup (or is carried on its held
+    /// SyncGroup) and no minted id is outstanding.
     pub fn all_joined(&self) -> bool {
-        self.members.len() == self.awaiting_join_count() && self.pending_join.is_empty()
+        let carried = self.members.values().filter(|m| m.carried).count();
+        self.members.len() == self.awaiting_join_count() + carried && self.pending_join.is_empty()
+    }
+
+    /// Whether `generation` is one `member_id` may speak for: the group's,
+    /// or the one a carried member was last told.
+    pub fn generation_ok(&self, member_id: &str, generation: i32) -> bool {
+        generation == self.generation
+            || self
+                .members
+                .get(member_id)
+                .is_some_and(|m| m.told_generation == Some(generation))
     }
 
     /// The group's rebalance timeout: the largest of its members'.
@@ -349,6 +369,7 @@ pub(crate) fn replay_group(groups: &mut BTreeMap<String, ClassicGroup>, rec: &Gr
                 if rec.assigned {
                     m.assignment = Bytes::from(mr.assignment.clone());
                 }
+                m.told_generation = mr.told_generation;
             }
             None => {
                 let m = Member {
@@ -368,6 +389,8 @@ pub(crate) fn replay_group(groups: &mut BTreeMap<String, ClassicGroup>, rec: &Gr
                     awaiting_join: None,
                     awaiting_sync: None,
                     is_new: false,
+                    told_generation: mr.told_generation,
+                    carried: false,
                 };
                 let leader = g.leader.clone();
                 g.add_member(m);

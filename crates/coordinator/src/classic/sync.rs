@@ -40,7 +40,7 @@ impl Coordinator {
         if let Err(e) = g.validate_member(&r.member_id, r.group_instance_id.as_deref()) {
             return sync_error(out, id, e);
         }
-        if r.generation_id != g.generation {
+        if !g.generation_ok(&r.member_id, r.generation_id) {
             return sync_error(out, id, ErrorCode::ILLEGAL_GENERATION);
         }
         let type_differs = r
@@ -194,7 +194,7 @@ impl Coordinator {
         if let Err(e) = g.validate_member(member_id, instance_id) {
             return SyncGroupResponse::error(e);
         }
-        if generation != g.generation {
+        if !g.generation_ok(member_id, generation) {
             return SyncGroupResponse::error(ErrorCode::ILLEGAL_GENERATION);
         }
         if !g.is(GroupState::Stable) {
@@ -221,7 +221,7 @@ impl Coordinator {
         if let Err(e) = g.validate_member(&r.member_id, r.group_instance_id.as_deref()) {
             return e;
         }
-        if r.generation_id != g.generation {
+        if !g.generation_ok(&r.member_id, r.generation_id) {
             return ErrorCode::ILLEGAL_GENERATION;
         }
         let answer = match g.state {

@@ -374,6 +374,8 @@ impl Coordinator {
                 awaiting_join: None,
                 awaiting_sync: None,
                 is_new: false,
+                told_generation: None,
+                carried: false,
             });
         }
         classic.protocol_name = classic.select_protocol();

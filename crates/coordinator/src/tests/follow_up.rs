@@ -134,8 +134,26 @@ fn first_round(s: &mut Script) -> Round {
     }
 }
 
+/// A Heartbeat's answer; a held one is released by the next request on
+/// its connection.
+fn heartbeat(s: &mut Script, member: &str, generation: i32, connection: u64) -> ErrorCode {
+    s.connection = connection;
+    let id = s.send(GroupRequest::Heartbeat(HeartbeatRequest {
+        group_id: "g".into(),
+        generation_id: generation,
+        member_id: member.into(),
+        group_instance_id: None,
+    }));
+    let e = s.c.handle(s.now, Input::ConnectionActivity(connection));
+    s.absorb(e);
+    match s.reply(id) {
+        Some(GroupResponse::Heartbeat(e)) => *e,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
-fn a_member_that_must_revoke_is_answered_at_once_and_the_others_wait_for_the_follow_up_round() {
+fn members_with_nothing_to_do_are_carried_into_the_follow_up_round_without_rejoining() {
     let mut s = holding();
     let r = first_round(&mut s);
     let a = s.sync_reply(r.sync_a);
@@ -145,21 +163,148 @@ fn a_member_that_must_revoke_is_answered_at_once_and_the_others_wait_for_the_fol
     assert_eq!(error(&s, r.sync_c), None, "C gets nothing yet: held");
     assert_eq!(s.c.held_syncs(), 2);
 
-    // A revokes t-2 and rejoins: the follow-up round starts and B and C
-    // hear it in their SyncGroup answers, at once.
+    // A revokes t-2 and rejoins. B and C count as joined with what they
+    // said before (it is still true), so the round completes at once and A
+    // leads it.
     let ja = join(&mut s, &r.a, &[0, 1], 1);
-    assert_eq!(s.state(), GroupState::PreparingRebalance);
-    assert_eq!(error(&s, r.sync_b), Some(ErrorCode::REBALANCE_IN_PROGRESS));
-    assert_eq!(error(&s, r.sync_c), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+    let j = s.join_reply(ja);
+    assert_eq!(j.error, ErrorCode::NONE);
+    assert_eq!(j.generation_id, r.generation + 1);
+    assert_eq!(
+        j.leader, r.a,
+        "a carried member cannot lead: it has no JoinGroup to answer"
+    );
+    assert_eq!(
+        j.members.len(),
+        3,
+        "the leader sees every member's subscription"
+    );
+    assert_eq!(error(&s, r.sync_b), None);
+    assert_eq!(error(&s, r.sync_c), None);
+
+    // The leader gives t-2 to C; B and C hear this round's assignment in
+    // the answer to the SyncGroup they sent for the previous one.
+    let plan = [
+        (r.a.as_str(), asg(&[0, 1])),
+        (r.b.as_str(), asg(&[3, 4, 5])),
+        (r.c.as_str(), asg(&[2])),
+    ];
+    sync_on(&mut s, &r.a, r.generation + 1, &plan, 1);
+    assert_eq!(s.state(), GroupState::Stable);
+    assert_eq!(
+        s.sync_reply(r.sync_b).assignment.as_ref(),
+        asg(&[3, 4, 5]).as_slice()
+    );
+    assert_eq!(s.sync_reply(r.sync_c).error, ErrorCode::NONE);
+    assert_eq!(
+        s.sync_reply(r.sync_c).assignment.as_ref(),
+        asg(&[2]).as_slice()
+    );
     assert_eq!(s.c.held_syncs(), 0);
 
-    // They rejoin still owning what they owned, and the round completes.
+    // C was told generation g (its last JoinGroup answer) and speaks for it;
+    // that stays valid for C, and only for C.
+    assert_eq!(heartbeat(&mut s, &r.c, r.generation, 3), ErrorCode::NONE);
+    assert_eq!(
+        heartbeat(&mut s, &r.a, r.generation, 1),
+        ErrorCode::ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        heartbeat(&mut s, &r.a, r.generation + 1, 1),
+        ErrorCode::NONE
+    );
+    assert_eq!(
+        heartbeat(&mut s, &r.c, r.generation - 1, 3),
+        ErrorCode::ILLEGAL_GENERATION
+    );
+}
+
+#[test]
+fn a_carried_member_that_rejoins_learns_the_new_generation_and_loses_the_old_one() {
+    let mut s = holding();
+    let r = first_round(&mut s);
+    join(&mut s, &r.a, &[0, 1], 1);
+    let plan = [
+        (r.a.as_str(), asg(&[0, 1])),
+        (r.b.as_str(), asg(&[3, 4, 5])),
+        (r.c.as_str(), asg(&[2])),
+    ];
+    sync_on(&mut s, &r.a, r.generation + 1, &plan, 1);
+    // C rejoins (say its subscription changed): a round of its own.
+    let jc = join(&mut s, &r.c, &[2], 3);
+    assert_eq!(s.state(), GroupState::PreparingRebalance);
+    let ja = join(&mut s, &r.a, &[0, 1], 1);
     let jb = join(&mut s, &r.b, &[3, 4, 5], 2);
-    let jc = join(&mut s, &r.c, &[], 3);
     for j in [ja, jb, jc] {
+        assert_eq!(s.join_reply(j).generation_id, r.generation + 2);
+    }
+    let plan = [
+        (r.a.as_str(), asg(&[0, 1])),
+        (r.b.as_str(), asg(&[3, 4, 5])),
+        (r.c.as_str(), asg(&[2])),
+    ];
+    let leader = s.join_reply(ja).leader;
+    for (m, conn) in [(&r.a, 1), (&r.b, 2), (&r.c, 3)] {
+        let given: &[(&str, Vec<u8>)] = if *m == leader { &plan } else { &[] };
+        sync_on(&mut s, m, r.generation + 2, given, conn);
+    }
+    assert_eq!(
+        heartbeat(&mut s, &r.c, r.generation, 3),
+        ErrorCode::ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        heartbeat(&mut s, &r.c, r.generation + 2, 3),
+        ErrorCode::NONE
+    );
+}
+
+#[test]
+fn a_carried_member_whose_round_does_not_complete_within_the_hold_must_rejoin_itself() {
+    let mut s = holding();
+    let r = first_round(&mut s);
+    // A new member D starts a round before A has rejoined: B and C are
+    // carried, A is still revoking.
+    let d0 = join(&mut s, "", &[], 4);
+    let d = s.join_reply(d0).member_id;
+    let jd = join(&mut s, &d, &[], 4);
+    assert_eq!(s.state(), GroupState::PreparingRebalance);
+    assert_eq!(error(&s, r.sync_b), None, "carried");
+    s.advance(2_500);
+    assert_eq!(error(&s, r.sync_b), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+    assert_eq!(error(&s, r.sync_c), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+    assert_eq!(
+        s.state(),
+        GroupState::PreparingRebalance,
+        "the round waits for B and C now"
+    );
+    let ja = join(&mut s, &r.a, &[0, 1], 1);
+    let jb = join(&mut s, &r.b, &[3, 4, 5], 2);
+    assert!(s.reply(ja).is_none(), "C has not rejoined yet");
+    let jc = join(&mut s, &r.c, &[], 3);
+    for j in [ja, jb, jc, jd] {
         assert_eq!(s.join_reply(j).error, ErrorCode::NONE);
         assert_eq!(s.join_reply(j).generation_id, r.generation + 1);
     }
+}
+
+#[test]
+fn a_round_with_only_carried_members_asks_them_to_rejoin_themselves() {
+    let mut s = holding();
+    let r = first_round(&mut s);
+    // A leaves instead of rejoining: B and C are carried, and nobody has a
+    // JoinGroup that could lead the round.
+    s.connection = 1;
+    s.send(GroupRequest::LeaveGroup(LeaveGroupRequest {
+        group_id: "g".into(),
+        members: vec![(r.a.clone(), None)],
+    }));
+    assert_eq!(error(&s, r.sync_b), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+    assert_eq!(error(&s, r.sync_c), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+    assert_eq!(s.state(), GroupState::PreparingRebalance);
+    let jb = join(&mut s, &r.b, &[3, 4, 5], 2);
+    let jc = join(&mut s, &r.c, &[], 3);
+    assert_eq!(s.join_reply(jb).generation_id, r.generation + 1);
+    assert_eq!(s.join_reply(jc).error, ErrorCode::NONE);
 }
 
 #[test]
@@ -212,8 +357,19 @@ fn a_member_leaving_while_its_sync_is_held_hears_it_is_unknown() {
         members: vec![(r.b.clone(), None)],
     }));
     assert_eq!(error(&s, r.sync_b), Some(ErrorCode::UNKNOWN_MEMBER_ID));
-    // The leave starts a round: C hears it.
-    assert_eq!(error(&s, r.sync_c), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+    // The leave starts a round: C is carried into it, A rejoins and leads.
+    assert_eq!(error(&s, r.sync_c), None);
+    let ja = join(&mut s, &r.a, &[0, 1], 1);
+    assert_eq!(s.join_reply(ja).leader, r.a);
+    let plan = [
+        (r.a.as_str(), asg(&[0, 1, 3])),
+        (r.c.as_str(), asg(&[4, 5])),
+    ];
+    sync_on(&mut s, &r.a, r.generation + 1, &plan, 1);
+    assert_eq!(
+        s.sync_reply(r.sync_c).assignment.as_ref(),
+        asg(&[4, 5]).as_slice()
+    );
 }
 
 #[test]
@@ -236,4 +392,45 @@ fn holding_a_sync_writes_the_same_records_as_answering_it() {
     let held = records(holding());
     assert!(!held.is_empty());
     assert_eq!(held, records(Script::new()));
+}
+
+#[test]
+fn the_generation_a_carried_member_was_told_survives_a_restart() {
+    let mut s = holding();
+    let r = first_round(&mut s);
+    join(&mut s, &r.a, &[0, 1], 1);
+    let plan = [
+        (r.a.as_str(), asg(&[0, 1])),
+        (r.b.as_str(), asg(&[3, 4, 5])),
+        (r.c.as_str(), asg(&[2])),
+    ];
+    sync_on(&mut s, &r.a, r.generation + 1, &plan, 1);
+    let last = s.records.last().unwrap().clone();
+    let Record::Group(g) = &last else {
+        panic!("{last:?}")
+    };
+    let told: Vec<_> = g
+        .members
+        .iter()
+        .map(|m| (m.member_id.as_str(), m.told_generation))
+        .collect();
+    assert!(told.contains(&(r.c.as_str(), Some(r.generation))));
+    assert!(told.contains(&(r.a.as_str(), None)));
+    // Written at version 1 (a broker that reads only version 0 refuses it
+    // rather than forget the generation), and read back whole.
+    let (key, value) = last.encode();
+    assert_eq!(u16::from_be_bytes([key[2], key[3]]), 1);
+    assert_eq!(Record::decode(Some(&key), &value).unwrap(), last);
+
+    let mut fresh = Script::new();
+    for rec in &s.records {
+        fresh.c.replay(rec);
+    }
+    fresh.c.loaded(s.now);
+    assert_eq!(fresh.c.snapshot(), s.c.snapshot());
+    assert_eq!(fresh.heartbeat(&r.c, r.generation), ErrorCode::NONE);
+    assert_eq!(
+        fresh.heartbeat(&r.a, r.generation),
+        ErrorCode::ILLEGAL_GENERATION
+    );
 }
