@@ -108,8 +108,8 @@ fn sim(args: SimArgs) -> std::process::ExitCode {
         let started = std::time::Instant::now();
         match cohort_sim::run(seed, cfg) {
             Ok(r) => println!(
-                "seed {seed}: ok in {:.1} s: {} steps, generation {}, {} crashes, {} rolled ({} upgrades, {} downgrades), {} reconnects, {} coordinator restarts ({} unacknowledged records survived one, {} found a corrupted record), {} failed log writes, {} answers dropped, stable {} ms after faults stopped",
-                started.elapsed().as_secs_f64(), r.steps, r.generations, r.crashes, r.rolled, r.upgrades, r.downgrades, r.reconnects, r.restarts, r.unacknowledged_survivors, r.corrupted_loads, r.failed_writes, r.dropped, r.converged_after_ms
+                "seed {seed}: ok in {:.1} s: {} steps, generation {}, {} crashes, {} rolled ({} upgrades, {} downgrades), {} reconnects, {} coordinator restarts ({} unacknowledged records survived one, {} found a corrupted record), {} failed log writes, {} answers dropped, {} SyncGroups held ({} rounds with carried members), stable {} ms after faults stopped",
+                started.elapsed().as_secs_f64(), r.steps, r.generations, r.crashes, r.rolled, r.upgrades, r.downgrades, r.reconnects, r.restarts, r.unacknowledged_survivors, r.corrupted_loads, r.failed_writes, r.dropped, r.held_syncs, r.carried_rounds, r.converged_after_ms
             ),
             Err(f) => {
                 failed += 1;

@@ -137,6 +137,10 @@ pub struct Report {
     pub unacknowledged_survivors: u64,
     /// From the end of faults until every member was stable, in ms.
     pub converged_after_ms: i64,
+    /// SyncGroup answers held for a cooperative follow-up round, and rounds
+    /// completed with a member carried into them on one.
+    pub held_syncs: u64,
+    pub carried_rounds: u64,
 }
 
 enum Event {
@@ -375,12 +379,20 @@ impl World {
     }
 
     fn handle(&mut self, input: Input) {
+        let held_before = self.coordinator.held_syncs();
         let effects = self.coordinator.handle(self.now, input);
+        let held_after = self.coordinator.held_syncs();
+        self.report.held_syncs += held_after.saturating_sub(held_before) as u64;
         for r in &effects.records {
             self.shadow.replay(r);
             match r {
                 Record::ClassicGroupConverted { .. } => self.report.upgrades += 1,
                 Record::ConsumerGroupConverted { .. } => self.report.downgrades += 1,
+                Record::Group(g)
+                    if !g.assigned && g.members.iter().any(|m| m.told_generation.is_some()) =>
+                {
+                    self.report.carried_rounds += 1
+                }
                 _ => {}
             }
         }

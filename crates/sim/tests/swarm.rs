@@ -27,6 +27,23 @@ fn cooperative_sticky_groups_keep_every_invariant() {
     swarm(Style::Cooperative, 100..106, 60, 48);
 }
 
+/// Fewer members than partitions: every membership change moves partitions
+/// between owners, so rounds revoke and follow-up rounds carry members.
+#[test]
+fn cooperative_groups_that_move_partitions_keep_every_invariant() {
+    swarm(Style::Cooperative, 200..206, 12, 48);
+}
+
+#[test]
+fn cooperative_follow_up_rounds_carry_members_under_every_fault() {
+    // Odd seeds hold classic answers: cooperative rounds that take partitions
+    // away hold the others' SyncGroups and carry them into the next round.
+    let r = run(101, SimConfig::new(12, 48, Style::Cooperative)).unwrap();
+    assert!(r.held_syncs > 0 && r.carried_rounds > 0, "{r:?}");
+    let even = run(100, SimConfig::new(12, 48, Style::Cooperative)).unwrap();
+    assert_eq!((even.held_syncs, even.carried_rounds), (0, 0), "{even:?}");
+}
+
 #[test]
 fn a_seed_replays_exactly() {
     let a = run(7, SimConfig::new(30, 24, Style::Cooperative)).unwrap();

@@ -677,10 +677,10 @@ impl Coordinator {
             let parked = m.awaiting_join.take();
             m.is_new = false;
             let session = m.session_timeout_ms as i64;
-            g.pending_sync.insert(member_id.clone());
             if m.carried {
                 // Still speaking for the generation it was last told; its
-                // held SyncGroup gets this round's assignment.
+                // held SyncGroup gets this round's assignment (it is parked
+                // already: no SyncGroup is pending from it).
                 m.carried = false;
                 m.told_generation = m.told_generation.or(Some(told));
                 let sync = self.take_carried_sync(group_id, &member_id);
@@ -689,6 +689,7 @@ impl Coordinator {
                 continue;
             }
             m.told_generation = None;
+            g.pending_sync.insert(member_id.clone());
             if let Some(p) = parked {
                 let is_leader = leader.as_deref() == Some(member_id.as_str());
                 let resp = self.join_response(group_id, &member_id, is_leader, false);

@@ -181,6 +181,11 @@ fn members_with_nothing_to_do_are_carried_into_the_follow_up_round_without_rejoi
     );
     assert_eq!(error(&s, r.sync_b), None);
     assert_eq!(error(&s, r.sync_c), None);
+    let pending = &s.c.group("g").unwrap().pending_sync;
+    assert!(
+        !pending.contains(&r.b) && !pending.contains(&r.c),
+        "their SyncGroups are parked already: the sync timeout must not remove them"
+    );
 
     // The leader gives t-2 to C; B and C hear this round's assignment in
     // the answer to the SyncGroup they sent for the previous one.
