@@ -196,6 +196,8 @@ struct World {
     /// The connection each routed request came on.
     route_connection: HashMap<RequestId, u64>,
     next_request: RequestId,
+    /// Print every request, answer and member state (`COHORT_SIM_TRACE=1`).
+    trace: bool,
     members: Vec<Member>,
     /// Which way a rollout is going.
     rolling_to_consumer: bool,
@@ -267,6 +269,7 @@ impl World {
             closed: Default::default(),
             route_connection: HashMap::new(),
             next_request: 1,
+            trace: std::env::var_os("COHORT_SIM_TRACE").is_some(),
             members,
             rolling_to_consumer: !consumer,
             next_corr: 1,
@@ -875,11 +878,11 @@ impl World {
     /// partition, whichever protocol the group and its members speak.
     fn converged(&self) -> bool {
         let live: Vec<&Member> = self.members.iter().filter(|m| m.alive()).collect();
-        let settled_epoch = if let Some(g) = self.coordinator.consumer_group("g") {
+        let settled = if let Some(g) = self.coordinator.consumer_group("g") {
             if g.state() != "Stable" || g.members.len() != live.len() {
                 return false;
             }
-            g.assignment_epoch
+            live.iter().all(|m| m.settled_at(g.assignment_epoch))
         } else {
             let Some(g) = self.coordinator.group("g") else {
                 return false;
@@ -890,15 +893,14 @@ impl World {
             {
                 return false;
             }
-            g.generation
+            live.iter().all(|m| m.settled_in(g))
         };
         let mut all: Vec<i32> = live
             .iter()
             .flat_map(|m| m.owned().iter().copied())
             .collect();
         all.sort();
-        live.iter().all(|m| m.settled_at(settled_epoch))
-            && all == (0..self.cfg.partitions).collect::<Vec<_>>()
+        settled && all == (0..self.cfg.partitions).collect::<Vec<_>>()
     }
 
     fn run(mut self) -> Result<Report, Failure> {
@@ -941,6 +943,13 @@ impl World {
                     request,
                     connection,
                 } => {
+                    if self.trace {
+                        eprintln!(
+                            "{} {} -> {request:?}",
+                            self.now,
+                            self.members[member].name()
+                        );
+                    }
                     let rid = self.next_request;
                     self.next_request += 1;
                     self.routes.insert(rid, (member, corr, sent_at));
@@ -961,7 +970,19 @@ impl World {
                     corr,
                     sent_at,
                     response,
-                } => self.deliver_to_client(member, corr, sent_at, response),
+                } => {
+                    if self.trace {
+                        eprintln!(
+                            "{} {} <- {response:?}",
+                            self.now,
+                            self.members[member].name()
+                        );
+                    }
+                    self.deliver_to_client(member, corr, sent_at, response);
+                    if self.trace {
+                        eprintln!("{} {}", self.now, self.members[member].describe());
+                    }
+                }
                 Event::Flush => self.flush(),
                 Event::Tick => self.tick(),
             }

@@ -67,6 +67,20 @@ impl Member {
     }
 
     /// Settled at `epoch`: nothing being revoked, nothing left to say.
+    /// Settled in a classic group: stable, nothing to revoke, and speaking
+    /// for a generation the group accepts from it (a member carried through
+    /// a follow-up round keeps the one it was told).
+    pub fn settled_in(&self, g: &cohort_coordinator::classic::ClassicGroup) -> bool {
+        match self {
+            Member::Classic(c) => {
+                c.phase == Phase::Stable
+                    && c.revoking.is_none()
+                    && g.generation_ok(&c.member_id, c.generation)
+            }
+            Member::Consumer(_) => false,
+        }
+    }
+
     pub fn settled_at(&self, epoch: i32) -> bool {
         match self {
             Member::Classic(c) => {
