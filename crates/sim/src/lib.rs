@@ -387,6 +387,9 @@ impl World {
         let held_after = self.coordinator.held_syncs();
         self.report.held_syncs += held_after.saturating_sub(held_before) as u64;
         for r in &effects.records {
+            if self.trace {
+                eprintln!("{} record {r:?}", self.now);
+            }
             self.shadow.replay(r);
             match r {
                 Record::ClassicGroupConverted { .. } => self.report.upgrades += 1,

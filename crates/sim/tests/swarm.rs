@@ -134,3 +134,25 @@ fn a_classic_member_keeping_partitions_in_a_mixed_group_is_caught() {
     assert!(err.message.contains("owned by"), "{err}");
     assert_eq!(err.group, "consumer", "{err}");
 }
+
+/// Rollouts of a group with fewer members than partitions, so every change of
+/// membership moves partitions between owners and conversions happen while
+/// members still hold partitions their targets gave to others (seed 7202
+/// once gave a partition to two members: a downgrade wrote each member's
+/// target as its classic assignment, and an upgrade during the forced
+/// rebalance took those as owned).
+#[test]
+fn rolled_groups_that_move_partitions_keep_every_invariant() {
+    for (style, seed) in [
+        (Style::Cooperative, 7202),
+        (Style::Cooperative, 7204),
+        (Style::Consumer, 7201),
+        (Style::Eager, 7301),
+    ] {
+        let mut cfg = SimConfig::new(12, 48, style);
+        cfg.rollout_rate = 2.0;
+        if let Err(f) = run(seed, cfg) {
+            panic!("{f}\nreplay: cargo run --release -p cohort -- sim --seed {seed} --members 12 --partitions 48 --style {style:?} --rollout-rate 2");
+        }
+    }
+}

@@ -342,6 +342,16 @@ impl Coordinator {
         out: &mut Out,
     ) {
         let g = self.consumer_groups[gid].clone();
+        // Each member's classic assignment is what it may still hold (its
+        // assigned partitions and those it has not yet revoked), not its
+        // target as Kafka's ClassicGroup.fromConsumerGroup writes: a target
+        // can name a partition another member still holds, and a consumer
+        // member joining during the forced rebalance would convert the group
+        // back (CG.fromClassicGroup takes these as what each member owns)
+        // and give that partition to two members at once. Where what members
+        // hold differs from their targets, the rebalance is forced even
+        // without a leave, so partitions nobody holds are handed out.
+        let mut reconciled = true;
         let mut classic = ClassicGroup::new(gid, now);
         classic.state = GroupState::Stable;
         classic.generation = g.epoch;
@@ -356,7 +366,15 @@ impl Coordinator {
                 .clone()
                 .expect("every remaining member speaks the classic protocol");
             let target = g.targets.get(&m.member_id).cloned().unwrap_or_default();
-            let assignment = classic_assignment(&c, &self.by_topic_name(&target));
+            let mut held = m.assigned.clone();
+            for (t, ps) in &m.pending_revocation {
+                held.entry(*t).or_default().extend(ps.iter().copied());
+            }
+            held.retain(|_, ps| !ps.is_empty());
+            let mut wanted = target.clone();
+            wanted.retain(|_, ps| !ps.is_empty());
+            reconciled &= held == wanted;
+            let assignment = classic_assignment(&c, &self.by_topic_name(&held));
             classic.add_member(Member {
                 member_id: m.member_id.clone(),
                 group_instance_id: m.instance_id.clone(),
@@ -414,6 +432,8 @@ impl Coordinator {
                 member: leaving.to_string(),
                 reason: reason.to_string(),
             });
+        }
+        if leaving.is_some() || !reconciled {
             self.prepare_rebalance(
                 now,
                 gid,

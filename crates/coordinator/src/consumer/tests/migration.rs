@@ -446,7 +446,23 @@ fn downgrade_when_the_last_consumer_member_leaves() {
         matches!(s.send(GroupRequest::OffsetCommit(stale)), GroupResponse::OffsetCommit(v) if v[0].1 == ErrorCode::ILLEGAL_GENERATION)
     );
     let epoch = s.epoch();
-    let targets = s.c.consumer_group("g").unwrap().targets.clone();
+    // What a and b still hold: their targets moved partitions to c, which
+    // they have not revoked yet.
+    let held = |s: &Script, m: &str| -> Vec<i32> {
+        let m = s.member(m);
+        let mut ps: Vec<i32> = [&m.assigned, &m.pending_revocation]
+            .iter()
+            .flat_map(|a| a.get(&T).into_iter().flatten().copied())
+            .collect();
+        ps.sort();
+        ps
+    };
+    let before: BTreeMap<String, Vec<i32>> = [&a, &b]
+        .iter()
+        .map(|m| (m.to_string(), held(&s, m)))
+        .collect();
+    assert_eq!(before[&a], vec![0, 1]);
+    assert_eq!(before[&b], vec![2, 3]);
     let left = s.hb(ConsumerGroupHeartbeatRequest {
         member_epoch: -1,
         ..beat("c", epoch, &[])
@@ -461,11 +477,8 @@ fn downgrade_when_the_last_consumer_member_leaves() {
     assert_eq!(g.generation, epoch);
     assert_eq!(g.protocol_name.as_deref(), Some("cooperative-sticky"));
     for m in [&a, &b] {
-        let want: Vec<i32> = targets[m]
-            .get(&T)
-            .map(|ps| ps.iter().copied().collect())
-            .unwrap_or_default();
-        assert_eq!(assigned_in(&g.members[m].assignment), want);
+        // What each still holds, not its target (Kafka writes the target).
+        assert_eq!(assigned_in(&g.members[m].assignment), before[m]);
     }
     assert_eq!(s.beat_classic(&a, epoch), ErrorCode::REBALANCE_IN_PROGRESS);
     let fetched = s.c.offset_fetch(cohort_types::group::OffsetFetchRequest {
@@ -815,5 +828,64 @@ fn classic_requests_naming_a_consumer_protocol_member_are_refused() {
         .filter(|r| matches!(r, Record::ConsumerMember(m) if m.member_id == "c"))
         .collect();
     assert_eq!(c_before, c_after);
+    s.check_replay();
+}
+
+/// A downgrade and, during its forced rebalance, an upgrade again: the
+/// consumer group rebuilt from the classic assignments (CG.fromClassicGroup
+/// takes them as owned) must not hand a partition a member still holds to
+/// anyone else. Kafka's ClassicGroup.fromConsumerGroup writes each member's
+/// target, which names partitions others have not revoked; Cohort writes what
+/// each member holds. Found by the simulator (a rollout of 12 members over 48
+/// partitions, seed 7202).
+#[test]
+fn an_upgrade_right_after_a_downgrade_gives_nobody_a_partition_still_held() {
+    let mut s = Script::new();
+    let (a, b) = s.classic_group();
+    s.hb(join("c", &["t"]));
+    // c's target takes a partition from a and one from b; neither has
+    // revoked (they have not rejoined): a holds 0 and 1, b 2 and 3.
+    let epoch = s.epoch();
+    s.hb(ConsumerGroupHeartbeatRequest {
+        member_epoch: -1,
+        ..beat("c", epoch, &[])
+    });
+    assert!(s.c.group("g").is_some(), "downgraded");
+    // d speaks the consumer protocol and joins during the forced rebalance.
+    let r = s.hb(join("d", &["t"]));
+    assert_eq!(r.error, ErrorCode::NONE);
+    assert!(s.c.consumer_group("g").is_some(), "upgraded again");
+    s.check_single_owner();
+    let mut owned_by_d: Vec<i32> = parts(&r.assignment)
+        .into_iter()
+        .flat_map(|(_, ps)| ps)
+        .collect();
+    let epoch = s.epoch();
+    for _ in 0..3 {
+        let r = s.hb(beat("d", epoch, &[]));
+        owned_by_d.extend(parts(&r.assignment).into_iter().flat_map(|(_, ps)| ps));
+    }
+    assert!(
+        owned_by_d.is_empty(),
+        "a and b still hold 0..3 until they revoke; d was given {owned_by_d:?}"
+    );
+    assert_eq!(
+        s.owned(&a).len()
+            + s.member(&a)
+                .pending_revocation
+                .values()
+                .map(|p| p.len())
+                .sum::<usize>(),
+        2
+    );
+    assert_eq!(
+        s.owned(&b).len()
+            + s.member(&b)
+                .pending_revocation
+                .values()
+                .map(|p| p.len())
+                .sum::<usize>(),
+        2
+    );
     s.check_replay();
 }
