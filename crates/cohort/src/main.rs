@@ -363,6 +363,20 @@ struct ServeArgs {
         default_value_t = 2500
     )]
     group_classic_hold_heartbeat_ms: i64,
+    /// In a cooperative round that takes partitions from some members (so a
+    /// second round must follow), hold the SyncGroup answers of the members
+    /// with nothing to do (up to --group-classic-hold-heartbeat-ms) and
+    /// count them as joined in the second round, answering them its
+    /// assignment: the second round need not wait for them to hear of it
+    /// and rejoin (librdkafka rejoins at most once a second). Members see
+    /// one rebalance callback fewer (the first round's empty assignment).
+    #[arg(
+        long,
+        env = "COHORT_GROUP_CLASSIC_FOLLOW_UP_HOLD",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    group_classic_follow_up_hold: bool,
     /// Which live groups may move between the classic and the consumer
     /// protocol (group.consumer.migration.policy): bidirectional, upgrade,
     /// downgrade or disabled. Empty groups always may.
@@ -523,6 +537,7 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
         args.group_consumer_heartbeat_interval_floor_ms.max(1);
     config.coordinator.member_disconnect_grace_ms = args.group_member_disconnect_grace_ms.max(-1);
     config.coordinator.classic_hold_heartbeat_ms = args.group_classic_hold_heartbeat_ms.max(0);
+    config.coordinator.classic_follow_up_hold = args.group_classic_follow_up_hold;
     config.coordinator.consumer_migration_policy = args.group_consumer_migration_policy;
     config.coordinator.consumer_regex_refresh_min_interval_ms =
         args.group_consumer_regex_refresh_min_interval_ms.max(0);

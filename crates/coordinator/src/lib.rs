@@ -99,6 +99,12 @@ pub struct CoordinatorConfig {
     /// every tested client's heartbeat timeout at its defaults. While it is
     /// on, commits between JoinGroup and SyncGroup are accepted (`offsets`).
     pub classic_hold_heartbeat_ms: i64,
+    /// Hold the SyncGroup answers of members with nothing to do in a
+    /// cooperative round that must be followed by another, and carry them
+    /// into that round (see `classic::follow_up`). Off by default: members
+    /// then see one rebalance callback fewer (the empty assignment of the
+    /// first round), which librdkafka's own test 0113 counts.
+    pub classic_follow_up_hold: bool,
     /// group.consumer.migration.policy: which live (non-empty) groups may move
     /// between the classic and the consumer protocol. Empty groups always may.
     pub consumer_migration_policy: MigrationPolicy,
@@ -168,6 +174,7 @@ impl Default for CoordinatorConfig {
             consumer_regex_refresh_interval_ms: 600_000,
             member_disconnect_grace_ms: 500,
             classic_hold_heartbeat_ms: 2_500,
+            classic_follow_up_hold: false,
             consumer_migration_policy: MigrationPolicy::Bidirectional,
         }
     }

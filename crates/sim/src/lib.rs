@@ -226,6 +226,9 @@ fn coordinator_config(seed: u64) -> CoordinatorConfig {
         // Odd seeds hold classic heartbeats, even ones answer at once: the
         // sweep covers both.
         classic_hold_heartbeat_ms: if seed % 2 == 1 { 2_500 } else { 0 },
+        // Odd seeds also hold and carry members through cooperative
+        // follow-up rounds.
+        classic_follow_up_hold: seed % 2 == 1,
         ..CoordinatorConfig::default()
     }
 }

@@ -143,7 +143,8 @@ impl Coordinator {
     /// wait for its follow-up round; none while answers are not held.
     fn follow_up_members(&self, group_id: &str) -> BTreeSet<String> {
         let g = &self.groups[group_id];
-        if self.config.classic_hold_heartbeat_ms <= 0
+        if !self.config.classic_follow_up_hold
+            || self.config.classic_hold_heartbeat_ms <= 0
             || g.protocol_type.as_deref() != Some("consumer")
         {
             return BTreeSet::new();

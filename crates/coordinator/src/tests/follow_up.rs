@@ -10,6 +10,7 @@ const COOP: &str = "cooperative-sticky";
 fn holding() -> Script {
     Script::with(CoordinatorConfig {
         classic_hold_heartbeat_ms: 2_500,
+        classic_follow_up_hold: true,
         ..config()
     })
 }
