@@ -36,14 +36,24 @@ def create_topic(bootstrap, topic, partitions):
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(timeout=30)
 
 
-@pytest.mark.parametrize("client,strategy", CASES, ids=[f"{c}-{s}" for c, s in CASES])
-def test_join_leave_kill_and_grow(broker_factory, client, strategy):
-    b = broker_factory(GROUP_ARGS).start()
+# Cooperative follow-up rounds with members carried through them
+# (--group-classic-follow-up-hold): the same scenario must hold every invariant.
+FOLLOW_UP = [("confluent", "cooperative-sticky"), ("java", "cooperative-sticky")]
+
+
+@pytest.mark.parametrize(
+    "client,strategy,follow_up",
+    [(c, s, False) for c, s in CASES] + [(c, s, True) for c, s in FOLLOW_UP],
+    ids=[f"{c}-{s}" for c, s in CASES] + [f"{c}-{s}-follow-up-hold" for c, s in FOLLOW_UP],
+)
+def test_join_leave_kill_and_grow(broker_factory, client, strategy, follow_up):
+    args = GROUP_ARGS + (["--group-classic-follow-up-hold", "true"] if follow_up else [])
+    b = broker_factory(args).start()
     topic, group = "orders", f"g-{client}-{strategy}"
     create_topic(b.bootstrap, topic, 6)
     producer = SeqProducer(b.bootstrap, topic, 6).start()
     members = []
-    figures = {"client": client, "strategy": strategy}
+    figures = {"client": client, "strategy": strategy, "follow_up_hold": follow_up}
     try:
         for i in range(3):
             t0 = time.time()
