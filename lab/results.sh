@@ -23,6 +23,8 @@ LAB="$BIN lab run --broker cohort,kafka --protocol eager,cooperative,consumer --
 LAB_PLAIN="$BIN lab run --broker cohort,kafka --partitions 100"
 set -x
 $LAB scale-out --members 10 --trials "$TRIALS" --out "$OUT/s1"
+# Cooperative S1 with members carried through the follow-up round.
+$LAB_PLAIN scale-out --protocol cooperative --members 10 --trials "$TRIALS" --cohort-arg=--group-classic-follow-up-hold=true --out "$OUT/s1-follow-up"
 $LAB scale-in --members 10 --trials "$TRIALS" --out "$OUT/s4"
 # A member killed with SIGKILL; a whole new group of 10 (S5), and the classic
 # protocols again with the quiet end of the first rebalance.
