@@ -281,8 +281,13 @@ impl Coordinator {
             m.client_host = cm.client_host.clone();
             m.rebalance_timeout_ms = cm.rebalance_timeout_ms;
             m.subscribed_topic_names = sub.topics.iter().cloned().collect();
-            m.member_epoch = classic.generation;
-            m.previous_member_epoch = classic.generation;
+            // A member carried through a cooperative follow-up round still
+            // speaks for the generation it was told (`classic::follow_up`):
+            // that is its epoch, so its next Heartbeat is behind the group's
+            // and it rejoins owning what it owns, instead of being fenced.
+            let epoch = cm.told_generation.unwrap_or(classic.generation);
+            m.member_epoch = epoch;
+            m.previous_member_epoch = epoch;
             m.state = MemberState::Stable;
             m.classic = Some(classic_metadata(cm.session_timeout_ms, &cm.protocols));
             // What its last SyncGroup gave it comes first.

@@ -440,3 +440,54 @@ fn the_generation_a_carried_member_was_told_survives_a_restart() {
         ErrorCode::ILLEGAL_GENERATION
     );
 }
+
+/// The group is upgraded (a consumer-protocol member joins) while a member
+/// still speaks for the generation it was told: that is its member epoch, so
+/// its next Heartbeat hears REBALANCE_IN_PROGRESS and it rejoins owning what
+/// it owns, rather than ILLEGAL_GENERATION and losing everything.
+#[test]
+fn an_upgrade_keeps_the_generation_a_carried_member_speaks_for() {
+    let mut s = holding();
+    let topics =
+        std::collections::BTreeMap::from([("t".to_string(), (cohort_types::TopicId([1; 16]), 6))]);
+    let e = s.c.handle(s.now, Input::Topics(topics));
+    s.absorb(e);
+    let r = first_round(&mut s);
+    join(&mut s, &r.a, &[0, 1], 1);
+    let plan = [
+        (r.a.as_str(), asg(&[0, 1])),
+        (r.b.as_str(), asg(&[3, 4, 5])),
+        (r.c.as_str(), asg(&[2])),
+    ];
+    sync_on(&mut s, &r.a, r.generation + 1, &plan, 1);
+    s.connection = 7;
+    s.send(GroupRequest::ConsumerGroupHeartbeat(
+        ConsumerGroupHeartbeatRequest {
+            group_id: "g".into(),
+            member_id: "d".into(),
+            member_epoch: 0,
+            instance_id: None,
+            rack_id: None,
+            rebalance_timeout_ms: 30_000,
+            subscribed_topic_names: Some(vec!["t".into()]),
+            subscribed_topic_regex: None,
+            server_assignor: None,
+            owned: Some(vec![]),
+            server_generates_member_id: false,
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+        },
+    ));
+    let g = s.c.consumer_group("g").expect("upgraded");
+    assert_eq!(g.members[&r.c].member_epoch, r.generation);
+    assert_eq!(g.members[&r.a].member_epoch, r.generation + 1);
+    assert_eq!(
+        heartbeat(&mut s, &r.c, r.generation, 3),
+        ErrorCode::REBALANCE_IN_PROGRESS,
+        "behind the group: rejoin, keeping what it owns"
+    );
+    assert_eq!(
+        heartbeat(&mut s, &r.a, r.generation + 1, 1),
+        ErrorCode::REBALANCE_IN_PROGRESS
+    );
+}
