@@ -401,4 +401,4 @@ pub(crate) fn snapshot(g: &ConsumerGroup, out: &mut Vec<Record>) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

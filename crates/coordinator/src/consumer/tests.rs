@@ -36,7 +36,7 @@ fn config() -> CoordinatorConfig {
 }
 
 /// A heartbeat as the Java client sends its first one.
-fn join(member: &str, topics: &[&str]) -> ConsumerGroupHeartbeatRequest {
+pub(crate) fn join(member: &str, topics: &[&str]) -> ConsumerGroupHeartbeatRequest {
     ConsumerGroupHeartbeatRequest {
         group_id: "g".into(),
         member_id: member.into(),

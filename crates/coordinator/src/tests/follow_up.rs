@@ -462,21 +462,7 @@ fn an_upgrade_keeps_the_generation_a_carried_member_speaks_for() {
     sync_on(&mut s, &r.a, r.generation + 1, &plan, 1);
     s.connection = 7;
     s.send(GroupRequest::ConsumerGroupHeartbeat(
-        ConsumerGroupHeartbeatRequest {
-            group_id: "g".into(),
-            member_id: "d".into(),
-            member_epoch: 0,
-            instance_id: None,
-            rack_id: None,
-            rebalance_timeout_ms: 30_000,
-            subscribed_topic_names: Some(vec!["t".into()]),
-            subscribed_topic_regex: None,
-            server_assignor: None,
-            owned: Some(vec![]),
-            server_generates_member_id: false,
-            client_id: "client".into(),
-            client_host: "/127.0.0.1".into(),
-        },
+        crate::consumer::tests::join("d", &["t"]),
     ));
     let g = s.c.consumer_group("g").expect("upgraded");
     assert_eq!(g.members[&r.c].member_epoch, r.generation);
